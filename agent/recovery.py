@@ -1,0 +1,167 @@
+"""The recovery middleware: one request, the pool's credentials, and the policy's decisions.
+
+The route (provider, model, endpoint) is a frozen value handed in at construction; nothing here can
+change it. Every attempt goes to `target_for(route, credential)`: the session's endpoint, or the
+credential's own pinned endpoint when the user gave it one. The pool must be the route's provider's.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agent import errors
+from agent.events import DELIVERING, Event, Notice
+from agent.retry_policy import DEFAULT_COOLDOWN, Action, decide
+from agent.route import Route, Target, target_for
+from providers.credentials import Credential, scrub
+from providers.pool import CredentialPool
+
+if TYPE_CHECKING:
+    from agent.transport import Transport
+
+
+@dataclass(frozen=True)
+class RecoverySettings:
+    max_wait_seconds: float = 10.0
+    max_retries: int = 2
+    default_cooldown: float = DEFAULT_COOLDOWN
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+class RecoveringClient:
+    def __init__(
+        self,
+        route: Route,
+        pool: CredentialPool,
+        transport: "Transport",
+        settings: RecoverySettings = RecoverySettings(),
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if pool.provider_id != route.provider.id:
+            raise ValueError(f"pool of {pool.provider_id!r} cannot serve provider {route.provider.id!r}")
+        self.route = route
+        self.pool = pool
+        self.transport = transport
+        self.settings = settings
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+
+    def _describe(self, cred: Credential) -> str:
+        return f"{self.route.provider.id} key {cred.masked} ({cred.id})"
+
+    def models(self) -> list[dict[str, Any]]:
+        return self._run(lambda target: self.transport.models(target))
+
+    def _run(self, call: Callable[[Target], Any]) -> Any:
+        """The non-streaming twin of `chat` for /models: same choices of credential, no events."""
+        result: list[Any] = []
+
+        def as_events(target: Target) -> Iterator[Event]:
+            result.append(call(target))
+            return iter(())
+
+        for _ in self._attempts(as_events):
+            pass
+        return result[-1]
+
+    def chat(self, body: dict[str, Any], *, stream: bool) -> Iterator[Event]:
+        return self._attempts(lambda target: self.transport.chat(target, body, stream=stream))
+
+    def _attempts(self, send: Callable[[Target], Iterator[Event]]) -> Iterator[Event]:
+        waited = 0.0
+        while True:
+            cred = self.pool.select()
+            if cred is None:
+                wait = self._wait_or_give_up(waited)
+                yield Notice(f"Every key of {self.route.provider.id} is rate-limited; "
+                             f"waiting {wait:.1f}s for the first to reset.")
+                self.sleep(wait)
+                waited += wait
+                continue
+            retries = 0
+            while True:
+                delivered = False
+                try:
+                    for event in send(target_for(self.route, cred)):
+                        delivered = delivered or isinstance(event, DELIVERING)
+                        yield event
+                except errors.ProviderError as e:
+                    message = scrub(e.message, (c.secret for c in self.pool.credentials))
+                    if delivered:
+                        self.pool.record_error(cred, message)
+                        raise errors.StreamInterrupted(
+                            f"{self._where(cred)}: {message} What arrived so far is kept.",
+                            hint="Send the message again to get a full answer.",
+                        ) from None
+                    decision = decide(
+                        e, now=self.clock(), retries_done=retries, max_retries=self.settings.max_retries,
+                        can_refresh=cred.refreshable, default_cooldown=self.settings.default_cooldown, rng=self.rng,
+                    )
+                    if decision.action is Action.RETRY_SAME:
+                        retries += 1
+                        yield Notice(f"{message} Retrying in {decision.delay:.1f}s ({retries}/"
+                                     f"{self.settings.max_retries}).")
+                        self.sleep(decision.delay)
+                        continue
+                    if decision.action is Action.REFRESH:
+                        fresh = self.pool.refresh(cred)
+                        if fresh is not None:
+                            yield Notice(f"{self._describe(cred)} was rejected; retrying with a refreshed key.")
+                            cred = fresh
+                            continue
+                        decision = decide(e, now=self.clock(), retries_done=retries, max_retries=0,
+                                          can_refresh=False, rng=self.rng)
+                    if decision.action is Action.ROTATE:
+                        if decision.cooldown_until is not None:
+                            self.pool.cool_down(cred, decision.cooldown_until, message)
+                            yield Notice(f"{self._describe(cred)} is rate-limited until "
+                                         f"{_when(decision.cooldown_until)}; trying the next key.")
+                        else:
+                            self.pool.exhaust(cred, scrub(decision.exhaust_reason or message, [cred.secret]))
+                            yield Notice(f"{self._describe(cred)} was rejected ({message}); "
+                                         "it stays out of the pool until `hermes auth reset`.")
+                        break
+                    self.pool.record_error(cred, message)
+                    raise self._final(e, message, cred) from None
+                else:
+                    self.pool.record_success(cred)
+                    return
+
+    def _wait_or_give_up(self, waited: float) -> float:
+        """Seconds to sleep for the earliest reset, if that stays within the wait budget; else raise."""
+        provider = self.route.provider.id
+        if self.pool.all_exhausted():
+            raise errors.AuthenticationFailed(
+                f"Every key of {provider} was rejected by {self.route.endpoint.url}.",
+                hint=f"Check the keys with `hermes auth list {provider}`, fix or add one "
+                     f"(`hermes auth add {provider}`), then `hermes auth reset {provider}`.",
+            )
+        reset = self.pool.earliest_reset() or self.clock()
+        wait = max(0.0, reset - self.clock())
+        if waited + wait > self.settings.max_wait_seconds:
+            raise errors.RateLimited(
+                f"Every key of {provider} is rate-limited; the earliest resets at {_when(reset)} "
+                f"(in {wait:.0f}s).",
+                earliest_reset=reset,
+                hint="Try again then, add a key with `hermes auth add`, or raise credentials.max_wait_seconds.",
+            )
+        return wait
+
+    def _where(self, cred: Credential) -> str:
+        return f"{self.route.provider.id} at {target_for(self.route, cred).base_url} (key {cred.masked})"
+
+    def _final(self, e: errors.ProviderError, message: str, cred: Credential) -> errors.HermesError:
+        if isinstance(e, errors.HTTPStatusError):
+            return errors.HTTPStatusError(f"{self._where(cred)}: {message}", status=e.status, hint=e.hint)
+        return type(e)(f"{self._where(cred)}: {message}", hint=e.hint)

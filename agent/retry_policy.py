@@ -1,0 +1,134 @@
+"""Recovery decisions, with no I/O: given what went wrong, what the request path does next.
+
+    429 ............. cool the credential down (Retry-After, a reset hint in the body, or a default),
+                      rotate at once to the next available credential
+    401 / 403 ....... refresh the key if its source can, else exhaust the credential and rotate
+    402 ............. exhaust (out of credit) and rotate
+    408/409/425/5xx,
+    connection, timeout, a stream cut before any text
+                      retry the same credential after jittered exponential backoff, a bounded number of times
+    anything else ... give up (404 means the endpoint is wrong, not the key)
+"""
+
+from __future__ import annotations
+
+import email.utils
+import enum
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from agent.errors import HTTPStatusError, ProviderError, StreamInterrupted, TransportError
+
+DEFAULT_COOLDOWN = 60.0
+QUOTA_COOLDOWN = 3600.0
+MIN_COOLDOWN = 1.0
+TRANSIENT_STATUSES = frozenset({408, 409, 425, 500, 502, 503, 504, 520, 522, 524, 529})
+
+_QUOTA_WORDS = re.compile(r"quota|usage limit|billing|insufficient", re.IGNORECASE)
+_UNITS = {"ms": 0.001, "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1, "m": 60, "min": 60,
+          "mins": 60, "minute": 60, "minutes": 60, "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600}
+_HINT = re.compile(
+    r"(?:retry|try again|reset[s]?)\s+(?:after|in)\s+((?:\d+(?:\.\d+)?\s*[a-z]+\s*){1,3})", re.IGNORECASE
+)
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)", re.IGNORECASE)
+
+
+class Action(enum.Enum):
+    RETRY_SAME = "retry the same credential"
+    ROTATE = "rotate to the next credential"
+    REFRESH = "refresh the credential's key"
+    GIVE_UP = "give up"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    delay: float = 0.0
+    cooldown_until: float | None = None
+    exhaust_reason: str | None = None
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds to wait: `retry-after-ms`, then `retry-after` as seconds, then as an HTTP date."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def reset_hint_seconds(body: str) -> float | None:
+    """Reset hints providers put in error bodies: "retry after 20s", "resets in 4hr 5min"."""
+    match = _HINT.search(body)
+    if not match:
+        return None
+    total = 0.0
+    for amount, unit in _PART.findall(match.group(1)):
+        factor = _UNITS.get(unit.lower())
+        if factor is None:
+            break
+        total += float(amount) * factor
+    return total or None
+
+
+def backoff(attempt: int, rng: random.Random) -> float:
+    """openai-python's schedule: min(0.5 * 2**n, 8) seconds, minus up to 25% jitter."""
+    base = min(0.5 * 2**attempt, 8.0)
+    return base * (1 - 0.25 * rng.random())
+
+
+def decide(
+    error: ProviderError,
+    *,
+    now: float,
+    retries_done: int,
+    max_retries: int,
+    can_refresh: bool,
+    default_cooldown: float = DEFAULT_COOLDOWN,
+    rng: random.Random,
+) -> Decision:
+    if isinstance(error, HTTPStatusError):
+        status = error.status
+        if status == 429:
+            wait = error.retry_after
+            if wait is None:
+                wait = reset_hint_seconds(error.body_excerpt)
+            if wait is None:
+                wait = QUOTA_COOLDOWN if _QUOTA_WORDS.search(error.body_excerpt) else default_cooldown
+            # At least a second, so a "Retry-After: 0" cannot spin the rotation loop.
+            return Decision(Action.ROTATE, cooldown_until=now + max(wait, MIN_COOLDOWN))
+        if status in (401, 403):
+            if can_refresh:
+                return Decision(Action.REFRESH)
+            return Decision(Action.ROTATE, exhaust_reason=f"{status} {error.message}")
+        if status == 402:
+            return Decision(Action.ROTATE, exhaust_reason=f"402 {error.message}")
+        if status in TRANSIENT_STATUSES or status >= 500:
+            return _retry_same(retries_done, max_retries, rng)
+        return Decision(Action.GIVE_UP)
+    if isinstance(error, (TransportError, StreamInterrupted)):
+        return _retry_same(retries_done, max_retries, rng)
+    return Decision(Action.GIVE_UP)
+
+
+def _retry_same(retries_done: int, max_retries: int, rng: random.Random) -> Decision:
+    if retries_done >= max_retries:
+        return Decision(Action.GIVE_UP)
+    return Decision(Action.RETRY_SAME, delay=backoff(retries_done, rng))

@@ -1,0 +1,204 @@
+"""Runtime: turns config, environment and flags into Routes, pools and clients for a provider.
+
+It is the one place that knows where settings come from. A pool is built for exactly one provider,
+from that provider's own credentials, and cached by provider id, so a switch back and forth never
+mixes pools.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from agent.errors import NoCredentialError, UsageError
+from agent.recovery import RecoverySettings, RecoveringClient
+from agent.route import Route
+from providers.credentials import AuthStore, load_credentials
+from providers.endpoint import resolve_endpoint
+from providers.pool import CredentialPool
+from providers.registry import ProviderSpec, Registry, build_registry
+from providers.state import FileStateStore, StateStore
+
+if TYPE_CHECKING:
+    from agent.transport import Transport
+
+
+class Settings(Protocol):
+    def get(self, *path: str, default: Any = None) -> Any: ...
+    def table(self, *path: str) -> Mapping[str, Any]: ...
+
+
+def make_registry(config: Settings) -> Registry:
+    from providers.registry import BUILTIN
+
+    builtin = {s.id for s in BUILTIN}
+    return build_registry({k: v for k, v in config.table("providers").items() if k not in builtin})
+
+
+class Runtime:
+    def __init__(
+        self,
+        *,
+        config: Settings,
+        env: Mapping[str, str],
+        state_dir: Path,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: "Transport | None" = None,
+    ) -> None:
+        self.config = config
+        self.env = env
+        self.state_dir = state_dir
+        self.registry = make_registry(config)
+        self.clock = clock
+        self.sleep = sleep
+        self._flag: tuple[str, str] | None = None
+        self._transport = transport
+        self._pools: dict[str, CredentialPool] = {}
+        self._store: StateStore | None = None
+        self.auth_store = AuthStore(state_dir / "auth.json")
+
+    def attach_base_url(self, provider_id: str, url: str) -> None:
+        """--base-url belongs to the provider chosen on the command line, never to one switched to later."""
+        if self._pools:
+            raise RuntimeError("attach_base_url must come before any route is built")
+        self._flag = (provider_id, url)
+
+    # -- providers and models ------------------------------------------------------------------
+
+    def spec(self, provider_id: str) -> ProviderSpec:
+        spec = self.registry.get(provider_id)
+        if spec is None:
+            close = self.registry.closest(provider_id)
+            raise UsageError(
+                f"Unknown provider {provider_id!r}.",
+                hint=(f"Did you mean {close!r}? " if close else "")
+                + "`hermes providers` lists them; define your own under [providers.<id>] with a base_url.",
+            )
+        return spec
+
+    def split_model(self, text: str, provider_hint: str | None) -> tuple[str | None, str]:
+        """`provider:model` or a bare model. A prefix that is no provider is part of the model name only
+        where model names carry tags (local servers) or paths (`meta/llama:free`)."""
+        prefix, sep, rest = text.partition(":")
+        if sep and prefix in self.registry:
+            if not rest:
+                raise UsageError(f"-m {text!r} names no model after the provider.")
+            return prefix, rest
+        hinted = self.registry.get(provider_hint) if provider_hint else None
+        if sep and "/" not in prefix and not (hinted and hinted.tagged_models):
+            close = self.registry.closest(prefix)
+            raise UsageError(
+                f"Unknown provider {prefix!r} in -m {text!r}.",
+                hint=(f"Did you mean {close}:{rest}? " if close else "") + "Use -m PROVIDER:MODEL or -m MODEL.",
+            )
+        return None, text
+
+    def _detect_provider(self) -> str | None:
+        for spec in self.registry:
+            if not spec.needs_key:
+                continue
+            names = (spec.key_env, spec.keys_env, *spec.key_env_aliases)
+            table = self.config.table("providers", spec.id)
+            if any(self.env.get(n) for n in names) or table.get("api_keys") or table.get("api_key_command") \
+                    or self.auth_store.entries(spec.id):
+                return spec.id
+        return None
+
+    def choose(self, provider: str | None, model: str | None) -> tuple[str, str]:
+        """The provider and model a new session starts with: flags, then env, then config, then detection."""
+        if model:
+            from_model, model = self.split_model(model, provider or self._configured_provider())
+            if from_model and provider and from_model != provider:
+                raise UsageError(f"-p {provider} and -m {from_model}:{model} disagree; give one provider.")
+            provider = provider or from_model
+        provider = provider or self.default_provider()
+        spec = self.spec(provider)
+        if not model:
+            model = self._configured_model(provider) or spec.default_model
+        if not model:
+            raise UsageError(f"No model chosen for {provider}.", hint="Pass -m MODEL or set model.name.")
+        return provider, model
+
+    def default_provider(self) -> str:
+        provider = self._configured_provider() or self._detect_provider()
+        if not provider:
+            raise UsageError(
+                "No provider is configured.",
+                hint="Set a key such as OPENROUTER_API_KEY, or run `hermes config set model.provider ID` "
+                     "(`hermes providers` lists them).",
+            )
+        return provider
+
+    def _configured_provider(self) -> str | None:
+        return self.env.get("HERMES_PROVIDER") or self.config.get("model", "provider")
+
+    def _configured_model(self, provider: str) -> str | None:
+        env_provider = self.env.get("HERMES_PROVIDER")
+        if self.env.get("HERMES_MODEL") and env_provider in (None, "", provider):
+            return self.env["HERMES_MODEL"]
+        if self.config.get("model", "provider") in (None, provider):
+            return self.config.get("model", "name")
+        return None
+
+    def endpoint(self, provider_id: str):  # type: ignore[no-untyped-def]
+        spec = self.spec(provider_id)
+        flag = self._flag[1] if self._flag and self._flag[0] == provider_id else None
+        model_url = self.config.get("model", "base_url") if self.config.get("model", "provider") == provider_id else None
+        return resolve_endpoint(
+            spec, env=self.env, flag_base_url=flag, model_base_url=model_url,
+            provider_base_url=self.config.table("providers", provider_id).get("base_url"),
+        )
+
+    def route(self, provider_id: str, model: str) -> Route:
+        return Route(self.spec(provider_id), model, self.endpoint(provider_id))
+
+    # -- credentials -----------------------------------------------------------------------------
+
+    def state_store(self) -> StateStore:
+        if self._store is None:
+            self._store = FileStateStore(self.state_dir / "credentials.json")
+        return self._store
+
+    def pool(self, provider_id: str) -> CredentialPool:
+        if provider_id not in self._pools:
+            spec = self.spec(provider_id)
+            creds = load_credentials(
+                spec, env=self.env, provider_table=self.config.table("providers", provider_id),
+                auth_store=self.auth_store,
+            )
+            if not creds:
+                raise NoCredentialError(
+                    f"No API key for {provider_id}.",
+                    hint=f"Set {spec.key_env} (or {spec.keys_env} for several), or run `hermes auth add {provider_id}`.",
+                )
+            self._pools[provider_id] = CredentialPool(
+                provider_id, creds, self.state_store(),
+                strategy=str(self.config.get("credentials", "strategy", default="fill_first")), clock=self.clock,
+            )
+        return self._pools[provider_id]
+
+    def recovery_settings(self) -> RecoverySettings:
+        return RecoverySettings(
+            max_wait_seconds=float(self.config.get("credentials", "max_wait_seconds", default=10)),
+            max_retries=int(self.config.get("agent", "max_retries", default=2)),
+            default_cooldown=float(self.config.get("credentials", "cooldown_seconds", default=60)),
+        )
+
+    def transport(self) -> "Transport":
+        if self._transport is None:
+            from agent.transport import HTTPTransport, Timeouts  # httpx costs ~0.1 s: only when talking
+
+            self._transport = HTTPTransport(Timeouts(
+                connect=float(self.config.get("agent", "connect_timeout", default=10)),
+                read=float(self.config.get("agent", "timeout", default=120)),
+            ))
+        return self._transport
+
+    def client(self, route: Route) -> RecoveringClient:
+        return RecoveringClient(
+            route, self.pool(route.provider.id), self.transport(), self.recovery_settings(),
+            clock=self.clock, sleep=self.sleep,
+        )

@@ -1,0 +1,136 @@
+"""The Typer app: thin command definitions. Each body imports its implementation lazily, so that
+`hermes --help` or `hermes config path` never pays for httpx, rich or prompt-toolkit."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Optional
+
+import typer
+
+from hermes_cli import __version__
+from hermes_cli.exit_codes import guarded
+from hermes_cli.options import ChatOptions
+
+app = typer.Typer(
+    name="hermes",
+    help="A terminal chat agent for any OpenAI-compatible provider.",
+    no_args_is_help=True,
+    add_completion=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hermes {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    if debug:
+        os.environ["HERMES_DEBUG"] = "1"
+
+
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="[PROVIDER:]MODEL to use.")]
+ProviderOpt = Annotated[Optional[str], typer.Option("--provider", "-p", help="Provider id (see `hermes providers`).")]
+BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="Endpoint override for this run.")]
+SystemOpt = Annotated[Optional[str], typer.Option("--system", "-s", help="System prompt.")]
+ContinueOpt = Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session.")]
+ResumeOpt = Annotated[Optional[str], typer.Option("--resume", "-r", help="Resume a session by id or id prefix.")]
+NoToolsOpt = Annotated[bool, typer.Option("--no-tools", help="Do not offer tools to the model.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Approve tool actions without asking.")]
+NoSaveOpt = Annotated[bool, typer.Option("--no-save", help="Do not store this conversation.")]
+NoFallbackOpt = Annotated[bool, typer.Option("--no-fallback", help="Do not use the [[fallback]] chain.")]
+
+
+@app.command()
+def ask(
+    prompt: Annotated[Optional[list[str]], typer.Argument(help="The question; stdin is prepended when piped.")] = None,
+    model: ModelOpt = None,
+    provider: ProviderOpt = None,
+    base_url: BaseUrlOpt = None,
+    system: SystemOpt = None,
+    continue_: ContinueOpt = False,
+    resume: ResumeOpt = None,
+    no_tools: NoToolsOpt = False,
+    yes: YesOpt = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON object with the answer and metadata.")] = False,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for the whole answer.")] = False,
+    no_save: NoSaveOpt = False,
+    no_fallback: NoFallbackOpt = False,
+) -> None:
+    """One-shot answer for scripts: only the answer goes to stdout."""
+    from hermes_cli.ask_cmd import run_ask
+
+    options = ChatOptions(model, provider, base_url, system, continue_, resume, no_tools, yes, no_save, no_fallback)
+    guarded(lambda: run_ask(options, " ".join(prompt or []), as_json=json_, stream=not no_stream))
+
+
+@app.command()
+def chat(
+    model: ModelOpt = None,
+    provider: ProviderOpt = None,
+    base_url: BaseUrlOpt = None,
+    system: SystemOpt = None,
+    continue_: ContinueOpt = False,
+    resume: ResumeOpt = None,
+    no_tools: NoToolsOpt = False,
+    yes: YesOpt = False,
+    no_save: NoSaveOpt = False,
+    no_fallback: NoFallbackOpt = False,
+) -> None:
+    """Interactive chat: streamed Markdown answers, /model to switch, /help for commands."""
+    from hermes_cli.chat_cmd import run_chat
+
+    options = ChatOptions(model, provider, base_url, system, continue_, resume, no_tools, yes, no_save, no_fallback)
+    guarded(lambda: run_chat(options))
+
+
+@app.command()
+def providers(
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    base_url: BaseUrlOpt = None,
+    provider: ProviderOpt = None,
+) -> None:
+    """The registry: each provider's resolved endpoint, where it came from, and its keys."""
+    from hermes_cli.providers_cmd import run_providers
+
+    guarded(lambda: run_providers(as_json=json_, flag_provider=provider, flag_base_url=base_url))
+
+
+@app.command()
+def models(
+    provider: ProviderOpt = None,
+    base_url: BaseUrlOpt = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The models the provider reports (GET {base_url}/models)."""
+    from hermes_cli.providers_cmd import run_models
+
+    guarded(lambda: run_models(provider, base_url, as_json=json_))
+
+
+def _register_groups() -> None:
+    from hermes_cli.auth_cmd import auth_app
+    from hermes_cli.config_cmd import config_app
+    from hermes_cli.sessions_cmd import sessions_app
+
+    app.add_typer(config_app, name="config", help="Show and edit config.toml.")
+    app.add_typer(auth_app, name="auth", help="The credential pool: list, add, remove and reset keys.")
+    app.add_typer(sessions_app, name="sessions", help="Stored conversations: list, show, search, export, delete.")
+
+
+_register_groups()
+
+
+def run() -> None:
+    app()

@@ -1,0 +1,291 @@
+"""config.toml: load and validate against one schema, read values, and edit keeping comments.
+
+Reading uses the stdlib's tomllib (fast, on every start); editing uses tomlkit (imported only by
+`config set`) because it keeps the user's comments and key order.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from agent.errors import ConfigError, UsageError
+
+Path_ = tuple[str, ...]
+
+STRATEGIES = ("fill_first", "round_robin", "least_used", "random")
+
+
+def _check_str(v: Any) -> str | None:
+    return None if isinstance(v, str) else "a string"
+
+
+def _check_url(v: Any) -> str | None:
+    if not isinstance(v, str):
+        return "a URL string"
+    parts = urlsplit(v)
+    return None if parts.scheme in ("http", "https") and parts.netloc else "an http(s) URL"
+
+
+def _check_bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "true or false"
+
+
+def _check_int(v: Any) -> str | None:
+    return None if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else "a whole number >= 0"
+
+
+def _check_number(v: Any) -> str | None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+    return None if ok else "a number >= 0"
+
+
+def _check_str_list(v: Any) -> str | None:
+    ok = isinstance(v, list) and all(isinstance(x, str) for x in v)
+    return None if ok else "a list of strings"
+
+
+def _check_command(v: Any) -> str | None:
+    return None if isinstance(v, str) or _check_str_list(v) is None else "a string or a list of strings"
+
+
+def _check_strategy(v: Any) -> str | None:
+    return None if v in STRATEGIES else "one of " + ", ".join(STRATEGIES)
+
+
+def _check_state(v: Any) -> str | None:
+    ok = isinstance(v, str) and (v == "file" or v.startswith(("redis://", "rediss://", "unix://")))
+    return None if ok else '"file" or a redis:// URL'
+
+
+def _check_duration(v: Any) -> str | None:
+    ok = isinstance(v, str) and re.fullmatch(r"\d+[smh]?", v) is not None
+    return None if ok or _check_int(v) is None else 'a duration such as "10m", "30s" or "1h"'
+
+
+def _check_env_table(v: Any) -> str | None:
+    ok = isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+    return None if ok else "a table of strings"
+
+
+@dataclass(frozen=True)
+class Field:
+    check: Callable[[Any], str | None]
+    secret: bool = False
+    doc: str = ""
+
+
+SCHEMA: dict[Path_, Field] = {
+    ("model", "provider"): Field(_check_str, doc="default provider id"),
+    ("model", "name"): Field(_check_str, doc="default model"),
+    ("model", "base_url"): Field(_check_url, doc="endpoint override for [model].provider"),
+    ("providers", "*", "name"): Field(_check_str),
+    ("providers", "*", "base_url"): Field(_check_url),
+    ("providers", "*", "api_keys"): Field(_check_str_list, secret=True),
+    ("providers", "*", "api_key_env"): Field(_check_str),
+    ("providers", "*", "api_key_command"): Field(_check_command),
+    ("providers", "*", "models"): Field(_check_str_list),
+    ("providers", "*", "needs_key"): Field(_check_bool),
+    ("credentials", "strategy"): Field(_check_strategy),
+    ("credentials", "max_wait_seconds"): Field(_check_number),
+    ("credentials", "cooldown_seconds"): Field(_check_number),
+    ("credentials", "state"): Field(_check_state),
+    ("fallback", "[]", "provider"): Field(_check_str),
+    ("fallback", "[]", "name"): Field(_check_str),
+    ("fallback", "[]", "base_url"): Field(_check_url),
+    ("agent", "max_tool_iterations"): Field(_check_int),
+    ("agent", "allow_dangerous"): Field(_check_bool),
+    ("agent", "timeout"): Field(_check_number, doc="seconds to wait for data from the provider"),
+    ("agent", "connect_timeout"): Field(_check_number),
+    ("agent", "max_retries"): Field(_check_int, doc="retries of 5xx and network errors per credential"),
+    ("local", "model"): Field(_check_str),
+    ("local", "keep_alive"): Field(_check_duration),
+    ("mcp", "servers", "*", "command"): Field(_check_str_list),
+    ("mcp", "servers", "*", "env"): Field(_check_env_table),
+    ("sessions", "save"): Field(_check_bool),
+    ("models", "*", "context"): Field(_check_int),
+    ("models", "*", "input_price"): Field(_check_number, doc="USD per million prompt tokens"),
+    ("models", "*", "output_price"): Field(_check_number, doc="USD per million completion tokens"),
+}
+
+# Leaf tables whose whole value is checked by one field (their keys are data, not schema).
+_LEAF_TABLES = {("mcp", "servers", "*", "env")}
+
+
+def _match(pattern: Path_, path: Path_) -> bool:
+    return len(pattern) == len(path) and all(p in ("*", x) for p, x in zip(pattern, path))
+
+
+def field_for(path: Path_) -> Field | None:
+    for pattern, f in SCHEMA.items():
+        if _match(pattern, path):
+            return f
+    return None
+
+
+def _walk(value: Any, path: Path_) -> Iterator[tuple[Path_, Any]]:
+    if isinstance(value, dict) and not any(_match(p, path) for p in _LEAF_TABLES):
+        for k, v in value.items():
+            yield from _walk(v, (*path, k))
+    elif isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
+        for item in value:
+            yield from _walk(item, (*path, "[]"))
+    else:
+        yield path, value
+
+
+def format_key(path: Path_) -> str:
+    return ".".join(p if re.fullmatch(r"[A-Za-z0-9_\-\[\]]+", p) else f'"{p}"' for p in path)
+
+
+def parse_key(key: str) -> Path_:
+    """Split a dotted key, honouring quoted parts: models."gpt-4.1".context."""
+    parts = re.findall(r'"([^"]*)"|([^.]+)', key)
+    path = tuple(q or b for q, b in parts)
+    if not path or ".".join(path).replace('"', "") == "" or key.startswith(".") or key.endswith("."):
+        raise UsageError(f"{key!r} is not a config key.", hint="Keys look like model.name or credentials.strategy.")
+    return path
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    data: Mapping[str, Any]
+    warnings: tuple[str, ...] = ()
+
+    def get(self, *path: str, default: Any = None) -> Any:
+        node: Any = self.data
+        for part in path:
+            if not isinstance(node, Mapping) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def table(self, *path: str) -> Mapping[str, Any]:
+        value = self.get(*path, default={})
+        return value if isinstance(value, Mapping) else {}
+
+    def custom_providers(self, builtin_ids: set[str]) -> dict[str, Mapping[str, Any]]:
+        return {k: v for k, v in self.table("providers").items() if k not in builtin_ids}
+
+
+def validate(data: Mapping[str, Any], file: Path) -> tuple[str, ...]:
+    """Raise ConfigError for a value of the wrong type; return warnings for unknown keys."""
+    warnings = []
+    for path, value in _walk(dict(data), ()):
+        f = field_for(path)
+        if f is None:
+            warnings.append(f"{file}: unknown key {format_key(path)} is ignored.")
+            continue
+        problem = f.check(value)
+        if problem:
+            shown = "<secret>" if f.secret else repr(value)
+            raise ConfigError(
+                f"{file}: {format_key(path)} must be {problem}, not {shown}.",
+                hint="Fix it with `hermes config edit` or `hermes config set`.",
+            )
+    return tuple(warnings)
+
+
+def parse_toml(text: str, file: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        # tomllib says "... (at line L, column C)"; keep that, it is what the user needs.
+        raise ConfigError(f"{file} is not valid TOML: {e}.", hint="The file was left as it is.") from None
+
+
+def load_config(file: Path) -> Config:
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        return Config(file, {})
+    except OSError as e:
+        raise ConfigError(f"Cannot read {file}: {e.strerror}.") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file} is not UTF-8 text.", hint="The file was left as it is.") from None
+    data = parse_toml(text, file)
+    return Config(file, data, validate(data, file))
+
+
+def coerce_value(path: Path_, text: str) -> Any:
+    """Turn the text of `config set KEY VALUE` into the value the schema expects."""
+    f = field_for(path)
+    if f is None:
+        raise UsageError(
+            f"{format_key(path)} is not a config key hermes knows.",
+            hint="See the config.toml section of the README for the keys.",
+        )
+    candidates: list[Any] = [text]
+    stripped = text.strip()
+    if stripped.lower() in ("true", "false"):
+        candidates.insert(0, stripped.lower() == "true")
+    for num in (int, float):
+        try:
+            candidates.insert(0, num(stripped))
+        except ValueError:
+            pass
+    if stripped.startswith("["):
+        try:
+            candidates.insert(0, tomllib.loads(f"v = {stripped}")["v"])
+        except tomllib.TOMLDecodeError:
+            pass
+    elif "," in stripped:
+        candidates.append([x.strip() for x in stripped.split(",") if x.strip()])
+    candidates.append([text])
+    problem = None
+    for value in candidates:
+        problem = f.check(value)
+        if problem is None:
+            return value
+    raise UsageError(f"{format_key(path)} must be {problem}, not {text!r}.")
+
+
+def set_value(file: Path, path: Path_, value: Any) -> None:
+    """Write one key, keeping comments and order; validate the whole result before the atomic write."""
+    import tomlkit
+
+    from agent.atomic import write_atomic
+
+    if "[]" in path:
+        raise UsageError("Array entries such as [[fallback]] are edited with `hermes config edit`.")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    parse_toml(text, file)  # a broken file is reported, never overwritten
+    doc = tomlkit.parse(text)
+    node: Any = doc
+    for part in path[:-1]:
+        if part not in node:
+            node[part] = tomlkit.table()
+        node = node[part]
+        if not isinstance(node, Mapping):
+            raise UsageError(f"{format_key(path)} cannot be set: {part} is not a table in {file}.")
+    node[path[-1]] = value
+    new_text = tomlkit.dumps(doc)
+    validate(parse_toml(new_text, file), file)
+    write_atomic(file, new_text.encode("utf-8"))
+
+
+def masked(data: Mapping[str, Any], mask: Callable[[str], str]) -> dict[str, Any]:
+    """A copy of the config with every secret value masked, for `config show`."""
+
+    def walk(value: Any, path: Path_) -> Any:
+        if isinstance(value, Mapping):
+            return {k: walk(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list) and value and all(isinstance(x, Mapping) for x in value):
+            return [walk(v, (*path, "[]")) for v in value]
+        f = field_for(path)
+        if f is not None and f.secret:
+            return [mask(x) for x in value] if isinstance(value, list) else mask(str(value))
+        return value
+
+    return walk(data, ())

@@ -1,0 +1,58 @@
+"""Output conventions: answers on stdout, everything else on stderr; plain text unless a colour TTY."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+
+def color_enabled(stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    if os.environ.get("NO_COLOR"):
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def console(*, stderr: bool = False):  # type: ignore[no-untyped-def]
+    """A rich Console that degrades to plain text off a terminal (rich is imported only here)."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    plain = not color_enabled(stream)
+    return Console(
+        file=stream, no_color=plain, highlight=False, emoji=False, soft_wrap=plain,
+        force_terminal=None if not plain else False, color_system=None if plain else "auto",
+    )
+
+
+def info(message: str) -> None:
+    print(f"hermes: {message}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    print(f"hermes: warning: {message}", file=sys.stderr)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def print_table(columns: list[str], rows: list[list[str]], *, title: str | None = None) -> None:
+    """A rich table on a terminal; tab-separated lines with a header when piped (easy to cut/awk)."""
+    if not color_enabled(sys.stdout):
+        if title:
+            print(f"# {title}")
+        print("\t".join(columns))
+        for row in rows:
+            print("\t".join(row))
+        return
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console().print(table)

@@ -1,0 +1,192 @@
+"""Credentials: where keys come from, their stable ids, and how they are shown (masked, always).
+
+A credential carries a pinned endpoint only when the user gave one (`hermes auth add --base-url` or
+`--region`). Registry defaults are never copied onto a credential: the session's endpoint is the
+session's, and recovery cannot move it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.atomic import write_atomic
+from agent.errors import UsageError
+from providers.registry import ProviderSpec
+
+ANONYMOUS = "anonymous"
+
+
+def fingerprint(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:8]
+
+
+def mask_key(secret: str | None) -> str:
+    """`sk-…a1b2`: never enough of a key to use it, enough to tell two keys apart."""
+    if not secret:
+        return "(none)"
+    if len(secret) < 12:
+        return "…" + secret[-2:] if len(secret) >= 6 else "…"
+    return f"{secret[:3]}…{secret[-4:]}"
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """Replace any whole key in a message (providers sometimes echo it) with its masked form."""
+    for secret in secrets:
+        if secret and len(secret) >= 6 and secret in text:
+            text = text.replace(secret, mask_key(secret))
+    return text
+
+
+@dataclass(frozen=True)
+class Credential:
+    id: str
+    provider: str
+    source: str
+    label: str
+    secret: str | None = field(repr=False)
+    pinned_base_url: str | None = None
+    command: str | tuple[str, ...] | None = field(default=None, repr=False)
+
+    @property
+    def masked(self) -> str:
+        return mask_key(self.secret)
+
+    @property
+    def refreshable(self) -> bool:
+        return self.command is not None
+
+
+def run_key_command(command: str | Sequence[str], provider: str) -> str:
+    args = shlex.split(command) if isinstance(command, str) else list(command)
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise UsageError(f"api_key_command of provider {provider!r} could not run: {e}.") from None
+    key = done.stdout.strip().splitlines()[0].strip() if done.stdout.strip() else ""
+    if done.returncode != 0 or not key:
+        raise UsageError(
+            f"api_key_command of provider {provider!r} exited {done.returncode} without printing a key.",
+            hint="Run the command by hand to see why.",
+        )
+    return key
+
+
+class AuthStore:
+    """Keys added with `hermes auth add`, in one 0600 JSON file in the state dir."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.warning: str | None = None
+
+    def _read(self, *, strict: bool) -> list[dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            entries = data["credentials"]
+            if not isinstance(entries, list):
+                raise ValueError
+            return [e for e in entries if isinstance(e, dict) and e.get("key") and e.get("provider")]
+        except FileNotFoundError:
+            return []
+        except (ValueError, KeyError, TypeError, OSError):
+            message = f"{self.path} is unreadable; keys added with `hermes auth add` are ignored until it is fixed."
+            if strict:
+                raise UsageError(message, hint="It was not changed. Move it aside to start afresh.") from None
+            self.warning = message
+            return []
+
+    def entries(self, provider: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in self._read(strict=False) if provider is None or e["provider"] == provider]
+
+    def add(self, provider: str, key: str, *, label: str, base_url: str | None) -> str:
+        entries = self._read(strict=True)
+        cred_id = fingerprint(key)
+        if any(e["provider"] == provider and fingerprint(e["key"]) == cred_id for e in entries):
+            raise UsageError(f"That key is already in the pool of {provider!r} (id {cred_id}).")
+        entries.append(
+            {"provider": provider, "key": key, "label": label, "base_url": base_url, "added": time.time()}
+        )
+        self._write(entries)
+        return cred_id
+
+    def remove(self, provider: str, cred_id: str) -> bool:
+        entries = self._read(strict=True)
+        kept = [e for e in entries if not (e["provider"] == provider and fingerprint(e["key"]) == cred_id)]
+        if len(kept) == len(entries):
+            return False
+        self._write(kept)
+        return True
+
+    def _write(self, entries: list[dict[str, Any]]) -> None:
+        write_atomic(self.path, json.dumps({"credentials": entries}, indent=2).encode("utf-8"))
+
+
+def load_credentials(
+    spec: ProviderSpec,
+    *,
+    env: Mapping[str, str],
+    provider_table: Mapping[str, Any],
+    auth_store: AuthStore,
+    run_command: bool = True,
+) -> tuple[Credential, ...]:
+    """Every key of one provider, in pool order: env, config, `hermes auth add`, api_key_command.
+
+    The same key from two sources is one credential (the first source wins). `run_command=False`
+    leaves out the api_key_command key, for listings that must not run (or prompt from) a command.
+    """
+    found: list[Credential] = []
+    seen: set[str] = set()
+
+    def add(secret: str, source: str, label: str, pinned: str | None = None) -> None:
+        secret = secret.strip()
+        if not secret:
+            return
+        cred_id = fingerprint(secret)
+        if cred_id in seen:
+            return
+        seen.add(cred_id)
+        found.append(Credential(cred_id, spec.id, source, label, secret, pinned))
+
+    key_envs = [spec.key_env, *spec.key_env_aliases]
+    for name in key_envs:
+        if env.get(name):
+            add(env[name], f"env {name}", name)
+    if env.get(spec.keys_env):
+        for i, key in enumerate(env[spec.keys_env].split(","), 1):
+            add(key, f"env {spec.keys_env}", f"{spec.keys_env}#{i}")
+    for i, key in enumerate(provider_table.get("api_keys") or (), 1):
+        add(str(key), "config", f"api_keys#{i}")
+    for entry in auth_store.entries(spec.id):
+        add(str(entry["key"]), "auth", str(entry.get("label") or "added"), entry.get("base_url") or None)
+    command = provider_table.get("api_key_command")
+    if command and run_command:
+        cmd = command if isinstance(command, str) else tuple(command)
+        secret = run_key_command(cmd, spec.id)
+        cred_id = "cmd-" + fingerprint(cmd if isinstance(cmd, str) else "\0".join(cmd))
+        if fingerprint(secret) not in seen:
+            found.append(Credential(cred_id, spec.id, "api_key_command", "api_key_command", secret, None, cmd))
+    if not found and not command and not spec.needs_key:
+        found.append(Credential(ANONYMOUS, spec.id, "none needed", "no key", None))
+    return tuple(found)
+
+
+def refreshed(cred: Credential) -> Credential | None:
+    """Run the credential's command again; a new key means a refresh worth retrying."""
+    if cred.command is None:
+        return None
+    try:
+        secret = run_key_command(cred.command, cred.provider)
+    except UsageError as e:
+        print(f"hermes: {e}", file=sys.stderr)
+        return None
+    if secret == cred.secret:
+        return None
+    return Credential(cred.id, cred.provider, cred.source, cred.label, secret, cred.pinned_base_url, cred.command)

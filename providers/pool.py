@@ -1,0 +1,70 @@
+"""CredentialPool: one provider's credentials and their shared state. It belongs to that provider only."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from providers import selection
+from providers.credentials import Credential, refreshed
+from providers.state import CredentialState, StateStore
+
+
+class CredentialPool:
+    def __init__(
+        self,
+        provider_id: str,
+        credentials: tuple[Credential, ...],
+        store: StateStore,
+        *,
+        strategy: str = "fill_first",
+        clock: Callable[[], float],
+        rng: random.Random | None = None,
+    ) -> None:
+        foreign = [c.id for c in credentials if c.provider != provider_id]
+        if foreign:
+            raise ValueError(f"credentials {foreign} do not belong to provider {provider_id!r}")
+        self.provider_id = provider_id
+        self.credentials = credentials
+        self.store = store
+        self.strategy = strategy
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    def states(self) -> dict[str, CredentialState]:
+        return self.store.read(self.provider_id)
+
+    def select(self, exclude: frozenset[str] = frozenset()) -> Credential | None:
+        """An available credential by the strategy; the state is read fresh to see other processes' 429s."""
+        states = self.states()
+        candidates = selection.available(self.credentials, states, self.clock(), exclude)
+        if not candidates:
+            return None
+        cursor = self.store.next_cursor(self.provider_id) if self.strategy == "round_robin" else 0
+        return selection.choose(candidates, states, self.strategy, cursor=cursor, rng=self.rng)
+
+    def earliest_reset(self, exclude: frozenset[str] = frozenset()) -> float | None:
+        return selection.earliest_reset(self.credentials, self.states(), self.clock(), exclude)
+
+    def all_exhausted(self) -> bool:
+        states = self.states()
+        return all(states.get(c.id, CredentialState()).exhausted for c in self.credentials)
+
+    def record_success(self, cred: Credential) -> None:
+        self.store.record_use(self.provider_id, cred.id, self.clock())
+
+    def record_error(self, cred: Credential, message: str) -> None:
+        self.store.record_use(self.provider_id, cred.id, self.clock(), error=message)
+
+    def cool_down(self, cred: Credential, until: float, reason: str) -> None:
+        self.store.cool_down(self.provider_id, cred.id, until, reason)
+
+    def exhaust(self, cred: Credential, reason: str) -> None:
+        self.store.exhaust(self.provider_id, cred.id, reason)
+
+    def refresh(self, cred: Credential) -> Credential | None:
+        """A fresh key from the credential's command, replacing it in the pool; None if it cannot refresh."""
+        new = refreshed(cred)
+        if new is not None:
+            self.credentials = tuple(new if c.id == cred.id else c for c in self.credentials)
+        return new

@@ -1,0 +1,160 @@
+"""The provider registry: one table of data, plus the custom providers a config defines."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    id: str
+    name: str
+    base_url: str
+    needs_key: bool = True
+    default_model: str = ""
+    models: tuple[str, ...] = ()
+    key_env_aliases: tuple[str, ...] = ()
+    regions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    custom: bool = False
+    # Local servers name models like "llama3:8b", so a ":" in -m is not a provider prefix there.
+    tagged_models: bool = False
+
+    @property
+    def env_prefix(self) -> str:
+        return env_prefix(self.id)
+
+    @property
+    def key_env(self) -> str:
+        return f"{self.env_prefix}_API_KEY"
+
+    @property
+    def keys_env(self) -> str:
+        return f"{self.env_prefix}_API_KEYS"
+
+    @property
+    def base_url_env(self) -> str:
+        return f"{self.env_prefix}_BASE_URL"
+
+
+def env_prefix(provider_id: str) -> str:
+    return provider_id.upper().replace("-", "_")
+
+
+BUILTIN: tuple[ProviderSpec, ...] = (
+    ProviderSpec(
+        "openrouter", "OpenRouter", "https://openrouter.ai/api/v1",
+        default_model="anthropic/claude-sonnet-4",
+        models=("anthropic/claude-sonnet-4", "openai/gpt-4o", "deepseek/deepseek-chat", "google/gemini-2.5-pro"),
+    ),
+    ProviderSpec(
+        "openai", "OpenAI", "https://api.openai.com/v1",
+        default_model="gpt-4o-mini", models=("gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini"),
+    ),
+    ProviderSpec(
+        "anthropic", "Anthropic (OpenAI-compatible)", "https://api.anthropic.com/v1",
+        default_model="claude-sonnet-4-20250514", models=("claude-sonnet-4-20250514", "claude-opus-4-20250514"),
+    ),
+    ProviderSpec(
+        "deepseek", "DeepSeek", "https://api.deepseek.com/v1",
+        default_model="deepseek-chat", models=("deepseek-chat", "deepseek-reasoner"),
+    ),
+    ProviderSpec(
+        "xiaomi", "Xiaomi MiMo", "https://api.xiaomimimo.com/v1",
+        default_model="mimo-v2-flash", models=("mimo-v2-flash",), key_env_aliases=("MIMO_API_KEY",),
+    ),
+    ProviderSpec(
+        "kimi", "Kimi (Moonshot)", "https://api.moonshot.ai/v1",
+        default_model="kimi-k2-0905-preview", models=("kimi-k2-0905-preview", "kimi-k2-turbo-preview"),
+        key_env_aliases=("MOONSHOT_API_KEY",),
+        regions=MappingProxyType({"global": "https://api.moonshot.ai/v1", "cn": "https://api.moonshot.cn/v1"}),
+    ),
+    ProviderSpec(
+        "zai", "Z.ai (GLM)", "https://api.z.ai/api/paas/v4",
+        default_model="glm-4.6", models=("glm-4.6", "glm-4.5-air"), key_env_aliases=("GLM_API_KEY",),
+        regions=MappingProxyType(
+            {"global": "https://api.z.ai/api/paas/v4", "cn": "https://open.bigmodel.cn/api/paas/v4"}
+        ),
+    ),
+    ProviderSpec(
+        "nous", "Nous Research", "https://inference-api.nousresearch.com/v1",
+        default_model="Hermes-4-70B", models=("Hermes-4-70B", "Hermes-4-405B"),
+    ),
+    ProviderSpec(
+        "groq", "Groq", "https://api.groq.com/openai/v1",
+        default_model="llama-3.3-70b-versatile", models=("llama-3.3-70b-versatile", "llama-3.1-8b-instant"),
+    ),
+    ProviderSpec(
+        "mistral", "Mistral", "https://api.mistral.ai/v1",
+        default_model="mistral-large-latest", models=("mistral-large-latest", "mistral-small-latest"),
+    ),
+    ProviderSpec(
+        "together", "Together AI", "https://api.together.xyz/v1",
+        default_model="meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        models=("meta-llama/Llama-3.3-70B-Instruct-Turbo", "deepseek-ai/DeepSeek-V3"),
+    ),
+    ProviderSpec(
+        "gemini", "Google Gemini (OpenAI-compatible)", "https://generativelanguage.googleapis.com/v1beta/openai",
+        default_model="gemini-2.5-flash", models=("gemini-2.5-flash", "gemini-2.5-pro"),
+        key_env_aliases=("GOOGLE_API_KEY",),
+    ),
+    ProviderSpec(
+        "ollama", "Ollama (local)", "http://127.0.0.1:11434/v1", needs_key=False,
+        default_model="llama3.2", tagged_models=True,
+    ),
+    ProviderSpec(
+        "lmstudio", "LM Studio (local)", "http://127.0.0.1:1234/v1", needs_key=False, tagged_models=True,
+    ),
+    ProviderSpec(
+        "llamacpp", "llama.cpp server (local)", "http://127.0.0.1:8080/v1", needs_key=False, tagged_models=True,
+    ),
+)
+
+
+class Registry:
+    """Built-in providers plus the custom ones from `[providers.<id>]` tables with unknown ids."""
+
+    def __init__(self, specs: tuple[ProviderSpec, ...]) -> None:
+        self._specs = {s.id: s for s in specs}
+
+    def __contains__(self, provider_id: object) -> bool:
+        return provider_id in self._specs
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._specs.values())
+
+    def get(self, provider_id: str) -> ProviderSpec | None:
+        return self._specs.get(provider_id)
+
+    def ids(self) -> list[str]:
+        return list(self._specs)
+
+    def closest(self, provider_id: str) -> str | None:
+        matches = difflib.get_close_matches(provider_id.lower(), self.ids(), n=1, cutoff=0.5)
+        return matches[0] if matches else None
+
+
+def build_registry(custom: Mapping[str, Mapping[str, object]]) -> Registry:
+    """`custom` maps provider ids that are not built in to their `[providers.<id>]` table."""
+    specs = list(BUILTIN)
+    builtin_ids = {s.id for s in BUILTIN}
+    for provider_id, table in custom.items():
+        if provider_id in builtin_ids:
+            continue
+        models = tuple(str(m) for m in table.get("models", ()) or ())  # type: ignore[union-attr]
+        specs.append(
+            ProviderSpec(
+                provider_id,
+                str(table.get("name", provider_id)),
+                str(table.get("base_url", "")),
+                needs_key=bool(table.get("needs_key", True)),
+                default_model=models[0] if models else "",
+                models=models,
+                key_env_aliases=(str(table["api_key_env"]),) if table.get("api_key_env") else (),
+                custom=True,
+                tagged_models=True,
+            )
+        )
+    return Registry(tuple(specs))

@@ -1,0 +1,79 @@
+"""Shared fixtures: loopback fake providers, an isolated HERMES_HOME, and running the real `hermes`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.fakeserver import FakeServer
+
+# Provider-related variables of the developer's shell must never leak into a test.
+_LEAKY_SUFFIXES = ("_API_KEY", "_API_KEYS", "_BASE_URL")
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items()
+        if not k.endswith(_LEAKY_SUFFIXES) and not k.startswith("HERMES_") and k not in ("NO_COLOR",)
+    }
+    env.update({"HERMES_HOME": str(home), "NO_COLOR": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "100"})
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Hermes:
+    """Runs the installed CLI as a subprocess in an isolated home; `env` is the base environment."""
+
+    home: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def write_config(self, text: str) -> Path:
+        path = self.home / "config.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def run(
+        self, *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = {**self.env, **(env or {})}
+        data = input.encode() if isinstance(input, str) else input
+        proc = subprocess.run(
+            [sys.executable, "-m", "hermes_cli", *args],
+            input=data if data is not None else b"", capture_output=True, env=full_env, timeout=timeout,
+        )
+        return subprocess.CompletedProcess(
+            proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+        )
+
+
+@pytest.fixture
+def hermes(tmp_path: Path) -> Hermes:
+    home = tmp_path / "home"
+    home.mkdir()
+    return Hermes(home, clean_env(home))
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeServer]:
+    with FakeServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def fake2() -> Iterator[FakeServer]:
+    with FakeServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def fake3() -> Iterator[FakeServer]:
+    with FakeServer() as srv:
+        yield srv
