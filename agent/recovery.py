@@ -128,7 +128,7 @@ class RecoveringClient:
                             yield Notice(f"{self._describe(cred)} is rate-limited until "
                                          f"{_when(decision.cooldown_until)}; trying the next key.")
                         else:
-                            self.pool.exhaust(cred, scrub(decision.exhaust_reason or message, [cred.secret]))
+                            self.pool.exhaust(cred, message)
                             yield Notice(f"{self._describe(cred)} was rejected ({message}); "
                                          "it stays out of the pool until `hermes auth reset`.")
                         break

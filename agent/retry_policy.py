@@ -117,9 +117,9 @@ def decide(
         if status in (401, 403):
             if can_refresh:
                 return Decision(Action.REFRESH)
-            return Decision(Action.ROTATE, exhaust_reason=f"{status} {error.message}")
+            return Decision(Action.ROTATE, exhaust_reason=error.message)
         if status == 402:
-            return Decision(Action.ROTATE, exhaust_reason=f"402 {error.message}")
+            return Decision(Action.ROTATE, exhaust_reason=error.message)
         if status in TRANSIENT_STATUSES or status >= 500:
             return _retry_same(retries_done, max_retries, rng)
         return Decision(Action.GIVE_UP)

@@ -1,0 +1,112 @@
+"""Pure parts of recovery: Retry-After parsing, reset hints, decisions, selection strategies."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+
+import pytest
+
+from agent.errors import ConnectError, HTTPStatusError, MalformedResponse, StreamInterrupted
+from agent.retry_policy import Action, backoff, decide, parse_retry_after, reset_hint_seconds
+from providers import selection
+from providers.credentials import Credential, fingerprint, mask_key
+from providers.state import CredentialState
+
+NOW = 1_000_000.0
+RNG = random.Random(7)
+
+
+def http(status: int, *, retry_after: float | None = None, body: str = "") -> HTTPStatusError:
+    return HTTPStatusError(f"HTTP {status}", status=status, retry_after=retry_after, body_excerpt=body)
+
+
+def test_retry_after_forms() -> None:
+    assert parse_retry_after({"retry-after": "7"}, NOW) == 7
+    assert parse_retry_after({"retry-after": "1.5"}, NOW) == 1.5
+    assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}, NOW) == 0.25
+    date = email.utils.formatdate(NOW + 30, usegmt=True)
+    assert parse_retry_after({"retry-after": date}, NOW) == pytest.approx(30, abs=1)
+    assert parse_retry_after({"retry-after": "soon"}, NOW) is None
+    assert parse_retry_after({}, NOW) is None
+
+
+def test_reset_hints_in_bodies() -> None:
+    assert reset_hint_seconds("Rate limited, please retry after 20s") == 20
+    assert reset_hint_seconds("Your quota resets in 4hr 5min") == 4 * 3600 + 5 * 60
+    assert reset_hint_seconds("try again in 1.5 seconds") == 1.5
+    assert reset_hint_seconds("slow down") is None
+
+
+def decision(error, **kw):  # type: ignore[no-untyped-def]
+    args = {"now": NOW, "retries_done": 0, "max_retries": 2, "can_refresh": False, "rng": RNG} | kw
+    return decide(error, **args)
+
+
+def test_429_rotates_with_cooldown_from_retry_after_or_default() -> None:
+    d = decision(http(429, retry_after=30))
+    assert d.action is Action.ROTATE and d.cooldown_until == NOW + 30
+    d = decision(http(429), default_cooldown=60)
+    assert d.cooldown_until == NOW + 60
+    assert decision(http(429, body="You exceeded your current quota")).cooldown_until == NOW + 3600
+    # A zero Retry-After still cools for a moment, so the rotation loop cannot spin.
+    assert decision(http(429, retry_after=0)).cooldown_until == NOW + 1
+
+
+def test_401_403_402_exhaust_or_refresh() -> None:
+    for status in (401, 403, 402):
+        d = decision(http(status))
+        assert d.action is Action.ROTATE and d.exhaust_reason and str(status) in d.exhaust_reason
+    assert decision(http(401), can_refresh=True).action is Action.REFRESH
+
+
+def test_transient_errors_retry_same_then_give_up() -> None:
+    for error in (http(500), http(503), ConnectError("refused"), StreamInterrupted("cut")):
+        d = decision(error)
+        assert d.action is Action.RETRY_SAME and 0 < d.delay <= 0.5
+        assert decision(error, retries_done=2).action is Action.GIVE_UP
+
+
+def test_404_and_bad_bodies_give_up_without_touching_keys() -> None:
+    assert decision(http(404)).action is Action.GIVE_UP
+    assert decision(http(400)).action is Action.GIVE_UP
+    assert decision(MalformedResponse("html")).action is Action.GIVE_UP
+
+
+def test_backoff_is_bounded_and_jittered() -> None:
+    delays = [backoff(n, random.Random(n)) for n in range(10)]
+    assert all(0 < d <= 8 for d in delays)
+    assert delays[9] >= 6  # the cap minus at most 25% jitter
+
+
+def creds(n: int) -> list[Credential]:
+    return [Credential(f"id{i}", "p", "env", f"k{i}", f"secret-key-{i}") for i in range(n)]
+
+
+def test_strategies() -> None:
+    cs = creds(3)
+    states = {"id0": CredentialState(requests=5), "id1": CredentialState(requests=1), "id2": CredentialState(requests=3)}
+    assert selection.choose(cs, states, "fill_first") is cs[0]
+    assert [selection.choose(cs, states, "round_robin", cursor=i).id for i in range(4)] == ["id0", "id1", "id2", "id0"]
+    assert selection.choose(cs, states, "least_used") is cs[1]
+    assert selection.choose(cs, states, "random", rng=random.Random(1)) in cs
+    assert selection.choose([], states, "fill_first") is None
+
+
+def test_available_skips_cooling_and_exhausted_and_earliest_reset() -> None:
+    cs = creds(3)
+    states = {
+        "id0": CredentialState(cooldown_until=NOW + 50),
+        "id1": CredentialState(exhausted="401 bad key", cooldown_until=NOW + 5),
+        "id2": CredentialState(cooldown_until=NOW - 1),
+    }
+    assert [c.id for c in selection.available(cs, states, NOW, frozenset())] == ["id2"]
+    # The exhausted key's old cooldown must not count as a reset.
+    assert selection.earliest_reset(cs, states, NOW, frozenset()) == NOW + 50
+
+
+def test_masking_never_shows_a_whole_key() -> None:
+    for key in ("sk-or-v1-abcdef0123456789", "shortkey12", "abc", "sk-1234567890ab"):
+        assert key not in mask_key(key)
+    assert mask_key("sk-or-v1-abcdef0123456789") == "sk-…6789"
+    assert fingerprint("a") == fingerprint("a") != fingerprint("b")
