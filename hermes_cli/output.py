@@ -39,20 +39,24 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def print_table(columns: list[str], rows: list[list[str]], *, title: str | None = None) -> None:
-    """A rich table on a terminal; tab-separated lines with a header when piped (easy to cut/awk)."""
+def print_table(columns: list[str], rows: list[list[Any]], *, title: str | None = None) -> None:
+    """A rich table on a terminal; tab-separated lines with a header when piped (easy to cut/awk).
+
+    Cells are plain strings (never read as markup: user text may contain "[/INST]") or rich Text.
+    """
     if not color_enabled(sys.stdout):
         if title:
             print(f"# {title}")
         print("\t".join(columns))
         for row in rows:
-            print("\t".join(row))
+            print("\t".join(str(c) for c in row))
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, show_lines=False)
     for c in columns:
         table.add_column(c, overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(c) if isinstance(c, str) else c for c in row))
     console().print(table)

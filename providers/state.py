@@ -8,6 +8,7 @@ fingerprint), never by the key itself, so the file holds no secret.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -40,16 +41,23 @@ class CredentialState:
     @classmethod
     def from_json(cls, data: Any) -> CredentialState:
         if not isinstance(data, dict):
-            return cls()
-        known = {f.name: f.type for f in fields(cls)}
-        clean: dict[str, Any] = {}
-        for name, value in data.items():
-            if name in known and isinstance(value, (int, float, str)) and not isinstance(value, bool):
-                clean[name] = value
-        try:
-            return cls(**clean)
-        except TypeError:
-            return cls()
+            return _EMPTY
+        clean = {
+            name: value for name, value in data.items()
+            if name in _FIELD_TYPES and isinstance(value, _FIELD_TYPES[name]) and not isinstance(value, bool)
+        }
+        return cls(**clean) if clean else _EMPTY
+
+    def to_json(self) -> dict[str, Any]:
+        """Only the fields that differ from a fresh state: with many keys the file stays small and fast."""
+        return {k: v for k, v in asdict(self).items() if v != _DEFAULTS[k]}
+
+
+_EMPTY = CredentialState()
+_DEFAULTS = asdict(_EMPTY)
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    f.name: (str,) if f.type in ("str", str) else (int, float) for f in fields(CredentialState)
+}
 
 
 class StateStore(Protocol):
@@ -69,15 +77,32 @@ class FileStateStore:
         self.path = path
         self._lock_path = path.with_name(path.name + ".lock")
         self._warned = False
+        # The parsed file, keyed by its identity on disk: every write replaces the file (a new inode and
+        # mtime), so an unchanged key means no process wrote since, and parsing again can be skipped.
+        self._cache: tuple[tuple[int, int, int], dict[str, Any]] | None = None
+        self._states: dict[str, tuple[tuple[int, int, int], dict[str, CredentialState]]] = {}
 
     def describe(self) -> str:
         return f"file {self.path}"
 
+    def _identity(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
     def _load(self) -> dict[str, Any]:
+        identity = self._identity()
+        if identity is None:
+            return {}
+        if self._cache is not None and self._cache[0] == identity:
+            return self._cache[1]
         try:
             data = json.loads(self.path.read_bytes())
             if not isinstance(data, dict):
                 raise ValueError("not an object")
+            self._cache = (identity, data)
             return data
         except FileNotFoundError:
             return {}
@@ -98,21 +123,43 @@ class FileStateStore:
         return FileLock(str(self._lock_path), timeout=10)
 
     def _save(self, data: dict[str, Any]) -> None:
+        self._cache = None
         write_atomic(self.path, json.dumps(data, separators=(",", ":")).encode("utf-8"), fsync=False)
+        identity = self._identity()
+        if identity is not None:
+            self._cache = (identity, data)
 
     def read(self, provider: str) -> dict[str, CredentialState]:
-        table = self._load().get("providers", {}).get(provider, {})
+        """The provider's states, fresh from disk when another process wrote; do not mutate the result."""
+        data = self._load()
+        identity = self._cache[0] if self._cache else None
+        cached = self._states.get(provider)
+        if identity is not None and cached is not None and cached[0] == identity:
+            return cached[1]
+        table = data.get("providers", {}).get(provider, {})
         if not isinstance(table, dict):
             return {}
-        return {cred_id: CredentialState.from_json(s) for cred_id, s in table.items()}
+        states = {cred_id: CredentialState.from_json(s) for cred_id, s in table.items()}
+        if identity is not None:
+            self._states[provider] = (identity, states)
+        return states
 
     def _update(self, provider: str, cred_id: str, change: Any) -> None:
         with self._transaction():
-            data = self._load()
-            providers = data.setdefault("providers", {})
-            table = providers.setdefault(provider, {})
-            table[cred_id] = asdict(change(CredentialState.from_json(table.get(cred_id))))
+            try:
+                data = self._load()
+                before = self._cache[0] if self._cache else None
+                table = data.setdefault("providers", {}).setdefault(provider, {})
+                new = change(CredentialState.from_json(table.get(cred_id)))
+                table[cred_id] = new.to_json()
+            except BaseException:
+                self._cache = None  # the cached document may be half-changed
+                raise
             self._save(data)
+            # Keep the parsed states of this provider current too, rather than parse them all again.
+            cached = self._states.get(provider)
+            if cached is not None and before is not None and cached[0] == before and self._cache is not None:
+                self._states[provider] = (self._cache[0], {**cached[1], cred_id: new})
 
     def record_use(self, provider: str, cred_id: str, now: float, *, error: str = "") -> None:
         def change(s: CredentialState) -> CredentialState:
@@ -146,7 +193,7 @@ class FileStateStore:
                     s = CredentialState.from_json(raw)
                     if s.exhausted or s.cooldown_until:
                         count += 1
-                    table[cid] = asdict(replace(s, exhausted="", cooldown_until=0.0, cooldown_reason=""))
+                    table[cid] = replace(s, exhausted="", cooldown_until=0.0, cooldown_reason="").to_json()
             self._save(data)
         return count
 

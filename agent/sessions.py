@@ -1,0 +1,488 @@
+"""The session store: every conversation in one SQLite database, written message by message.
+
+Each `append` is its own committed transaction, so a killed process loses at most the answer in
+flight. The file is opened on first use (commands that don't need it never touch it), created
+with mode 0600, kept in WAL mode, and its schema is versioned by `PRAGMA user_version` and
+upgraded by the numbered migrations below, each applied once, in its own transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from agent.conversation import Message
+from agent.errors import StorageError, UsageError
+from agent.events import Usage
+
+TITLE_LENGTH = 60
+RANKED_MATCHES = 10_000
+HIGHLIGHT = "**"  # around matched terms in search snippets: Markdown bold, readable as plain text too
+EXPORT_FORMATS = ("markdown", "json")
+
+# Append-only: a released migration is never edited, a change of schema is a new entry.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE IF NOT EXISTS sessions (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            system TEXT,
+            message_count INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX IF NOT EXISTS sessions_updated ON sessions (updated)",
+        """CREATE TABLE IF NOT EXISTS messages (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES sessions (id),
+            role TEXT NOT NULL,
+            content TEXT,
+            tool_calls TEXT,
+            tool_call_id TEXT,
+            name TEXT,
+            provider TEXT,
+            model TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            finish_reason TEXT,
+            created REAL NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS messages_session ON messages (session_id, id)",
+    ),
+    (
+        "CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5"
+        "(content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+        """CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+        END""",
+        """CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+        END""",
+        """CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+            INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+        END""",
+        # Index the messages stored before this migration.
+        "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_SESSION_COLUMNS = ("id", "title", "created", "updated", "provider", "model", "base_url", "system", "message_count")
+_MESSAGE_COLUMNS = (
+    "role", "content", "tool_calls", "tool_call_id", "name", "provider", "model",
+    "prompt_tokens", "completion_tokens", "finish_reason", "created",
+)
+_SECRET_PARAM = re.compile(r"key|token|secret|password|passwd|sig|auth|credential", re.IGNORECASE)
+_HEX = re.compile(r"[0-9a-f]+")
+_CANDIDATES_SHOWN = 10
+
+# Primary SQLite result codes that mean "the file is unusable", as opposed to a bug in a query.
+_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
+_DAMAGED = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_UNWRITABLE = {3, 8, 10, 13, 14}  # SQLITE_PERM, READONLY, IOERR, FULL, CANTOPEN
+_SQLITE_ERROR = 1  # the generic code, which is also what FTS5 returns for query syntax it rejects
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: str
+    title: str
+    created: float
+    updated: float
+    provider: str
+    model: str
+    base_url: str
+    system: str | None
+    message_count: int
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    session: SessionInfo
+    role: str
+    snippet: str  # one line; matched terms between HIGHLIGHT markers
+    rank: float  # bm25: lower is a better match
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password@ and without query parameters that look like credentials."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _SECRET_PARAM.search(k)]
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))
+
+
+def title_from(text: str | None) -> str:
+    """The first non-blank line, whitespace collapsed, cut to TITLE_LENGTH characters."""
+    for line in (text or "").splitlines():
+        line = " ".join(line.split())
+        if line:
+            return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+    return ""
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    data = asdict(message)
+    data["tool_calls"] = list(message.tool_calls)
+    return data
+
+
+class SessionStore:
+    def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._conn: sqlite3.Connection | None = None
+        # The REPL may save from another thread than the one that resumed; one operation at a time.
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> SessionStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # --- writing ---
+
+    def create(self, *, provider: str, model: str, base_url: str, system: str | None) -> SessionInfo:
+        now, base_url = time.time(), redact_url(base_url)
+        with self._write() as conn:
+            while True:
+                session_id = secrets.token_hex(6)
+                try:
+                    conn.execute(
+                        "INSERT INTO sessions (id, created, updated, provider, model, base_url, system)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (session_id, now, now, provider, model, base_url, system),
+                    )
+                    break
+                except sqlite3.IntegrityError:  # an id already taken: draw another
+                    continue
+        return SessionInfo(session_id, "", now, now, provider, model, base_url, system, 0)
+
+    def append(self, session_id: str, message: Message) -> None:
+        title = title_from(message.content) if message.role == "user" else ""
+        routed = message.role == "assistant" and bool(message.provider and message.model)
+        with self._write() as conn:
+            updated = conn.execute(
+                "UPDATE sessions SET message_count = message_count + 1, updated = max(updated, ?),"
+                " title = CASE WHEN title = '' THEN ? ELSE title END,"
+                " provider = coalesce(?, provider), model = coalesce(?, model) WHERE id = ?",
+                (message.created, title, message.provider if routed else None,
+                 message.model if routed else None, session_id),
+            )
+            if updated.rowcount == 0:
+                raise _no_such_session(session_id)
+            conn.execute(
+                f"INSERT INTO messages (session_id, {', '.join(_MESSAGE_COLUMNS)})"
+                f" VALUES (?, {', '.join('?' * len(_MESSAGE_COLUMNS))})",
+                (session_id, *_message_row(message)),
+            )
+
+    def set_route(self, session_id: str, *, provider: str, model: str, base_url: str) -> None:
+        self._update(session_id, provider=provider, model=model, base_url=redact_url(base_url))
+
+    def set_system(self, session_id: str, system: str | None) -> None:
+        self._update(session_id, system=system)
+
+    def delete(self, session_id: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
+            if conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount == 0:
+                raise _no_such_session(session_id)
+
+    def _update(self, session_id: str, **columns: str | None) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        with self._write() as conn:
+            cursor = conn.execute(f"UPDATE sessions SET {assignments} WHERE id = ?", (*columns.values(), session_id))
+            if cursor.rowcount == 0:
+                raise _no_such_session(session_id)
+
+    # --- reading ---
+
+    def latest(self) -> SessionInfo | None:
+        sessions = self.list(limit=1)
+        return sessions[0] if sessions else None
+
+    def list(self, *, limit: int = 50) -> list[SessionInfo]:
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT {_columns()} FROM sessions s ORDER BY updated DESC LIMIT ?", (limit,))
+            return [SessionInfo(*row) for row in rows]
+
+    def get(self, session_id: str) -> SessionInfo:
+        with self._read() as conn:
+            row = conn.execute(f"SELECT {_columns()} FROM sessions s WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise _no_such_session(session_id)
+        return SessionInfo(*row)
+
+    def resolve(self, id_or_prefix: str) -> SessionInfo:
+        """The one session whose id starts with `id_or_prefix`; UsageError naming the candidates otherwise."""
+        prefix = id_or_prefix.strip().lower()
+        if not _HEX.fullmatch(prefix):
+            raise _no_such_session(id_or_prefix)
+        with self._read() as conn:
+            # GLOB with a literal prefix is served by the primary key index; `prefix` is only hex digits.
+            rows = conn.execute(
+                f"SELECT {_columns()} FROM sessions s WHERE id GLOB ? ORDER BY updated DESC LIMIT ?",
+                (prefix + "*", _CANDIDATES_SHOWN + 1),
+            ).fetchall()
+        if not rows:
+            raise _no_such_session(id_or_prefix)
+        if len(rows) > 1:
+            raise _ambiguous(id_or_prefix, [SessionInfo(*row) for row in rows])
+        return SessionInfo(*rows[0])
+
+    def messages(self, session_id: str) -> list[Message]:
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE session_id = ? ORDER BY id", (session_id,)
+            )
+            return [_message_from_row(row) for row in rows]
+
+    def search(self, text: str, *, limit: int = 20) -> list[SearchHit]:
+        """Messages matching an FTS5 query, best first; text FTS5 rejects is searched as a phrase."""
+        if not text.strip():
+            raise UsageError("The search text is empty.", hint="Give a word or phrase to look for.")
+        try:
+            return self._search(text, limit)
+        except sqlite3.OperationalError as e:
+            if _primary_code(e) != _SQLITE_ERROR:
+                raise
+        return self._search('"' + text.replace('"', '""') + '"', limit)
+
+    def _search(self, query: str, limit: int) -> list[SearchHit]:
+        with self._read() as conn:
+            # bm25 costs about a microsecond per match: a word found in most messages would take
+            # ~0.3 s over 200,000 of them, so only the newest RANKED_MATCHES matches are ranked.
+            floor = conn.execute(
+                "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+                (query, RANKED_MATCHES - 1),
+            ).fetchone()
+            rows = conn.execute(
+                f"SELECT {_columns()}, m.role,"
+                " snippet(messages_fts, 0, ?, ?, '…', 12), bm25(messages_fts) AS score"
+                " FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
+                " JOIN sessions s ON s.id = m.session_id"
+                " WHERE messages_fts MATCH ? AND messages_fts.rowid >= ? ORDER BY score LIMIT ?",
+                (HIGHLIGHT, HIGHLIGHT, query, floor[0] if floor else 0, limit),
+            ).fetchall()
+        n = len(_SESSION_COLUMNS)
+        return [SearchHit(SessionInfo(*row[:n]), row[n], " ".join(row[n + 1].split()), row[n + 2]) for row in rows]
+
+    def export(self, session_id: str, fmt: str) -> str:
+        if fmt not in EXPORT_FORMATS:
+            raise UsageError(f"Unknown export format {fmt!r}.", hint=f"Use one of: {', '.join(EXPORT_FORMATS)}.")
+        info = self.get(session_id)
+        messages = self.messages(session_id)
+        if fmt == "json":
+            data = {"session": asdict(info), "messages": [message_to_dict(m) for m in messages]}
+            return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        return to_markdown(info, messages)
+
+    # --- the connection ---
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._storage_errors():
+            yield self._connection()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._read() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._create_file()
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            try:
+                # synchronous=NORMAL in WAL mode survives any crash of the process; only a power cut
+                # may lose the last commits. FULL would fsync on every message.
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                self._migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _create_file(self) -> None:
+        """Create the database empty with mode 0600; SQLite gives its -wal and -shm files the same mode."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        if _user_version(conn) == SCHEMA_VERSION:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = _user_version(conn)  # again, under the write lock: another process may have migrated
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"The sessions database {self.path} was written by a newer hermes (schema {version}).",
+                    hint="Upgrade hermes to use it.",
+                )
+            for number in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[number - 1]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as e:
+            raise StorageError(
+                f"Cannot create the sessions database {self.path}: {e.strerror}.",
+                hint="Check the permissions of its directory.",
+            ) from e
+        except sqlite3.Error as e:
+            code = _primary_code(e)
+            if code in _BUSY:
+                raise StorageError(
+                    f"The sessions database {self.path} is locked by another process.",
+                    hint="Try again in a moment.",
+                ) from e
+            if code in _DAMAGED:
+                raise StorageError(
+                    f"The sessions database {self.path} is damaged ({e}); it was left untouched.",
+                    hint="Move it aside to start a new one, or repair it with the sqlite3 tool.",
+                ) from e
+            if code in _UNWRITABLE:
+                raise StorageError(
+                    f"Cannot use the sessions database {self.path}: {e}.",
+                    hint="Check the file's permissions and the free disk space.",
+                ) from e
+            raise
+
+
+def to_markdown(info: SessionInfo, messages: list[Message]) -> str:
+    lines = [
+        f"# {info.title or '(untitled)'}",
+        "",
+        f"- session: {info.id}",
+        f"- model: {info.provider}:{info.model}",
+        f"- endpoint: {info.base_url}",
+        f"- created: {_timestamp(info.created)}",
+        f"- updated: {_timestamp(info.updated)}",
+    ]
+    if info.system:
+        lines += ["", "## System", "", info.system]
+    for message in messages:
+        lines += ["", f"## {_heading(message)}", ""]
+        if message.content:
+            lines.append(message.content if message.role != "tool" else _fenced(message.content))
+        for call in message.tool_calls:
+            function = call.get("function", {})
+            lines += [f"Tool call `{function.get('name', '?')}` ({call.get('id', '')}):", "",
+                      _fenced(function.get("arguments", ""))]
+        if message.finish_reason in ("interrupted", "error", "length"):
+            lines += ["", f"*({message.finish_reason})*"]
+    return "\n".join(lines) + "\n"
+
+
+def _heading(message: Message) -> str:
+    parts = [message.role.capitalize()]
+    if message.role == "tool":
+        parts.append(f"`{message.name or '?'}` ({message.tool_call_id or ''})")
+    if message.model:
+        parts.append(f"{message.provider}:{message.model}" if message.provider else message.model)
+    if message.usage:
+        parts.append(f"{message.usage.prompt_tokens}+{message.usage.completion_tokens} tokens")
+    parts.append(_timestamp(message.created))
+    return " · ".join(parts)
+
+
+def _fenced(text: str) -> str:
+    fence = "```"
+    while fence in text:
+        fence += "`"
+    return f"{fence}\n{text}\n{fence}"
+
+
+def _timestamp(t: float) -> str:
+    return datetime.fromtimestamp(t).astimezone().isoformat(sep=" ", timespec="seconds")
+
+
+def _columns() -> str:
+    return ", ".join(f"s.{c}" for c in _SESSION_COLUMNS)
+
+
+def _message_row(m: Message) -> tuple[Any, ...]:
+    return (
+        m.role, m.content, json.dumps(list(m.tool_calls)) if m.tool_calls else None, m.tool_call_id, m.name,
+        m.provider, m.model, m.usage.prompt_tokens if m.usage else None,
+        m.usage.completion_tokens if m.usage else None, m.finish_reason, m.created,
+    )
+
+
+def _message_from_row(row: tuple[Any, ...]) -> Message:
+    (role, content, tool_calls, tool_call_id, name, provider, model,
+     prompt_tokens, completion_tokens, finish_reason, created) = row
+    return Message(
+        role, content,
+        tool_calls=tuple(json.loads(tool_calls)) if tool_calls else (),
+        tool_call_id=tool_call_id, name=name, provider=provider, model=model,
+        usage=Usage(prompt_tokens, completion_tokens) if prompt_tokens is not None else None,
+        finish_reason=finish_reason, created=created,
+    )
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _primary_code(error: sqlite3.Error) -> int:
+    return (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
+
+
+def _no_such_session(session_id: str) -> UsageError:
+    return UsageError(f"No session matches {session_id!r}.", hint="See `hermes sessions list`.")
+
+
+def _ambiguous(prefix: str, candidates: list[SessionInfo]) -> UsageError:
+    shown = "; ".join(f"{s.id} ({s.title or 'untitled'})" for s in candidates[:_CANDIDATES_SHOWN])
+    more = " and more" if len(candidates) > _CANDIDATES_SHOWN else ""
+    return UsageError(
+        f"Session id {prefix!r} is ambiguous: it matches {shown}{more}.", hint="Give more characters of the id."
+    )

@@ -1,0 +1,172 @@
+"""`hermes sessions list|show|search|export|delete`: the stored conversations."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from dataclasses import asdict
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from agent.errors import UsageError
+from agent.sessions import HIGHLIGHT, SessionInfo, SessionStore
+from hermes_cli.context import Context
+from hermes_cli.exit_codes import guarded
+from hermes_cli.output import color_enabled, console, info, print_json, print_table
+
+sessions_app = typer.Typer(no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+IdArg = Annotated[str, typer.Argument(help="Session id, or a unique prefix of it.")]
+
+
+class ExportFormat(str, Enum):
+    markdown = "markdown"
+    json = "json"
+
+
+def _store() -> SessionStore:
+    return SessionStore(Context().paths.sessions_db)
+
+
+def _age(t: float, now: float) -> str:
+    seconds = max(0, int(now - t))
+    if seconds >= 30 * 86400:
+        return datetime.fromtimestamp(t).strftime("%Y-%m-%d")
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _snippet_cell(snippet: str) -> Any:
+    if not color_enabled(sys.stdout):
+        return snippet
+    from rich.text import Text
+
+    pieces = re.split(re.escape(HIGHLIGHT) + "(.*?)" + re.escape(HIGHLIGHT), snippet)
+    # re.split keeps the captured terms at the odd positions.
+    return Text.assemble(*((p, "bold yellow") if i % 2 else p for i, p in enumerate(pieces)))
+
+
+def _session_row(s: SessionInfo, now: float) -> list[str]:
+    return [s.id, s.title or "(untitled)", f"{s.provider}:{s.model}", str(s.message_count), _age(s.updated, now)]
+
+
+@sessions_app.command("list")
+def list_cmd(
+    json_: JsonOpt = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most N sessions.")] = 50,
+) -> None:
+    """Stored sessions, the most recently active first."""
+
+    def body() -> None:
+        with _store() as store:
+            sessions = store.list(limit=limit)
+        if json_:
+            print_json([asdict(s) for s in sessions])
+        elif not sessions:
+            info("no stored sessions yet.")
+        else:
+            now = time.time()
+            print_table(["ID", "TITLE", "MODEL", "MESSAGES", "AGE"], [_session_row(s, now) for s in sessions])
+
+    guarded(body)
+
+
+@sessions_app.command("show")
+def show_cmd(session_id: IdArg, json_: JsonOpt = False) -> None:
+    """A session's conversation, readable (Markdown)."""
+
+    def body() -> None:
+        with _store() as store:
+            text = store.export(store.resolve(session_id).id, "json" if json_ else "markdown")
+        if json_ or not color_enabled(sys.stdout):
+            sys.stdout.write(text)
+            return
+        from rich.markdown import Markdown
+
+        console().print(Markdown(text))
+
+    guarded(body)
+
+
+@sessions_app.command("search")
+def search_cmd(
+    text: Annotated[list[str], typer.Argument(help="Words to find (SQLite FTS5 syntax, or plain text).")],
+    json_: JsonOpt = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most N matches.")] = 20,
+) -> None:
+    """Messages matching TEXT, best match first, with the matching words highlighted."""
+
+    def body() -> None:
+        with _store() as store:
+            hits = store.search(" ".join(text), limit=limit)
+        if json_:
+            print_json([{"session": asdict(h.session), "role": h.role, "snippet": h.snippet, "rank": h.rank}
+                        for h in hits])
+        elif not hits:
+            info("no message matches.")
+        else:
+            rows = [[h.session.id, h.session.title or "(untitled)", h.role, _snippet_cell(h.snippet)]
+                    for h in hits]
+            print_table(["ID", "TITLE", "ROLE", "MATCH"], rows)
+
+    guarded(body)
+
+
+@sessions_app.command("export")
+def export_cmd(
+    session_id: IdArg,
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="Output format.")] = ExportFormat.markdown,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to FILE instead of stdout.")] = None,
+) -> None:
+    """A session as Markdown or JSON, on stdout or into a file (created with mode 0600)."""
+
+    def body() -> None:
+        with _store() as store:
+            text = store.export(store.resolve(session_id).id, fmt.value)
+        if output is None:
+            sys.stdout.write(text)
+            return
+        from agent.atomic import write_atomic
+
+        write_atomic(output, text.encode())
+        info(f"wrote {output}.")
+
+    guarded(body)
+
+
+@sessions_app.command("delete")
+def delete_cmd(
+    session_id: IdArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+) -> None:
+    """Delete a session and its messages (asks first on a terminal)."""
+
+    def body() -> None:
+        with _store() as store:
+            session = store.resolve(session_id)
+            if not yes and not _confirmed(session):
+                info("nothing deleted.")
+                return
+            store.delete(session.id)
+        info(f"deleted session {session.id} ({session.title or 'untitled'}).")
+
+    guarded(body)
+
+
+def _confirmed(session: SessionInfo) -> bool:
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"Not deleting session {session.id} without confirmation.", hint="Pass -y to delete it."
+        )
+    return typer.confirm(
+        f"Delete session {session.id} ({session.title or 'untitled'}, {session.message_count} messages)?",
+        default=False, err=True,
+    )
