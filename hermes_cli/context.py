@@ -30,4 +30,4 @@ class Context:
     def runtime(self):  # type: ignore[no-untyped-def]
         from agent.runtime import Runtime
 
-        return Runtime(config=self.config, env=self.env, state_dir=self.paths.state_dir)
+        return Runtime(config=self.config, env=self.env, state_dir=self.paths.state_dir, data_dir=self.paths.data_dir)

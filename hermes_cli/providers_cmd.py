@@ -30,8 +30,11 @@ def provider_rows(ctx: Context, flag_provider: str | None, flag_base_url: str | 
     for spec in runtime.registry:
         table = ctx.config.table("providers", spec.id)
         try:
-            endpoint = runtime.endpoint(spec.id)
-            url, source = endpoint.url, endpoint.source
+            if spec.managed:  # never start the local server just to list it
+                url, source = "(started on first use)", "hermes local"
+            else:
+                endpoint = runtime.endpoint(spec.id)
+                url, source = endpoint.url, endpoint.source
         except HermesError as e:
             url, source = "(invalid)", e.message
         creds = load_credentials(spec, env=ctx.env, provider_table=table, auth_store=runtime.auth_store,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,8 @@ def start_agent(ctx: Context, options: ChatOptions) -> tuple[Agent, Recorder]:
     if resumed is not None and not provider and not model:
         provider, model = resumed.provider, resumed.model
     provider, model = runtime.choose(provider, model)
+    for note in runtime.notes:
+        print(f"hermes: {note}", file=sys.stderr)
     if options.base_url:
         runtime.attach_base_url(provider, options.base_url)
     system = options.system if options.system is not None else (resumed.system if resumed else None)

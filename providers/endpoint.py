@@ -15,6 +15,7 @@ MODEL_SECTION = "[model].base_url"
 PROVIDER_SECTION = "[providers.{id}].base_url"
 REGISTRY = "registry default"
 CUSTOM = "[providers.{id}] (custom)"
+MANAGED = "hermes local server"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ class ProviderSpec:
     custom: bool = False
     # Local servers name models like "llama3:8b", so a ":" in -m is not a provider prefix there.
     tagged_models: bool = False
+    # hermes runs this provider's server itself (`hermes local`): endpoint and key come from it.
+    managed: bool = False
 
     @property
     def env_prefix(self) -> str:
@@ -109,6 +111,10 @@ BUILTIN: tuple[ProviderSpec, ...] = (
     ),
     ProviderSpec(
         "llamacpp", "llama.cpp server (local)", "http://127.0.0.1:8080/v1", needs_key=False, tagged_models=True,
+    ),
+    ProviderSpec(
+        "local", "Bundled llama.cpp server (hermes local)", "", default_model="local", models=("local",),
+        tagged_models=True, managed=True,
     ),
 )
 
