@@ -8,11 +8,14 @@ same provider keeps its pool (and so its cooldowns); the history stays.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from agent.events import Event, Finished, TextDelta, ToolCallDelta, Usage
+from agent import errors
+from agent.context_window import estimate_tokens, fit, reply_reserve
+from agent.events import Event, Finished, Notice, TextDelta, ToolCallDelta, Usage
+from agent.fallback import FallbackEntry, reason, should_fall_back
 
 if TYPE_CHECKING:
     from agent.recovery import RecoveringClient
@@ -99,14 +102,21 @@ class Agent:
         system: str | None = None,
         messages: list[Message] | None = None,
         on_message: Callable[[Message], None] | None = None,
+        fallbacks: Sequence[FallbackEntry] = (),
     ) -> None:
         self.runtime = runtime
         self.system = system
         self.messages: list[Message] = list(messages or [])
         self.on_message = on_message
+        self.fallbacks = tuple(fallbacks)
         self.usage_total = Usage(0, 0)
+        self.cost_total: float | None = None
+        for m in self.messages:
+            self._count_usage(m)
         self._route = route
         self._client: RecoveringClient = runtime.client(route)
+        # The route the user chose; a fallback answers for it until the primary's keys are back.
+        self._primary: tuple[Route, RecoveringClient] = (self._route, self._client)
 
     @property
     def route(self) -> Route:
@@ -121,18 +131,28 @@ class Agent:
         route = self.runtime.route(provider_id, model)
         client = self.runtime.client(route)  # raises (no key, bad URL) before anything changes
         self._route, self._client = route, client
+        self._primary = (route, client)
         return route
+
+    @property
+    def on_fallback(self) -> bool:
+        return self._route is not self._primary[0]
 
     def _record(self, message: Message) -> None:
         self.messages.append(message)
         if self.on_message is not None:
             self.on_message(message)
 
-    def body(self, *, stream: bool) -> dict[str, Any]:
+    def api_messages(self) -> list[dict[str, Any]]:
         messages = [m.to_api() for m in self.messages]
         if self.system:
             messages.insert(0, {"role": "system", "content": self.system})
-        body: dict[str, Any] = {"model": self._route.model, "messages": messages}
+        return messages
+
+    def body(self, *, stream: bool, route: Route | None = None, messages: list[dict[str, Any]] | None = None
+             ) -> dict[str, Any]:
+        route = route or self._route
+        body: dict[str, Any] = {"model": route.model, "messages": messages or self.api_messages()}
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -145,13 +165,70 @@ class Agent:
         """Ask for the assistant's answer to the conversation as it stands, yielding events as they come.
 
         The answer joins the history when it ends, or, with what arrived, when it is interrupted
-        (Ctrl-C, a stream cut halfway); a failed request leaves the history as it was.
+        (Ctrl-C, a stream cut halfway); a failed request leaves the history as it was. When the
+        provider cannot answer, the `[[fallback]]` chain is tried in order.
         """
+        yield from self._restore_primary()
+        causes: list[tuple[str, errors.HermesError]] = []
         route, client = self._route, self._client
+        remaining = [f for f in self.fallbacks if (f.provider, f.model) != (route.provider.id, route.model)]
+        while True:
+            try:
+                yield from self._reply_on(route, client, stream=stream)
+                self._route, self._client = route, client
+                return
+            except errors.HermesError as e:
+                if not should_fall_back(e) or not self.fallbacks:
+                    raise
+                causes.append((route.label, e))
+            next_hop = None
+            while remaining and next_hop is None:
+                entry = remaining.pop(0)
+                try:
+                    fallback = self.runtime.route(entry.provider, entry.model, base_url=entry.base_url)
+                    next_hop = (fallback, self.runtime.client(fallback))
+                except errors.HermesError as e:
+                    causes.append((f"{entry.provider}:{entry.model}", e))
+            if next_hop is None:
+                raise errors.FallbackExhausted(
+                    "No provider could answer: " + "; ".join(f"{label}: {e.message}" for label, e in causes) + ".",
+                    causes=causes,
+                )
+            why = reason(route.provider.id, causes[-1][1])
+            route, client = next_hop
+            yield Notice(f"using {route.label} ({why})")
+
+    def _restore_primary(self) -> Iterator[Event]:
+        """At the start of a turn, go back to the primary as soon as one of its keys is available."""
+        primary_route, primary_client = self._primary
+        if self.on_fallback and primary_client.pool.has_available():
+            self._route, self._client = primary_route, primary_client
+            yield Notice(f"back on {primary_route.label}")
+
+    def _reply_on(self, route: Route, client: RecoveringClient, *, stream: bool) -> Iterator[Event]:
+        info = self.runtime.model_info(route.model)
+        budget = info.context - reply_reserve(info.context)
+        retried_overflow = False
+        while True:
+            messages, dropped = fit(self.api_messages(), budget)
+            if dropped:
+                yield Notice(f"left out the {dropped} oldest messages to fit {route.model}'s context window "
+                             f"({info.context} tokens); they stay in the session.")
+            try:
+                yield from self._stream_answer(route, client, self.body(stream=stream, route=route,
+                                                                        messages=messages))
+                return
+            except errors.HTTPStatusError as e:
+                if retried_overflow or not _is_context_overflow(e):
+                    raise
+                retried_overflow = True
+                budget = sum(estimate_tokens(m) for m in messages) // 2
+
+    def _stream_answer(self, route: Route, client: RecoveringClient, body: dict[str, Any]) -> Iterator[Event]:
         builder = ReplyBuilder()
         done = False
         try:
-            for event in client.chat(self.body(stream=stream), stream=stream):
+            for event in client.chat(body, stream=bool(body.get("stream"))):
                 builder.add(event)
                 yield event
             done = True
@@ -161,15 +238,28 @@ class Agent:
             elif builder.content or builder.calls:
                 self._finish(builder, route, INTERRUPTED)
 
+    def _count_usage(self, message: Message) -> None:
+        if message.usage is None:
+            return
+        self.usage_total = Usage(
+            self.usage_total.prompt_tokens + message.usage.prompt_tokens,
+            self.usage_total.completion_tokens + message.usage.completion_tokens,
+        )
+        cost = self.message_cost(message)
+        if cost is not None:
+            self.cost_total = (self.cost_total or 0.0) + cost
+
+    def message_cost(self, message: Message) -> float | None:
+        if message.usage is None or not message.model:
+            return None
+        info = self.runtime.model_info(message.model)
+        return info.cost(message.usage.prompt_tokens, message.usage.completion_tokens)
+
     def _finish(self, builder: ReplyBuilder, route: Route, reason: str | None) -> None:
         message = builder.message(route, reason)
         if reason == INTERRUPTED:
             message = replace(message, tool_calls=())  # half a tool call can't be answered; drop it
-        if builder.usage:
-            self.usage_total = Usage(
-                self.usage_total.prompt_tokens + builder.usage.prompt_tokens,
-                self.usage_total.completion_tokens + builder.usage.completion_tokens,
-            )
+        self._count_usage(message)
         self._record(message)
 
     def undo(self) -> int:
@@ -194,3 +284,10 @@ class Agent:
             if m.role == "assistant" and m.content:
                 return m.content
         return None
+
+
+def _is_context_overflow(error: errors.HTTPStatusError) -> bool:
+    text = f"{error.message} {error.body_excerpt}".lower()
+    return error.status in (400, 413) and (
+        "context_length_exceeded" in text or "maximum context length" in text or "context window" in text
+    )

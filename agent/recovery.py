@@ -163,5 +163,6 @@ class RecoveringClient:
 
     def _final(self, e: errors.ProviderError, message: str, cred: Credential) -> errors.HermesError:
         if isinstance(e, errors.HTTPStatusError):
-            return errors.HTTPStatusError(f"{self._where(cred)}: {message}", status=e.status, hint=e.hint)
+            return errors.HTTPStatusError(f"{self._where(cred)}: {message}", status=e.status, hint=e.hint,
+                                          body_excerpt=scrub(e.body_excerpt, (c.secret for c in self.pool.credentials)))
         return type(e)(f"{self._where(cred)}: {message}", hint=e.hint)

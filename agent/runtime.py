@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.errors import NoCredentialError, UsageError
+from agent.fallback import FallbackEntry
 from agent.recovery import RecoverySettings, RecoveringClient
 from agent.route import Route
 from providers.credentials import AuthStore, Credential, load_credentials
-from providers.endpoint import MANAGED, Endpoint, resolve_endpoint
+from providers.endpoint import FALLBACK, MANAGED, Endpoint, normalize_base_url, resolve_endpoint
+from providers.models import ModelInfo, model_info
 from providers.pool import CredentialPool
 from providers.registry import ProviderSpec, Registry, build_registry
 from providers.state import FileStateStore, StateStore
@@ -162,8 +164,20 @@ class Runtime:
             provider_base_url=self.config.table("providers", provider_id).get("base_url"),
         )
 
-    def route(self, provider_id: str, model: str) -> Route:
+    def route(self, provider_id: str, model: str, *, base_url: str | None = None) -> Route:
+        """`base_url` is a `[[fallback]]` entry's own endpoint: it binds that route only."""
+        if base_url:
+            endpoint = Endpoint(normalize_base_url(base_url, what=FALLBACK), FALLBACK)
+            return Route(self.spec(provider_id), model, endpoint)
         return Route(self.spec(provider_id), model, self.endpoint(provider_id))
+
+    def model_info(self, model: str) -> ModelInfo:
+        return model_info(model, self.config.table("models"))
+
+    def fallbacks(self) -> list[FallbackEntry]:
+        entries = self.config.get("fallback", default=[]) or []
+        return [FallbackEntry(str(e["provider"]), str(e.get("name") or self.spec(str(e["provider"])).default_model),
+                              e.get("base_url")) for e in entries if isinstance(e, Mapping) and e.get("provider")]
 
     # -- credentials -----------------------------------------------------------------------------
 

@@ -67,6 +67,13 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool) -
                 "prompt_tokens": last.usage.prompt_tokens,
                 "completion_tokens": last.usage.completion_tokens,
                 "total_tokens": last.usage.total_tokens,
+                "cost_usd": agent.message_cost(last),
+                "session": {
+                    "prompt_tokens": agent.usage_total.prompt_tokens,
+                    "completion_tokens": agent.usage_total.completion_tokens,
+                    "total_tokens": agent.usage_total.total_tokens,
+                    "cost_usd": agent.cost_total,
+                },
             }
         print_json({
             "content": "".join(answer),

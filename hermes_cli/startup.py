@@ -84,7 +84,10 @@ def start_agent(ctx: Context, options: ChatOptions) -> tuple[Agent, Recorder]:
     system = options.system if options.system is not None else (resumed.system if resumed else None)
 
     recorder = Recorder(store if saving_enabled(ctx, options) else None, session=resumed)
-    agent = Agent(runtime, runtime.route(provider, model), system=system, messages=history, on_message=recorder)
+    agent = Agent(
+        runtime, runtime.route(provider, model), system=system, messages=history, on_message=recorder,
+        fallbacks=() if options.no_fallback else runtime.fallbacks(),
+    )
     recorder.agent = agent
     if resumed is not None and recorder.store is not None and options.system is not None:
         recorder.store.set_system(resumed.id, options.system)

@@ -16,6 +16,7 @@ PROVIDER_SECTION = "[providers.{id}].base_url"
 REGISTRY = "registry default"
 CUSTOM = "[providers.{id}] (custom)"
 MANAGED = "hermes local server"
+FALLBACK = "[[fallback]].base_url"
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,9 @@ class CredentialPool:
         cursor = self.store.next_cursor(self.provider_id) if self.strategy == "round_robin" else 0
         return selection.choose(candidates, states, self.strategy, cursor=cursor, rng=self.rng)
 
+    def has_available(self) -> bool:
+        return bool(selection.available(self.credentials, self.states(), self.clock(), frozenset()))
+
     def earliest_reset(self, exclude: frozenset[str] = frozenset()) -> float | None:
         return selection.earliest_reset(self.credentials, self.states(), self.clock(), exclude)
 
