@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 import sys
 import time
 from dataclasses import asdict
@@ -14,6 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from agent.errors import UsageError
+from providers.models import model_info
 from agent.sessions import HIGHLIGHT, SessionInfo, SessionStore
 from hermes_cli.context import Context
 from hermes_cli.exit_codes import guarded
@@ -30,8 +32,8 @@ class ExportFormat(str, Enum):
     json = "json"
 
 
-def _store() -> SessionStore:
-    return SessionStore(Context().paths.sessions_db)
+def _store(ctx: Context | None = None) -> SessionStore:
+    return SessionStore((ctx or Context()).paths.sessions_db)
 
 
 def _age(t: float, now: float) -> str:
@@ -54,8 +56,21 @@ def _snippet_cell(snippet: str) -> Any:
     return Text.assemble(*((p, "bold yellow") if i % 2 else p for i, p in enumerate(pieces)))
 
 
-def _session_row(s: SessionInfo, now: float) -> list[str]:
-    return [s.id, s.title or "(untitled)", f"{s.provider}:{s.model}", str(s.message_count), _age(s.updated, now)]
+def _cost(usage: list[tuple[str, int, int]], overrides: Mapping[str, Any]) -> float | None:
+    """The session's cost where every model it used has a known price; None otherwise."""
+    total = 0.0
+    for model, prompt, completion in usage:
+        cost = model_info(model, overrides).cost(prompt, completion)
+        if cost is None:
+            return None
+        total += cost
+    return total if usage else None
+
+
+def _session_row(s: SessionInfo, now: float, cost: float | None) -> list[str]:
+    shown = "-" if cost is None else f"${cost:.4f}"
+    return [s.id, s.title or "(untitled)", f"{s.provider}:{s.model}", str(s.message_count), shown,
+            _age(s.updated, now)]
 
 
 @sessions_app.command("list")
@@ -66,15 +81,21 @@ def list_cmd(
     """Stored sessions, the most recently active first."""
 
     def body() -> None:
-        with _store() as store:
+        ctx = Context()
+        with _store(ctx) as store:
             sessions = store.list(limit=limit)
+            usage = store.usage_by_model([s.id for s in sessions])
+        costs = {s.id: _cost(usage.get(s.id, []), ctx.config.table("models")) for s in sessions}
         if json_:
-            print_json([asdict(s) for s in sessions])
+            print_json([asdict(s) | {"cost_usd": costs[s.id]} for s in sessions])
         elif not sessions:
             info("no stored sessions yet.")
         else:
             now = time.time()
-            print_table(["ID", "TITLE", "MODEL", "MESSAGES", "AGE"], [_session_row(s, now) for s in sessions])
+            print_table(
+                ["ID", "TITLE", "MODEL", "MESSAGES", "COST", "AGE"],
+                [_session_row(s, now, costs[s.id]) for s in sessions],
+            )
 
     guarded(body)
 

@@ -180,3 +180,7 @@ def test_usage_and_cost_add_up(tmp_path: Path, fake: FakeServer, fake2: FakeServ
     assert second["usage"]["total_tokens"] == 55
     assert second["usage"]["session"]["total_tokens"] == 165
     assert second["usage"]["session"]["cost_usd"] == pytest.approx(180 / 1e6)
+    listing = json.loads(hermes.run("sessions", "list", "--json").stdout)
+    assert listing[0]["cost_usd"] == pytest.approx(180 / 1e6)
+    table = hermes.run("sessions", "list").stdout
+    assert "$0.0002" in table

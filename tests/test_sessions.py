@@ -368,7 +368,7 @@ def test_cli_list(home: Path, home_store: SessionStore) -> None:
     result = hermes(home, "sessions", "list")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split("\t") == ["ID", "TITLE", "MODEL", "MESSAGES", "AGE"]
+    assert lines[0].split("\t") == ["ID", "TITLE", "MODEL", "MESSAGES", "COST", "AGE"]
     assert [line.split("\t")[0] for line in lines[1:]] == ids[::-1]
     assert lines[1].split("\t")[1:4] == ["question 2", "openrouter:some/model", "1"]
 
