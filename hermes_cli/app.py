@@ -119,18 +119,29 @@ def models(
     guarded(lambda: run_models(provider, base_url, as_json=json_))
 
 
-def _register_groups() -> None:
-    from hermes_cli.auth_cmd import auth_app
-    from hermes_cli.config_cmd import config_app
-    from hermes_cli.sessions_cmd import sessions_app
+# Command groups: (module, Typer attribute, help). Only the group being run is imported, so that
+# `hermes ask` in a loop never pays for the others; --help and completion import them all.
+GROUPS: dict[str, tuple[str, str, str]] = {
+    "config": ("hermes_cli.config_cmd", "config_app", "Show and edit config.toml."),
+    "auth": ("hermes_cli.auth_cmd", "auth_app", "The credential pool: list, add, remove and reset keys."),
+    "sessions": ("hermes_cli.sessions_cmd", "sessions_app", "Stored conversations: list, show, search, export, delete."),
+}
 
-    app.add_typer(config_app, name="config", help="Show and edit config.toml.")
-    app.add_typer(auth_app, name="auth", help="The credential pool: list, add, remove and reset keys.")
-    app.add_typer(sessions_app, name="sessions", help="Stored conversations: list, show, search, export, delete.")
 
+def _register_groups(argv: list[str]) -> None:
+    import importlib
 
-_register_groups()
+    first = argv[1] if len(argv) > 1 else None
+    if first in {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}:
+        return
+    for name, (module, attr, help_text) in GROUPS.items():
+        if first in GROUPS and name != first:
+            continue
+        app.add_typer(getattr(importlib.import_module(module), attr), name=name, help=help_text)
 
 
 def run() -> None:
+    import sys
+
+    _register_groups(sys.argv)
     app()
