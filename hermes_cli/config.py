@@ -227,7 +227,7 @@ def coerce_value(path: Path_, text: str) -> Any:
     stripped = text.strip()
     if stripped.lower() in ("true", "false"):
         candidates.insert(0, stripped.lower() == "true")
-    for num in (int, float):
+    for num in (float, int):  # each goes in front: an integral text is tried as int first
         try:
             candidates.insert(0, num(stripped))
         except ValueError:

@@ -1,0 +1,152 @@
+"""The request our transport sends equals what the official `openai` SDK sends for the same conversation.
+
+Both requests are captured by the loopback fake server and compared as parsed JSON, with the
+Authorization and Content-Type headers. The SDK is the reference: providers are tested against it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from agent.conversation import Agent, Message
+from agent.route import Target
+from agent.runtime import Runtime
+from agent.transport import HTTPTransport
+from hermes_cli.config import load_config
+from tests.conftest import Hermes
+from tests.fakeserver import FakeServer, LoggedRequest
+
+KEY = "sk-body-test-0123456789abcdef"
+MODEL = "model-a"
+SYSTEM = "You are terse. Ünïcödé ✓ and \"quotes\"\nand a newline."
+HISTORY = [
+    ("user", "What is 2+2?"),
+    ("assistant", "4"),
+    ("user", "And times 3? 日本語 \u2028 \\ backslash"),
+]
+
+
+def sdk_messages() -> list[dict[str, Any]]:
+    return [{"role": "system", "content": SYSTEM}, *({"role": r, "content": c} for r, c in HISTORY)]
+
+
+def sdk_request(fake: FakeServer, *, stream: bool, messages: list[dict[str, Any]] | None = None,
+                model: str = MODEL) -> LoggedRequest:
+    client = openai.OpenAI(base_url=fake.base_url, api_key=KEY, max_retries=0)
+    before = len(fake.requests())
+    if stream:
+        chunks = client.chat.completions.create(
+            model=model, messages=messages or sdk_messages(),  # type: ignore[arg-type]
+            stream=True, stream_options={"include_usage": True},
+        )
+        for _ in chunks:
+            pass
+    else:
+        client.chat.completions.create(model=model, messages=messages or sdk_messages())  # type: ignore[arg-type]
+    client.close()
+    requests = fake.requests()
+    assert len(requests) == before + 1
+    return requests[-1]
+
+
+def make_agent(tmp_path: Path, fake: FakeServer) -> Agent:
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(
+        f'[providers.myplan]\nbase_url = "{fake.base_url}"\nmodels = ["{MODEL}"]\n', encoding="utf-8"
+    )
+    runtime = Runtime(config=load_config(config_file), env={"MYPLAN_API_KEY": KEY}, state_dir=tmp_path / "state")
+    route = runtime.route("myplan", MODEL)
+    history = [Message(role, content) for role, content in HISTORY]
+    return Agent(runtime, route, system=SYSTEM, messages=history)
+
+
+def our_request(fake: FakeServer, body: dict[str, Any], *, stream: bool) -> LoggedRequest:
+    transport = HTTPTransport()
+    before = len(fake.requests())
+    try:
+        list(transport.chat(Target(fake.base_url, KEY), body, stream=stream))
+    finally:
+        transport.close()
+    requests = fake.requests()
+    assert len(requests) == before + 1
+    return requests[-1]
+
+
+def assert_same_request(ours: LoggedRequest, reference: LoggedRequest) -> None:
+    assert ours.method == reference.method == "POST"
+    assert ours.path == reference.path == "/v1/chat/completions"
+    assert ours.body is not None, ours.raw_body
+    assert json.loads(ours.raw_body) == json.loads(reference.raw_body)
+    assert ours.body == reference.body
+    assert ours.headers["authorization"] == reference.headers["authorization"] == f"Bearer {KEY}"
+    assert ours.headers["content-type"].split(";")[0] == reference.headers["content-type"].split(";")[0]
+    assert ours.key == reference.key == KEY
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
+def test_transport_body_equals_sdk(tmp_path: Path, fake: FakeServer, stream: bool) -> None:
+    agent = make_agent(tmp_path, fake)
+    body = agent.body(stream=stream)
+    ours = our_request(fake, body, stream=stream)
+    reference = sdk_request(fake, stream=stream)
+    assert_same_request(ours, reference)
+
+
+def test_streaming_body_asks_for_usage(tmp_path: Path, fake: FakeServer) -> None:
+    ours = our_request(fake, make_agent(tmp_path, fake).body(stream=True), stream=True)
+    assert ours.body is not None
+    assert ours.body["stream"] is True
+    assert ours.body["stream_options"] == {"include_usage": True}
+    assert [m["role"] for m in ours.body["messages"]] == ["system", "user", "assistant", "user"]
+
+
+def test_non_streaming_body_has_no_stream_key(tmp_path: Path, fake: FakeServer) -> None:
+    ours = our_request(fake, make_agent(tmp_path, fake).body(stream=False), stream=False)
+    assert ours.body is not None
+    assert "stream" not in ours.body
+    assert "stream_options" not in ours.body
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
+def test_agent_reply_sends_the_sdk_body(tmp_path: Path, fake: FakeServer, stream: bool) -> None:
+    """The whole stack (Agent -> recovery -> transport) sends the same request as the SDK."""
+    agent = make_agent(tmp_path, fake)
+    events = list(agent.reply(stream=stream))
+    assert events
+    assert agent.last_answer() == "Hello from fake"
+    ours = fake.requests()[-1]
+    reference = sdk_request(fake, stream=stream)
+    assert_same_request(ours, reference)
+
+
+def test_follow_up_turn_body_equals_sdk(tmp_path: Path, fake: FakeServer) -> None:
+    """After a reply, the next request carries the answer as an assistant message, as the SDK would."""
+    agent = make_agent(tmp_path, fake)
+    list(agent.reply(stream=True))
+    agent.add_user("Thanks.")
+    list(agent.reply(stream=True))
+    ours = fake.requests()[-1]
+    messages = [*sdk_messages(), {"role": "assistant", "content": "Hello from fake"},
+                {"role": "user", "content": "Thanks."}]
+    reference = sdk_request(fake, stream=True, messages=messages)
+    assert_same_request(ours, reference)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
+def test_hermes_ask_body_equals_sdk(hermes: Hermes, fake: FakeServer, stream: bool) -> None:
+    hermes.write_config(f'[providers.myplan]\nbase_url = "{fake.base_url}"\nmodels = ["{MODEL}"]\n')
+    args = ["ask", "-p", "myplan", "-s", SYSTEM, "What is 2+2?"]
+    if not stream:
+        args.append("--no-stream")
+    result = hermes.run(*args, env={"MYPLAN_API_KEY": KEY})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Hello from fake\n"
+    ours = fake.requests()[-1]
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "What is 2+2?"}]
+    reference = sdk_request(fake, stream=stream, messages=messages)
+    assert_same_request(ours, reference)
