@@ -1,0 +1,182 @@
+"""Startup benchmark (run by hand: .venv/bin/python bench/startup.py [N]).
+
+Against a loopback fake provider (tests.fakeserver), N runs each (default 10), medians reported:
+
+1. `hermes ask hi` from process start to the end of a short streamed answer, vs a ~10-line raw httpx
+   script (`python -c`) doing the same streamed request. Goal: ratio <= 1.5.
+   Child processes get a private bytecode cache (PYTHONPYCACHEPREFIX in a temp dir), filled by a
+   warm-up run, so that both sides load precompiled modules as an installed hermes would.
+2. `hermes --version` wall time, and the import time `-X importtime` reports for it. Goal: <= 0.15 s.
+   For information: `python -c pass` (the interpreter's own floor), `hermes --help`, and the
+   import time of `hermes_cli.app` (what every other command loads before its own work).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakeserver import FakeServer  # noqa: E402
+
+KEY = "sk-bench-0123456789abcdef"
+ANSWER = "Hello from fake\n"
+RATIO_GOAL = 1.5
+VERSION_IMPORT_GOAL = 0.15
+
+RAW_SCRIPT = """\
+import httpx, json, os, sys
+body = {"model": "model-a", "messages": [{"role": "user", "content": "hi"}],
+        "stream": True, "stream_options": {"include_usage": True}}
+headers = {"Authorization": "Bearer " + os.environ["MYPLAN_API_KEY"], "Accept": "text/event-stream"}
+with httpx.stream("POST", sys.argv[1] + "/chat/completions", json=body, headers=headers) as r:
+    for line in r.iter_lines():
+        if line.startswith("data: ") and line[6:].strip() != "[DONE]":
+            for choice in json.loads(line[6:])["choices"]:
+                sys.stdout.write(choice["delta"].get("content") or "")
+print()
+"""
+
+
+def hermes_command() -> list[str]:
+    script = Path(sys.executable).parent / "hermes"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("hermes")
+    return [found] if found else [sys.executable, "-m", "hermes_cli"]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], env: dict[str, str], *, expect: str | None = None) -> float:
+    return timed_cpu(cmd, env, expect=expect)[0]
+
+
+def timed_cpu(cmd: list[str], env: dict[str, str], *, expect: str | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child): CPU time barely moves when the machine is busy."""
+    cpu = _children_cpu()
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    elapsed = time.perf_counter() - start
+    cpu = _children_cpu() - cpu
+    if done.returncode != 0 or (expect is not None and done.stdout.decode() != expect):
+        raise SystemExit(
+            f"bench: {' '.join(cmd)} failed (exit {done.returncode}):\n"
+            f"stdout: {done.stdout.decode()!r}\nstderr: {done.stderr.decode()}"
+        )
+    return elapsed, cpu
+
+
+def median_of(n: int, cmd: list[str], env: dict[str, str], *, expect: str | None = None) -> float:
+    timed(cmd, env, expect=expect)  # warm-up: .pyc files, page cache
+    return statistics.median(timed(cmd, env, expect=expect) for _ in range(n))
+
+
+def interleaved(n: int, cmds: dict[str, list[str]], env: dict[str, str],
+                expect: str) -> dict[str, list[tuple[float, float]]]:
+    """Each round runs every command once, so a busy machine slows all of them alike."""
+    for cmd in cmds.values():
+        timed(cmd, env, expect=expect)  # warm-up
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
+    for _ in range(n):
+        for name, cmd in cmds.items():
+            times[name].append(timed_cpu(cmd, env, expect=expect))
+    return times
+
+
+def import_seconds(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(all imports, hermes' own packages) in seconds, summed over top-level `-X importtime` entries."""
+    done = subprocess.run(cmd, env={**env, "PYTHONPROFILEIMPORTTIME": "1"}, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, check=False)
+    total = own = 0
+    for line in done.stderr.splitlines():
+        m = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\s*)(\S+)", line)
+        if not m or m.group(2):  # only top-level entries: their cumulative time includes their children
+            continue
+        us, name = int(m.group(1)), m.group(3)
+        total += us
+        if name.split(".")[0] in ("hermes_cli", "agent", "providers"):
+            own += us
+    return total / 1e6, own / 1e6
+
+
+def median_import(n: int, cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    import_seconds(cmd, env)
+    runs = [import_seconds(cmd, env) for _ in range(n)]
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    hermes = hermes_command()
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as pycache, FakeServer() as fake:
+        Path(home, "config.toml").write_text(
+            f'[model]\nprovider = "myplan"\n\n[providers.myplan]\nbase_url = "{fake.base_url}"\n'
+            'models = ["model-a"]\n',
+            encoding="utf-8",
+        )
+        env = {k: v for k, v in os.environ.items()
+               if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")}
+        env.update({"HERMES_HOME": home, "MYPLAN_API_KEY": KEY, "NO_COLOR": "1"})
+        # As after `pip install`: modules load from bytecode, not source. Without this, an editable
+        # install under PYTHONDONTWRITEBYTECODE recompiles hermes' modules on every start (~80 ms)
+        # while httpx's come precompiled. The cache lives in a temp dir: nothing is written to the repo.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = pycache
+
+        print(f"hermes: {' '.join(hermes)}   python: {py}   runs: {n} (+1 warm-up each), medians")
+        print(f"fake provider: {fake.base_url}\n")
+
+        times = interleaved(n, {
+            "hermes ask hi": [*hermes, "ask", "hi"],
+            "hermes ask --no-save hi": [*hermes, "ask", "--no-save", "hi"],
+            "raw httpx script": [py, "-c", RAW_SCRIPT, fake.base_url],
+        }, env, ANSWER)
+        wall = {name: [w for w, _ in v] for name, v in times.items()}
+        cpu = {name: [c for _, c in v] for name, v in times.items()}
+        print(f"   load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs\n")
+        print("1. one short streamed answer, process start to end")
+        print(f"   {'':<24} {'wall median':>11} {'wall min':>9} {'CPU median':>11}")
+        for name in times:
+            print(f"   {name:<24} {statistics.median(wall[name]) * 1000:8.1f} ms {min(wall[name]) * 1000:6.1f} ms"
+                  f" {statistics.median(cpu[name]) * 1000:8.1f} ms")
+        ask, raw = statistics.median(wall["hermes ask hi"]), statistics.median(wall["raw httpx script"])
+        ratio = ask / raw
+        verdict = "ok" if ratio <= RATIO_GOAL else "MISSED"
+        cpu_ratio = statistics.median(cpu["hermes ask hi"]) / statistics.median(cpu["raw httpx script"])
+        print(f"   ratio hermes/raw         {ratio:8.2f}    (wall medians; goal <= {RATIO_GOAL}: {verdict}; "
+              f"wall minimums {min(wall['hermes ask hi']) / min(wall['raw httpx script']):.2f}, "
+              f"CPU medians {cpu_ratio:.2f})\n")
+
+        floor = median_of(n, [py, "-c", "pass"], env)
+        version = median_of(n, [*hermes, "--version"], env)
+        helptime = median_of(n, [*hermes, "--help"], env)
+        v_total, v_own = median_import(n, [*hermes, "--version"], env)
+        a_total, a_own = median_import(n, [py, "-c", "import hermes_cli.app"], env)
+        verdict = "ok" if v_total <= VERSION_IMPORT_GOAL else "MISSED"
+        print("2. startup")
+        print(f"   python -c pass           {floor * 1000:7.1f} ms   (interpreter floor)")
+        print(f"   hermes --version         {version * 1000:7.1f} ms   wall")
+        print(f"   hermes --version imports {v_total * 1000:7.1f} ms   (-X importtime, all modules; "
+              f"hermes' own {v_own * 1000:.1f} ms; goal <= {VERSION_IMPORT_GOAL * 1000:.0f} ms: {verdict})")
+        print(f"   hermes --help            {helptime * 1000:7.1f} ms   wall")
+        print(f"   import hermes_cli.app    {a_total * 1000:7.1f} ms   (-X importtime, all modules; "
+              f"hermes' own {a_own * 1000:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()
