@@ -1,0 +1,1 @@
+"""The interactive chat: the loop, its slash commands, and streamed Markdown rendering."""
