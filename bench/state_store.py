@@ -1,0 +1,75 @@
+"""Benchmark of the credential state stores (run by hand: .venv/bin/python bench/state_store.py).
+
+Per-request overhead of the pool, `select()` + `record_success()` with the round-robin cursor, on
+the Redis store (a real loopback redis-server) and the file store, side by side in one run:
+1. one process (goal: Redis <= 2 ms, file <= 5 ms per request);
+2. 20 processes in parallel on one shared store, as a fleet (or a busy machine) would.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from providers.credentials import Credential  # noqa: E402
+from providers.pool import CredentialPool  # noqa: E402
+from providers.redis_state import open_redis_store  # noqa: E402
+from providers.state import FileStateStore, StateStore  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402
+
+KEYS = 10
+REQUESTS = 300
+PROCESSES = 20
+
+
+def open_store(target: str, tmp: Path) -> StateStore:
+    fallback = FileStateStore(tmp / "fallback.json")
+    return open_redis_store(target, fallback=fallback) if target.startswith("redis://") else FileStateStore(Path(target))
+
+
+def per_request(target: str, requests: int) -> list[float]:
+    """Seconds per select + record_success, each; fails if Redis was not actually used."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(target, Path(tmp))
+        creds = tuple(Credential(f"id{i:03d}", "bench", "env", f"k{i}", f"secret-{i:03d}-xxxx") for i in range(KEYS))
+        pool = CredentialPool("bench", creds, store, strategy="round_robin", clock=time.time)
+        times = []
+        for _ in range(requests):
+            start = time.perf_counter()
+            cred = pool.select()
+            assert cred is not None
+            pool.record_success(cred)
+            times.append(time.perf_counter() - start)
+        assert getattr(store, "failure", None) is None, "the Redis store fell back to the file"
+    return times
+
+
+def summary(times: list[float]) -> str:
+    times = sorted(times)
+    return (f"median {times[len(times) // 2] * 1000:.2f} ms, mean {statistics.fmean(times) * 1000:.2f} ms, "
+            f"p95 {times[int(len(times) * 0.95)] * 1000:.2f} ms")
+
+
+def figures(name: str, target: str) -> None:
+    one = per_request(target, REQUESTS)
+    with ProcessPoolExecutor(PROCESSES) as pool:
+        runs = pool.map(per_request, [target] * PROCESSES, [REQUESTS] * PROCESSES)
+        fleet = [t for run in runs for t in run]
+    print(f"{name:5}  1 process:     {summary(one)}")
+    print(f"{name:5}  {PROCESSES} processes: {summary(fleet)}")
+
+
+if __name__ == "__main__":
+    print(f"select + record_use per request: {KEYS} keys, round_robin, {REQUESTS} requests per process, "
+          f"{os.cpu_count()} CPUs")
+    with RedisServer() as server, tempfile.TemporaryDirectory() as tmp:
+        figures("redis", server.url)
+        figures("file", str(Path(tmp) / "credentials.json"))
+    print("goals: redis <= 2 ms, file <= 5 ms per request (1 process)")

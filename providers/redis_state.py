@@ -1,0 +1,197 @@
+"""Credential state in Redis, so a fleet of machines shares cooldowns, exhaustion and the round-robin cursor.
+
+Opt-in (`[credentials] state = "redis://host:6379/0"` or `HERMES_STATE_URL`); this module, and the redis
+package, are imported only then. Keys, by provider and credential id (a fingerprint, never the key):
+
+    hermes:<provider>:ids                   set of the credential ids that have state
+    hermes:<provider>:cursor                round-robin cursor (INCR)
+    hermes:<provider>:<id>:stats            hash: requests, errors, last_error, last_used
+    hermes:<provider>:<id>:cooldown         the 429's reason, with a TTL: its expiry is the recovery
+    hermes:<provider>:<id>:exhausted        the 401's reason, no TTL: stays until `hermes auth reset`
+
+Redis is a shared convenience, not a dependency of answering: on the first failure the store warns once
+and uses the local file for the rest of the process.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from agent.errors import UsageError
+from providers.state import CredentialState, FileStateStore
+
+try:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+except ImportError as e:
+    raise UsageError(
+        "credentials.state is a Redis URL, but the redis package is not installed.",
+        hint="Install it with `pip install 'hermes[redis]'`, or set credentials.state = \"file\".",
+    ) from e
+
+T = TypeVar("T")
+
+# A shared store must never slow an answer down: a dead or black-holed Redis costs at most a few 0.2 s.
+TIMEOUT = 0.2
+
+# Two machines may see the same 429: the later reset wins, so neither shortens the other's cooldown.
+_COOL_DOWN = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+"""
+
+# A provider's whole state in one round trip, as one snapshot (cooldown reason and TTL of the same instant).
+_READ = """
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[1] .. id
+  table.insert(out, {id, redis.call('HGETALL', key .. ':stats'), redis.call('GET', key .. ':exhausted'),
+                     redis.call('GET', key .. ':cooldown'), redis.call('PTTL', key .. ':cooldown')})
+end
+return out
+"""
+
+
+def mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}" if colon else f"***@{hostport}"))
+
+
+def open_redis_store(url: str, *, fallback: FileStateStore) -> RedisStateStore:
+    try:
+        client = redis.Redis.from_url(
+            url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, decode_responses=True,
+            retry=Retry(NoBackoff(), 1),  # one fresh connection, for one the server closed while idle
+        )
+    except ValueError as e:
+        raise UsageError(
+            f"credentials.state {mask_url(url)!r} is not a Redis URL ({e}).",
+            hint='Use "file" or "redis://host:6379/0".',
+        ) from None
+    return RedisStateStore(client, mask_url(url), fallback)
+
+
+class RedisStateStore:
+    def __init__(self, client: redis.Redis, shown_url: str, fallback: FileStateStore) -> None:
+        self.client = client
+        self.url = shown_url
+        self.fallback = fallback
+        self.failure: str | None = None
+        self._read_script = client.register_script(_READ)
+        self._cool_down_script = client.register_script(_COOL_DOWN)
+
+    def _guard(self, op: Callable[[], T], fallback_op: Callable[[], T]) -> T:
+        if self.failure is None:
+            try:
+                return op()
+            except (redis.RedisError, OSError) as e:
+                self.failure = str(e).rstrip(".") or type(e).__name__
+                print(
+                    f"hermes: warning: Redis state store at {self.url} unreachable ({self.failure}); "
+                    "using the local file for this run.",
+                    file=sys.stderr,
+                )
+        return fallback_op()
+
+    def describe(self) -> str:
+        self._guard(self.client.ping, lambda: True)
+        if self.failure is None:
+            return f"redis {self.url} (ok)"
+        return f"redis {self.url} (unreachable, using {self.fallback.describe()})"
+
+    def read(self, provider: str) -> dict[str, CredentialState]:
+        return self._guard(lambda: self._read(provider), lambda: self.fallback.read(provider))
+
+    def record_use(self, provider: str, cred_id: str, now: float, *, error: str = "") -> None:
+        self._guard(
+            lambda: self._record_use(provider, cred_id, now, error),
+            lambda: self.fallback.record_use(provider, cred_id, now, error=error),
+        )
+
+    def cool_down(self, provider: str, cred_id: str, until: float, reason: str) -> None:
+        self._guard(
+            lambda: self._cool_down(provider, cred_id, until, reason),
+            lambda: self.fallback.cool_down(provider, cred_id, until, reason),
+        )
+
+    def exhaust(self, provider: str, cred_id: str, reason: str) -> None:
+        self._guard(
+            lambda: self._exhaust(provider, cred_id, reason),
+            lambda: self.fallback.exhaust(provider, cred_id, reason),
+        )
+
+    def reset(self, provider: str | None = None, cred_id: str | None = None) -> int:
+        """Clear cooldown and exhaustion (counters stay); returns how many credentials changed."""
+        return self._guard(lambda: self._reset(provider, cred_id), lambda: self.fallback.reset(provider, cred_id))
+
+    def next_cursor(self, provider: str) -> int:
+        return self._guard(
+            lambda: self.client.incr(f"hermes:{provider}:cursor") - 1, lambda: self.fallback.next_cursor(provider)
+        )
+
+    # -- Redis ---------------------------------------------------------------------------------------
+
+    def _read(self, provider: str) -> dict[str, CredentialState]:
+        rows = self._read_script(keys=[f"hermes:{provider}:ids"], args=[f"hermes:{provider}:"])
+        now = time.time()
+        states = {}
+        for cred_id, stats_list, exhausted, reason, ttl in rows:
+            stats = dict(zip(stats_list[::2], stats_list[1::2]))
+            cooling = reason is not None and ttl > 0
+            states[cred_id] = CredentialState(
+                cooldown_until=now + ttl / 1000 if cooling else 0.0,
+                cooldown_reason=reason if cooling else "",
+                exhausted=exhausted or "",
+                requests=int(stats.get("requests", 0)),
+                errors=int(stats.get("errors", 0)),
+                last_error=stats.get("last_error", ""),
+                last_used=float(stats.get("last_used", 0.0)),
+            )
+        return states
+
+    def _record_use(self, provider: str, cred_id: str, now: float, error: str) -> None:
+        stats = f"hermes:{provider}:{cred_id}:stats"
+        pipe = self.client.pipeline(transaction=False).sadd(f"hermes:{provider}:ids", cred_id)
+        pipe.hincrby(stats, "requests", 1).hset(stats, "last_used", now)
+        if error:
+            pipe.hincrby(stats, "errors", 1).hset(stats, "last_error", error)
+        pipe.execute()
+
+    def _cool_down(self, provider: str, cred_id: str, until: float, reason: str) -> None:
+        key = f"hermes:{provider}:{cred_id}"
+        pipe = self.client.pipeline(transaction=False).sadd(f"hermes:{provider}:ids", cred_id)
+        pipe.hset(f"{key}:stats", "last_error", reason)
+        ms = int((until - time.time()) * 1000)
+        if ms > 0:
+            self._cool_down_script(keys=[f"{key}:cooldown"], args=[reason, ms], client=pipe)
+        pipe.execute()
+
+    def _exhaust(self, provider: str, cred_id: str, reason: str) -> None:
+        key = f"hermes:{provider}:{cred_id}"
+        pipe = self.client.pipeline(transaction=False).sadd(f"hermes:{provider}:ids", cred_id)
+        pipe.hset(f"{key}:stats", "last_error", reason).set(f"{key}:exhausted", reason)
+        pipe.execute()
+
+    def _reset(self, provider: str | None, cred_id: str | None) -> int:
+        if provider is None:
+            providers = [k[len("hermes:") : -len(":ids")] for k in self.client.scan_iter(match="hermes:*:ids")]
+        else:
+            providers = [provider]
+        changed = 0
+        for pid in providers:
+            ids = [cred_id] if cred_id is not None else sorted(self.client.smembers(f"hermes:{pid}:ids"))
+            pipe = self.client.pipeline()
+            for cid in ids:
+                pipe.delete(f"hermes:{pid}:{cid}:cooldown", f"hermes:{pid}:{cid}:exhausted")
+            changed += sum(1 for deleted in pipe.execute() if deleted)
+        return changed
