@@ -125,6 +125,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "config": ("hermes_cli.config_cmd", "config_app", "Show and edit config.toml."),
     "auth": ("hermes_cli.auth_cmd", "auth_app", "The credential pool: list, add, remove and reset keys."),
     "sessions": ("hermes_cli.sessions_cmd", "sessions_app", "Stored conversations: list, show, search, export, delete."),
+    "local": ("hermes_cli.local_cmd", "local_app", "The bundled llama.cpp server: setup, start, stop, status, logs."),
 }
 
 

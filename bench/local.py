@@ -1,0 +1,134 @@
+"""Local provider benchmark (run by hand: .venv/bin/python bench/local.py [N]).
+
+Against the bundled llama.cpp server and SmolLM2-135M-Instruct, N runs each (default 5), medians:
+
+1. Time from process start to the first answer byte of `hermes ask -p local`: cold (no server: the
+   run starts it) vs warm (the server is alive).
+2. Decode rate (tokens/s from the first to the last content byte) of a longer answer streamed through
+   `hermes ask` vs a raw httpx stream of the same request. Answers are sampled, so each answer's
+   tokens are counted with the server's own /tokenize. Goal: hermes is at most 5% slower.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from providers.local_server import LocalServer, LocalServerManager  # noqa: E402
+
+SHORT = "Say hi."
+LONG = "Write a story of about 300 words about a lighthouse keeper."
+OVERHEAD_GOAL = 0.05
+
+
+def hermes_command() -> list[str]:
+    script = Path(sys.executable).parent / "hermes"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "hermes_cli"]
+
+
+def stream_times(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
+    """(process start, first stdout byte, last stdout byte) as perf_counter times, and the text."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    first = last = 0.0
+    chunks = []
+    while chunk := os.read(proc.stdout.fileno(), 65536):
+        last = time.perf_counter()
+        first = first or last
+        chunks.append(chunk)
+    _, err = proc.communicate()
+    if proc.returncode != 0 or not first:
+        raise SystemExit(f"bench: {' '.join(cmd)} failed (exit {proc.returncode}): {err.decode()}")
+    return start, first, last, b"".join(chunks).decode()
+
+
+def raw_stream(server: LocalServer, prompt: str) -> tuple[float, float, str]:
+    """The same streamed request hermes sends, with httpx: (first content, last content, text)."""
+    body = {"model": "local", "messages": [{"role": "user", "content": prompt}],
+            "stream": True, "stream_options": {"include_usage": True}}
+    headers = {"Authorization": f"Bearer {server.api_key}", "Accept": "text/event-stream"}
+    first = last = 0.0
+    parts = []
+    with httpx.stream("POST", f"{server.base_url}/chat/completions", json=body, headers=headers,
+                      timeout=120, trust_env=False) as r:
+        for line in r.iter_lines():
+            if not line.startswith("data: ") or line[6:].strip() == "[DONE]":
+                continue
+            for choice in json.loads(line[6:])["choices"]:
+                text = choice["delta"].get("content") or ""
+                if text:
+                    last = time.perf_counter()
+                    first = first or last
+                    parts.append(text)
+    return first, last, "".join(parts)
+
+
+def tokens(server: LocalServer, text: str) -> int:
+    r = httpx.post(f"{server.base_url.removesuffix('/v1')}/tokenize", json={"content": text},
+                   headers={"Authorization": f"Bearer {server.api_key}"}, trust_env=False)
+    r.raise_for_status()
+    return len(r.json()["tokens"])
+
+
+def rate(server: LocalServer, first: float, last: float, text: str) -> float:
+    # The first token's arrival starts the clock, so it is not counted.
+    return (tokens(server, text) - 1) / (last - first) if last > first else 0.0
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    hermes = hermes_command()
+    with tempfile.TemporaryDirectory() as home:
+        Path(home, "config.toml").write_text('[local]\nkeep_alive = "5m"\n', encoding="utf-8")
+        env = {k: v for k, v in os.environ.items()
+               if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")}
+        env.update({"HERMES_HOME": home, "NO_COLOR": "1"})
+        manager = LocalServerManager(state_dir=Path(home, "state"), data_dir=Path(home, "data"),
+                                     settings={"keep_alive": "5m"})
+        ask = [*hermes, "ask", "-p", "local", "--no-save"]
+        try:
+            print(f"hermes: {' '.join(hermes)}   runs: {n}, medians\n")
+            cold, warm = [], []
+            for _ in range(n):
+                manager.stop()
+                start, first, _, _ = stream_times([*ask, SHORT], env)
+                cold.append(first - start)
+                start, first, _, _ = stream_times([*ask, SHORT], env)
+                warm.append(first - start)
+            cold_s, warm_s = statistics.median(cold), statistics.median(warm)
+            print("1. process start to first answer byte, `hermes ask -p local \"Say hi.\"`")
+            print(f"   cold (starts the server)  {cold_s * 1000:7.0f} ms")
+            print(f"   warm (server alive)       {warm_s * 1000:7.0f} ms")
+            print(f"   server start-up costs     {(cold_s - warm_s) * 1000:7.0f} ms\n")
+
+            server = manager.ensure_running()
+            ours, raws = [], []
+            for _ in range(n):  # interleaved, so both see the same machine load
+                _, first, last, text = stream_times([*ask, LONG], env)
+                ours.append(rate(server, first, last, text))
+                raws.append(rate(server, *raw_stream(server, LONG)))
+            ours_s, raw_s = statistics.median(ours), statistics.median(raws)
+            overhead = 1 - ours_s / raw_s
+            verdict = "ok" if overhead <= OVERHEAD_GOAL else "MISSED"
+            print("2. decode rate of a ~300-word answer, first to last content byte")
+            print(f"   hermes ask (streamed)     {ours_s:7.1f} tok/s")
+            print(f"   raw httpx stream          {raw_s:7.1f} tok/s")
+            print(f"   hermes overhead           {overhead * 100:7.1f} %   (goal <= {OVERHEAD_GOAL * 100:.0f}%: {verdict})")
+        finally:
+            manager.stop()
+
+
+if __name__ == "__main__":
+    main()

