@@ -8,19 +8,33 @@ same provider keeps its pool (and so its cooldowns); the history stays.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from agent import errors
 from agent.context_window import estimate_tokens, fit, reply_reserve
-from agent.events import Event, Finished, Notice, TextDelta, ToolCallDelta, Usage
+from agent.events import (
+    APPROVE,
+    APPROVE_ALWAYS,
+    DENY,
+    ApprovalNeeded,
+    Event,
+    Finished,
+    Notice,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    Usage,
+)
 from agent.fallback import FallbackEntry, reason, should_fall_back
 
 if TYPE_CHECKING:
     from agent.recovery import RecoveringClient
     from agent.route import Route
     from agent.runtime import Runtime
+    from agent.tools.toolset import PreparedCall, ToolSet
 
 INTERRUPTED = "interrupted"
 ERROR = "error"
@@ -103,8 +117,10 @@ class Agent:
         messages: list[Message] | None = None,
         on_message: Callable[[Message], None] | None = None,
         fallbacks: Sequence[FallbackEntry] = (),
+        tools: ToolSet | None = None,
     ) -> None:
         self.runtime = runtime
+        self.tools = tools
         self.system = system
         self.messages: list[Message] = list(messages or [])
         self.on_message = on_message
@@ -156,6 +172,8 @@ class Agent:
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
+        if self.tools is not None and self.tools.tools:
+            body["tools"] = self.tools.api_tools()
         return body
 
     def add_user(self, text: str) -> None:
@@ -166,9 +184,31 @@ class Agent:
 
         The answer joins the history when it ends, or, with what arrived, when it is interrupted
         (Ctrl-C, a stream cut halfway); a failed request leaves the history as it was. When the
-        provider cannot answer, the `[[fallback]]` chain is tried in order.
+        provider cannot answer, the `[[fallback]]` chain is tried in order. When the answer calls
+        tools, they run (those needing approval yield an `ApprovalNeeded` first), their results join
+        the history and the model is asked again, at most `max_iterations` rounds.
         """
         yield from self._restore_primary()
+        rounds = 0
+        while True:
+            yield from self._answer(stream=stream)
+            last = self.messages[-1] if self.messages else None
+            calls = last.tool_calls if last is not None and last.role == "assistant" else ()
+            if not calls:
+                return
+            if self.tools is None:
+                self._answer_unrun(calls, "Not run: tools are turned off in this session.")
+                return
+            if rounds >= self.tools.max_iterations:
+                limit = self.tools.max_iterations
+                self._answer_unrun(calls, f"Not run: the limit of {limit} tool rounds for one answer was reached.")
+                yield Notice(f"stopped after {limit} rounds of tool calls ([agent] max_tool_iterations = {limit}).")
+                return
+            rounds += 1
+            yield from self._run_tools(calls)
+
+    def _answer(self, *, stream: bool) -> Iterator[Event]:
+        """One assistant message, from the current route or, when it cannot answer, the fallback chain."""
         causes: list[tuple[str, errors.HermesError]] = []
         route, client = self._route, self._client
         remaining = [f for f in self.fallbacks if (f.provider, f.model) != (route.provider.id, route.model)]
@@ -197,6 +237,49 @@ class Agent:
             why = reason(route.provider.id, causes[-1][1])
             route, client = next_hop
             yield Notice(f"using {route.label} ({why})")
+
+    def _run_tools(self, calls: Sequence[dict[str, Any]]) -> Iterator[Event]:
+        """Every call gets a `tool` message, even when interrupted: the API rejects a history where an
+        assistant's tool call has no answer."""
+        assert self.tools is not None
+        answered = 0
+        try:
+            for call in calls:
+                prepared = self.tools.prepare(call)
+                content = yield from self._run_tool(prepared)
+                self._record(Message("tool", content, tool_call_id=prepared.id, name=prepared.name))
+                answered += 1
+        finally:
+            self._answer_unrun(calls[answered:], "Not run: the user interrupted.")
+
+    def _run_tool(self, call: PreparedCall) -> Generator[Event, None, str]:
+        assert self.tools is not None
+        yield ToolCallStarted(call.name, _arguments_summary(call.arguments),
+                              "" if call.needs_approval else call.preview)
+        if call.error is not None:
+            yield ToolCallFinished(call.name, False, call.error, 0.0)
+            return f"Error: {call.error}"
+        if call.needs_approval:
+            assert call.verdict is not None
+            request = ApprovalNeeded(call.name, call.preview, call.verdict.reason, call.verdict.dangerous)
+            yield request
+            if request.choice == APPROVE_ALWAYS and not call.verdict.dangerous:
+                self.tools.always.add(call.name)
+            if request.choice not in (APPROVE, APPROVE_ALWAYS):
+                declined = request.choice == DENY
+                yield ToolCallFinished(call.name, False, "declined" if declined else "not approved", 0.0)
+                if declined:
+                    return "Not run: the user declined this call."
+                return ("Not run: this call needs the user's approval, and no one can approve it here (no "
+                        "terminal; the user can allow it with --yes). Tell the user what you would have done.")
+        result, seconds = self.tools.run(call)
+        yield ToolCallFinished(call.name, result.ok, result.summary, seconds)
+        return result.content
+
+    def _answer_unrun(self, calls: Sequence[dict[str, Any]], why: str) -> None:
+        for call in calls:
+            name = (call.get("function") or {}).get("name")
+            self._record(Message("tool", why, tool_call_id=str(call.get("id") or ""), name=name))
 
     def _restore_primary(self) -> Iterator[Event]:
         """At the start of a turn, go back to the primary as soon as one of its keys is available."""
@@ -284,6 +367,16 @@ class Agent:
             if m.role == "assistant" and m.content:
                 return m.content
         return None
+
+
+def _arguments_summary(args: dict[str, Any], limit: int = 100) -> str:
+    parts = []
+    for key, value in args.items():
+        text = value if isinstance(value, str) else repr(value)
+        text = text.replace("\n", " ")
+        parts.append(f"{key}={text[:40] + '…' if len(text) > 40 else text}")
+    line = " ".join(parts)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _is_context_overflow(error: errors.HTTPStatusError) -> bool:

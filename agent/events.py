@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,47 @@ class Notice:
     text: str
 
 
-Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finished | Notice
+@dataclass(frozen=True)
+class ToolCallStarted:
+    name: str
+    summary: str  # the arguments in one short line
+    preview: str = ""  # what it will change (diff, command), when the user was not asked about it
+
+
+@dataclass(frozen=True)
+class ToolCallFinished:
+    name: str
+    ok: bool
+    summary: str  # the result in one short line ("42 lines", "exit 1", "not approved")
+    seconds: float
+
+
+APPROVE, APPROVE_ALWAYS, DENY = "y", "a", "n"
+
+
+@dataclass(frozen=True)
+class ApprovalNeeded:
+    """A tool call waits for the user's yes. The consumer of the reply answers with `answer()` before
+    asking for the next event; with no answer (no one to ask) the call is refused."""
+
+    name: str
+    preview: str  # the command, the diff, the URL
+    reason: str  # why it asks: "changes files", "dangerous: ..."
+    dangerous: bool = False
+    _answer: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    def answer(self, choice: str) -> None:
+        if choice not in (APPROVE, APPROVE_ALWAYS, DENY):
+            raise ValueError(f"not an answer: {choice!r}")
+        self._answer[:] = [choice]
+
+    @property
+    def choice(self) -> str | None:
+        return self._answer[0] if self._answer else None
+
+
+Event = (TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finished | Notice
+         | ToolCallStarted | ToolCallFinished | ApprovalNeeded)
 
 # Events that mean the user has seen part of an answer: after one, a request is never replayed.
 DELIVERING = (TextDelta, ReasoningDelta, ToolCallDelta)

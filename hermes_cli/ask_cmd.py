@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from typing import Any
 
 from agent import errors
-from agent.events import Notice, TextDelta
+from agent.events import ApprovalNeeded, Notice, TextDelta, ToolCallFinished, ToolCallStarted, Usage
+from hermes_cli import approvals
 from hermes_cli.context import Context
 from hermes_cli.options import ChatOptions
 from hermes_cli.output import info, print_json
@@ -42,18 +44,43 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool) -
     text = build_prompt(read_stdin(), prompt)
     agent, recorder = start_agent(ctx, options)
     agent.add_user(text)
+    turn_start = len(agent.messages)
     answer: list[str] = []
+    tool_calls: list[dict[str, Any]] = []
     wrote_text = False
+    new_message = False
+    interactive = approvals.can_ask()
     try:
         for event in agent.reply(stream=stream):
             if isinstance(event, TextDelta):
-                answer.append(event.text)
+                text = event.text
+                if new_message and answer:
+                    # What the model said before its tool calls, then its answer: two paragraphs.
+                    so_far = "".join(answer)
+                    text = "\n" * max(0, 2 - (len(so_far) - len(so_far.rstrip("\n")))) + text
+                new_message = False
+                answer.append(text)
                 if not as_json:
-                    sys.stdout.write(event.text)
+                    sys.stdout.write(text)
                     sys.stdout.flush()
                     wrote_text = True
             elif isinstance(event, Notice):
                 info(event.text)
+            elif isinstance(event, ToolCallStarted):
+                new_message = True
+                info(f"tool {event.name} {event.summary}".rstrip())
+                if event.preview:
+                    print(textwrap.indent(event.preview.rstrip("\n"), "  "), file=sys.stderr)
+            elif isinstance(event, ToolCallFinished):
+                tool_calls.append({"name": event.name, "ok": event.ok, "summary": event.summary,
+                                   "seconds": round(event.seconds, 3)})
+                info(f"  {'done' if event.ok else 'failed'}: {event.summary} ({event.seconds:.2f} s)")
+            elif isinstance(event, ApprovalNeeded):
+                if interactive:
+                    approvals.ask(event)
+                else:
+                    info(f"{event.name} not run: it {event.reason} and needs approval; pass -y to allow "
+                         "(no terminal to ask on).")
     finally:
         if wrote_text and not "".join(answer).endswith("\n"):
             sys.stdout.write("\n")
@@ -62,12 +89,17 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool) -
         route = agent.route
         usage: dict[str, Any] | None = None
         last = agent.messages[-1] if agent.messages else None
-        if last is not None and last.usage is not None:
+        # A turn with tool calls is several requests: its usage and cost are their sum.
+        answers = [m for m in agent.messages[turn_start:] if m.role == "assistant" and m.usage is not None]
+        if answers:
+            turn = Usage(sum(m.usage.prompt_tokens for m in answers if m.usage),
+                         sum(m.usage.completion_tokens for m in answers if m.usage))
+            costs = [agent.message_cost(m) for m in answers]
             usage = {
-                "prompt_tokens": last.usage.prompt_tokens,
-                "completion_tokens": last.usage.completion_tokens,
-                "total_tokens": last.usage.total_tokens,
-                "cost_usd": agent.message_cost(last),
+                "prompt_tokens": turn.prompt_tokens,
+                "completion_tokens": turn.completion_tokens,
+                "total_tokens": turn.total_tokens,
+                "cost_usd": None if any(c is None for c in costs) else sum(c for c in costs if c is not None),
                 "session": {
                     "prompt_tokens": agent.usage_total.prompt_tokens,
                     "completion_tokens": agent.usage_total.completion_tokens,
@@ -82,6 +114,7 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool) -
             "base_url": route.endpoint.url,
             "base_url_source": route.endpoint.source,
             "usage": usage,
+            "tool_calls": tool_calls,
             "finish_reason": last.finish_reason if last else None,
             "session_id": recorder.session_id,
         })

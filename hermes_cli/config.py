@@ -105,6 +105,7 @@ SCHEMA: dict[Path_, Field] = {
     ("agent", "max_retries"): Field(_check_int, doc="retries of 5xx and network errors per credential"),
     ("local", "model"): Field(_check_str),
     ("local", "keep_alive"): Field(_check_duration),
+    ("local", "auto"): Field(_check_bool, doc="answer with the local model when no provider is configured"),
     ("mcp", "servers", "*", "command"): Field(_check_str_list),
     ("mcp", "servers", "*", "env"): Field(_check_env_table),
     ("sessions", "save"): Field(_check_bool),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.conversation import Agent, Message
@@ -13,6 +14,9 @@ from providers.endpoint import normalize_base_url
 
 if TYPE_CHECKING:
     from agent.sessions import SessionInfo, SessionStore
+    from agent.tools.toolset import ToolSet
+
+DEFAULT_MAX_TOOL_ITERATIONS = 10
 
 
 @dataclass
@@ -42,6 +46,29 @@ class Recorder:
 
     def start_new(self) -> None:
         self.session = None
+
+
+def build_toolset(ctx: Context, options: ChatOptions) -> ToolSet | None:
+    """The built-in tools and those of the configured MCP servers, working in the current directory."""
+    if options.no_tools:
+        return None
+    from agent.tools.approval import ApprovalSettings
+    from agent.tools.base import Workspace
+    from agent.tools.builtin import builtin_tools
+    from agent.tools.toolset import ToolSet
+
+    tools = builtin_tools()
+    servers = ctx.config.table("mcp", "servers")
+    if servers:
+        from agent.tools.mcp import McpServers  # the mcp package loads only when a server is configured
+
+        mcp = McpServers.start(servers, reserved={t.name for t in tools}, log_dir=ctx.paths.state_dir / "mcp")
+        tools = [*tools, *mcp.tools]
+    settings = ApprovalSettings(
+        yes=options.yes, allow_dangerous=ctx.config.get("agent", "allow_dangerous", default=False) is True
+    )
+    limit = ctx.config.get("agent", "max_tool_iterations", default=DEFAULT_MAX_TOOL_ITERATIONS)
+    return ToolSet(tools, Workspace(Path.cwd()), settings, max_iterations=limit)
 
 
 def saving_enabled(ctx: Context, options: ChatOptions) -> bool:
@@ -86,7 +113,7 @@ def start_agent(ctx: Context, options: ChatOptions) -> tuple[Agent, Recorder]:
     recorder = Recorder(store if saving_enabled(ctx, options) else None, session=resumed)
     agent = Agent(
         runtime, runtime.route(provider, model), system=system, messages=history, on_message=recorder,
-        fallbacks=() if options.no_fallback else runtime.fallbacks(),
+        fallbacks=() if options.no_fallback else runtime.fallbacks(), tools=build_toolset(ctx, options),
     )
     recorder.agent = agent
     if resumed is not None and recorder.store is not None and options.system is not None:

@@ -41,13 +41,14 @@ class Hermes:
         return path
 
     def run(
-        self, *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None, timeout: float = 60
+        self, *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None, timeout: float = 60,
+        cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         full_env = {**self.env, **(env or {})}
         data = input.encode() if isinstance(input, str) else input
         proc = subprocess.run(
             [sys.executable, "-m", "hermes_cli", *args],
-            input=data if data is not None else b"", capture_output=True, env=full_env, timeout=timeout,
+            input=data if data is not None else b"", capture_output=True, env=full_env, timeout=timeout, cwd=cwd,
         )
         return subprocess.CompletedProcess(
             proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")

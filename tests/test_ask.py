@@ -86,7 +86,7 @@ def last_body(fake: FakeServer) -> dict:  # type: ignore[type-arg]
 
 def test_streamed_answer_is_all_of_stdout(hermes: Hermes, fake: FakeServer) -> None:
     use_myplan(hermes, fake)
-    result = hermes.run("ask", "hi")
+    result = hermes.run("ask", "--no-tools", "hi")
     assert result.returncode == 0, result.stderr
     assert result.stdout == ANSWER + "\n"
     assert not ANSI.search(result.stderr)
@@ -356,6 +356,7 @@ def test_no_credential_names_the_env_var(hermes: Hermes, fake: FakeServer) -> No
 
 
 def test_no_provider_at_all(hermes: Hermes) -> None:
+    hermes.write_config("[local]\nauto = false\n")  # else the bundled local model would answer
     result = hermes.run("ask", "hi")
     assert_failed(result, 2, "provider")
 

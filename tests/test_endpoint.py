@@ -513,7 +513,7 @@ def test_configured_provider_beats_detection(tmp_path: Path) -> None:
 
 
 def test_choose_without_any_provider_is_a_usage_error(tmp_path: Path) -> None:
-    rt = runtime_from(tmp_path, env={"PATH": "/usr/bin", "SOMETHING_ELSE": "x"})
+    rt = runtime_from(tmp_path, {"local": {"auto": False}}, env={"PATH": "/usr/bin", "SOMETHING_ELSE": "x"})
     with pytest.raises(UsageError) as info:
         rt.choose(None, None)
     assert "provider" in str(info.value).lower()
@@ -522,6 +522,6 @@ def test_choose_without_any_provider_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_unset_base_url_env_does_not_count_as_a_key(tmp_path: Path) -> None:
-    rt = runtime_from(tmp_path, env={"DEEPSEEK_BASE_URL": ENV_URL})
+    rt = runtime_from(tmp_path, {"local": {"auto": False}}, env={"DEEPSEEK_BASE_URL": ENV_URL})
     with pytest.raises(UsageError):
         rt.choose(None, None)

@@ -36,18 +36,19 @@ def sdk_messages() -> list[dict[str, Any]]:
 
 
 def sdk_request(fake: FakeServer, *, stream: bool, messages: list[dict[str, Any]] | None = None,
-                model: str = MODEL) -> LoggedRequest:
+                model: str = MODEL, tools: list[dict[str, Any]] | None = None) -> LoggedRequest:
     client = openai.OpenAI(base_url=fake.base_url, api_key=KEY, max_retries=0)
     before = len(fake.requests())
+    extra: dict[str, Any] = {"tools": tools} if tools else {}
     if stream:
         chunks = client.chat.completions.create(
             model=model, messages=messages or sdk_messages(),  # type: ignore[arg-type]
-            stream=True, stream_options={"include_usage": True},
+            stream=True, stream_options={"include_usage": True}, **extra,
         )
         for _ in chunks:
             pass
     else:
-        client.chat.completions.create(model=model, messages=messages or sdk_messages())  # type: ignore[arg-type]
+        client.chat.completions.create(model=model, messages=messages or sdk_messages(), **extra)  # type: ignore[arg-type]
     client.close()
     requests = fake.requests()
     assert len(requests) == before + 1
@@ -147,6 +148,7 @@ def test_hermes_ask_body_equals_sdk(hermes: Hermes, fake: FakeServer, stream: bo
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Hello from fake\n"
     ours = fake.requests()[-1]
+    assert ours.body is not None and "read_file" in [t["function"]["name"] for t in ours.body["tools"]]
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "What is 2+2?"}]
-    reference = sdk_request(fake, stream=stream, messages=messages)
+    reference = sdk_request(fake, stream=stream, messages=messages, tools=ours.body["tools"])
     assert_same_request(ours, reference)

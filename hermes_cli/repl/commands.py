@@ -174,7 +174,20 @@ def _auth(chat: Chat, arg: str) -> None:
 
 
 def _tools(chat: Chat, arg: str) -> None:
-    chat.screen.say("No tools are enabled in this build.")
+    tools = chat.agent.tools
+    if tools is None:
+        chat.screen.say("Tools are off in this session (--no-tools).")
+        return
+    from agent.tools.base import Effect
+
+    width = max((len(t.name) for t in tools.tools), default=0)
+    lines = [f"Tools ({len(tools.tools)}), working in {tools.workspace.root}:"]
+    for t in tools.tools:
+        ask = "runs freely" if t.effect is Effect.READ else ("approved" if tools.settings.yes or t.name in tools.always
+                                                             else "asks first")
+        summary = t.description.strip().splitlines()[0] if t.description.strip() else ""
+        lines.append(f"  {t.name:<{width}}  {t.source:<12} {ask:<11}  {summary[:70]}")
+    chat.screen.say("\n".join(lines))
 
 
 def _sessions(chat: Chat, arg: str) -> None:

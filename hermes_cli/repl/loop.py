@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 from agent.conversation import INTERRUPTED
 from agent.errors import HermesError
-from agent.events import Event, Finished, Notice, TextDelta
+from agent.events import ApprovalNeeded, Event, Finished, Notice, TextDelta, ToolCallFinished, ToolCallStarted
+from hermes_cli import approvals
 from hermes_cli.output import color_enabled, console
 from hermes_cli.repl import commands
 
@@ -112,21 +113,32 @@ class Chat:
         self.turn()
 
     def turn(self) -> None:
-        """Ask for an answer and show it as it streams. Ctrl-C stops it; the agent keeps what arrived."""
+        """Ask for an answer and show it as it streams. Ctrl-C stops it; the agent keeps what arrived.
+
+        Each assistant message gets its own view; tool calls and approval questions are printed
+        between them, with no live region on screen."""
         # reply() is a generator (typed as an Iterator): closing it closes the HTTP stream.
         events = cast("Generator[Event, None, None]", self.agent.reply())
+        view: _View | None = _View(self.screen.answer())
         try:
-            with self.screen.answer() as view:
-                try:
-                    for event in events:
-                        if isinstance(event, TextDelta):
-                            view.feed(event.text)
-                        elif isinstance(event, Notice):
-                            view.notice(event.text)
-                        elif isinstance(event, Finished) and event.reason == "length":
-                            view.notice("The answer was cut off at the model's length limit.")
-                finally:
-                    events.close()  # after Ctrl-C: the agent records the partial answer
+            try:
+                for event in events:
+                    if isinstance(event, TextDelta):
+                        view = view or _View(self.screen.answer())
+                        view.feed(event.text)
+                    elif isinstance(event, Notice):
+                        (view or self.screen).notice(event.text)
+                    elif isinstance(event, Finished) and event.reason == "length":
+                        (view or self.screen).notice("The answer was cut off at the model's length limit.")
+                    elif isinstance(event, (ToolCallStarted, ApprovalNeeded)):
+                        view = _close(view)
+                        self._tool_event(event)
+                    elif isinstance(event, ToolCallFinished):
+                        self._tool_event(event)
+                        view = _View(self.screen.answer())  # the spinner, until the model answers again
+            finally:
+                events.close()  # after Ctrl-C: the agent records the partial answer
+                _close(view)
         except KeyboardInterrupt:
             last = self.agent.messages[-1] if self.agent.messages else None
             kept = last is not None and last.finish_reason == INTERRUPTED
@@ -134,6 +146,42 @@ class Chat:
                                else "Stopped. /retry asks again.")
         except HermesError as e:
             self.screen.error(e, "The conversation is intact; /retry sends your message again.")
+
+    def _tool_event(self, event: ToolCallStarted | ToolCallFinished | ApprovalNeeded) -> None:
+        if isinstance(event, ToolCallStarted):
+            self.screen.notice(f"⚙ {event.name} {event.summary}".rstrip())
+            if event.preview:
+                self.screen.notice(event.preview)
+        elif isinstance(event, ToolCallFinished):
+            mark = "✓" if event.ok else "✗"
+            self.screen.notice(f"  {mark} {event.summary} · {event.seconds:.2f} s")
+        elif approvals.can_ask():
+            approvals.ask(event, out=sys.stdout)
+        else:
+            self.screen.notice(f"  not run: it {event.reason}, and there is no terminal to ask on (-y allows it).")
+
+
+class _View:
+    """An answer view entered on creation, so that it can be closed wherever the turn is."""
+
+    def __init__(self, manager: AbstractContextManager[AnswerView]) -> None:
+        self._manager = manager
+        self._view = manager.__enter__()
+
+    def feed(self, text: str) -> None:
+        self._view.feed(text)
+
+    def notice(self, text: str) -> None:
+        self._view.notice(text)
+
+    def close(self) -> None:
+        self._manager.__exit__(None, None, None)
+
+
+def _close(view: _View | None) -> None:
+    if view is not None:
+        view.close()
+    return None
 
 
 def _private_file(path: Path) -> Path:

@@ -1,0 +1,399 @@
+"""MCP (Model Context Protocol) servers as tools.
+
+Each `[mcp.servers.NAME]` of config.toml is a program speaking MCP over stdio. `McpServers.start`
+runs them all, lists their tools and wraps each as a `Tool` (source "mcp:NAME"), offered to the model
+next to the built-in ones. A tool the server marks read-only runs like a built-in reader; any other
+needs the user's yes (Effect.EXEC): hermes cannot know what it does.
+
+The `mcp` client is asyncio/anyio-based and hermes is synchronous, so one event loop runs in a daemon
+thread and owns every session; calls cross over with `run_coroutine_threadsafe`. Each server lives in
+one long-lived task that holds its `async with` contexts open until `close()`: anyio cancel scopes
+must be entered and exited by the same task. `mcp` is imported only here, and only when a server is
+configured: it is slow to import, and optional (`pip install 'hermes[mcp]'`).
+
+Only the wire format (`model_dump(by_alias=True)`) of mcp's models is read, so mcp 1.x and 2.x both work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import base64
+import concurrent.futures
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, Self
+
+from agent.errors import ConfigError
+from agent.tools.base import Arguments, Effect, ToolError, ToolResult, Workspace, truncate
+
+if TYPE_CHECKING:
+    from mcp import ClientSession
+
+    from agent.tools.base import Tool
+
+CALL_TIMEOUT = 60.0  # seconds one tool call may take
+OUTPUT_LIMIT = 60_000  # characters of one result kept
+_NAME = re.compile(r"[^A-Za-z0-9_-]")  # OpenAI's rule for function names: [a-zA-Z0-9_-]{1,64}
+_NAME_LIMIT = 64
+# stdio_client's shutdown is itself bounded (close stdin, 2 s, SIGTERM, 2 s, SIGKILL); this is a backstop.
+_STOP_TIMEOUT = 10.0
+_INSTALL_HINT = "pip install 'hermes[mcp]'"
+
+
+class McpServers:
+    """The running MCP servers and their tools; close it (or use it as a context manager) to stop them."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=_run_loop, args=(self._loop,), name="hermes-mcp", daemon=True)
+        self._servers: list[_Server] = []
+        self._tools: list[McpTool] = []
+        self._closed = False
+
+    @classmethod
+    def start(
+        cls,
+        servers: Mapping[str, Mapping[str, Any]],
+        *,
+        timeout: float = 20.0,
+        call_timeout: float = CALL_TIMEOUT,
+        reserved: Collection[str] = (),
+        log_dir: Path | None = None,
+    ) -> McpServers:
+        """Start every server (in parallel), initialize it and list its tools.
+
+        `servers` is the `[mcp.servers]` table: NAME -> {"command": [prog, arg...], "env": {KEY: value}}.
+        `reserved` are names already taken (the built-in tools): an MCP tool with one of them, or with
+        the name of another server's tool, is called `<server>__<tool>`. Each server's stderr is
+        appended to `log_dir/mcp-NAME.log`, or kept in a temporary file (quoted in start-up errors).
+        Raises ConfigError, after stopping what had started, when a server cannot be started.
+        """
+        try:
+            import mcp  # noqa: F401  (fails here, with a hint, rather than in the loop's thread)
+        except ImportError:
+            raise ConfigError("MCP servers are configured in config.toml, but the `mcp` package is not installed.",
+                              hint=_INSTALL_HINT) from None
+        # mcp logs a server's protocol slips; unless hermes configures logging, Python would print them
+        # (with tracebacks) on the terminal, mixed with the answer.
+        mcp_logger = logging.getLogger("mcp")
+        if not mcp_logger.handlers:
+            mcp_logger.addHandler(logging.NullHandler())
+        parsed = [(name, *_parse_spec(name, spec)) for name, spec in servers.items()]
+        self = cls()
+        try:
+            for name, command, env in parsed:
+                self._servers.append(_Server(name, command, env, self._loop, _open_log(name, log_dir)))
+            self._thread.start()
+            atexit.register(self.close)  # no orphaned servers even if the caller forgets to close
+            for server in self._servers:
+                server.launch(timeout)
+            failure: ConfigError | None = None
+            for server in self._servers:
+                try:
+                    server.specs = server.ready.result(timeout + _STOP_TIMEOUT)
+                except concurrent.futures.TimeoutError:
+                    failure = failure or server.start_error(TimeoutError(), timeout)
+                except Exception as e:  # noqa: BLE001 - any cause becomes the ConfigError's message
+                    failure = failure or server.start_error(e, timeout)
+            if failure is not None:
+                raise failure
+            self._tools = _make_tools(self._servers, reserved, call_timeout)
+        except BaseException:  # a failed server, a bad log directory, Ctrl-C: stop what had started
+            self.close()
+            raise
+        return self
+
+    @property
+    def tools(self) -> list[Tool]:
+        return list(self._tools)
+
+    def close(self) -> None:
+        """Shut every session down and stop every server process; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        if self._thread.is_alive():
+            for server in self._servers:
+                server.stop()
+            for server in self._servers:
+                server.wait(_STOP_TIMEOUT)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(_STOP_TIMEOUT)
+        else:
+            self._loop.close()
+        for server in self._servers:
+            server.log.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class McpTool:
+    """One tool of an MCP server, as hermes's `Tool`."""
+
+    def __init__(self, name: str, server: _Server, spec: dict[str, Any], call_timeout: float) -> None:
+        self.name = name
+        self.mcp_name: str = spec["name"]
+        self.description: str = spec.get("description") or spec.get("title") or ""
+        self.parameters: dict[str, Any] = spec.get("inputSchema") or {"type": "object", "properties": {}}
+        read_only = (spec.get("annotations") or {}).get("readOnlyHint") is True
+        self.effect = Effect.READ if read_only else Effect.EXEC
+        self.source = f"mcp:{server.name}"
+        self.call_timeout = call_timeout
+        self._server = server
+
+    def paths(self, args: Arguments) -> list[str]:
+        return []
+
+    def preview(self, args: Arguments, workspace: Workspace) -> str:
+        return f"{self._server.name}.{self.mcp_name}({json.dumps(dict(args), ensure_ascii=False)})"
+
+    def danger(self, args: Arguments) -> str | None:
+        return None
+
+    def run(self, args: Arguments, workspace: Workspace) -> ToolResult:
+        result = self._server.call(self.mcp_name, dict(args), self.call_timeout)
+        text = _result_text(result)
+        if result.get("isError"):
+            raise ToolError(truncate(text, OUTPUT_LIMIT) if text else f"{self.mcp_name} failed (no message).")
+        lines = text.count("\n") + 1 if text else 0
+        return ToolResult(truncate(text or "(no output)", OUTPUT_LIMIT), f"{lines} line{'' if lines == 1 else 's'}")
+
+
+class _Server:
+    """One configured server. Its process and session live in `_serve`, a task on the shared loop;
+    `ready` resolves to its tool list (wire-format dicts) once initialized, or to why it failed."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str],
+                 loop: asyncio.AbstractEventLoop, log: IO[str]) -> None:
+        self.name = name
+        self.command = command
+        self.env = env
+        self.log = log
+        self.ready: concurrent.futures.Future[list[dict[str, Any]]] = concurrent.futures.Future()
+        self.specs: list[dict[str, Any]] = []
+        self._loop = loop
+        self._session: ClientSession | None = None
+        self._stop = asyncio.Event()
+        self._task: concurrent.futures.Future[None] | None = None
+        self._ended: str | None = None  # why the session ended before close() was asked
+
+    def launch(self, timeout: float) -> None:
+        self._task = asyncio.run_coroutine_threadsafe(self._serve(timeout), self._loop)
+
+    async def _serve(self, timeout: float) -> None:
+        import anyio
+        from mcp import ClientSession, StdioServerParameters
+        from mcp.client.stdio import stdio_client
+
+        params = StdioServerParameters(command=self.command[0], args=self.command[1:],
+                                       env={**os.environ, **self.env})
+        try:
+            with anyio.CancelScope(deadline=anyio.current_time() + timeout) as startup:
+                async with stdio_client(params, errlog=self.log) as (read, write), \
+                        ClientSession(read, write) as session:
+                    await session.initialize()
+                    specs = await _list_tools(session)
+                    startup.deadline = math.inf
+                    self._session = session
+                    self.ready.set_result(specs)
+                    await self._stop.wait()
+            if startup.cancelled_caught:
+                self.ready.set_exception(TimeoutError())
+        except Exception as e:  # noqa: BLE001 - reported by start() or by the next call, never lost
+            if not self.ready.done():
+                self.ready.set_exception(e)
+            self._ended = _describe(e)
+        finally:
+            self._session = None
+            if not self.ready.done():
+                self.ready.set_exception(RuntimeError("the session ended during start-up"))
+
+    def call(self, tool: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
+        session = self._session
+        if session is None or self._task is None or self._task.done():
+            raise ToolError(f"MCP server {self.name!r} is not running"
+                            + (f" ({self._ended})." if self._ended else "."))
+        future = asyncio.run_coroutine_threadsafe(_call(session, tool, arguments, timeout), self._loop)
+        try:
+            return future.result(timeout + _STOP_TIMEOUT)  # the coroutine times itself out first
+        except ToolError:
+            raise
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise ToolError(f"{tool} on MCP server {self.name!r} did not answer within {timeout:g} s.") from None
+        except Exception as e:  # noqa: BLE001 - a crashed server, a protocol error: the model hears why
+            state = "is no longer running" if self._task.done() else "failed"
+            raise ToolError(f"MCP server {self.name!r} {state} while running {tool}: {_describe(e)}") from None
+        except BaseException:  # Ctrl-C: stop the call, not just the wait
+            future.cancel()
+            raise
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+
+    def wait(self, timeout: float) -> None:
+        if self._task is not None:
+            try:
+                self._task.result(timeout)
+            except concurrent.futures.TimeoutError:
+                self._task.cancel()
+
+    def start_error(self, error: BaseException, timeout: float) -> ConfigError:
+        if isinstance(error, OSError) and not isinstance(error, TimeoutError):  # could not even spawn it
+            cause = f"cannot run {self.command[0]!r} ({error.strerror or error})"
+        elif isinstance(error, TimeoutError):
+            cause = f"it did not finish initializing within {timeout:g} s"
+        else:
+            cause = f"it stopped during initialization ({_describe(error)})"
+        last_words = _tail(self.log)
+        message = f"MCP server {self.name!r} could not be started: {cause}."
+        if last_words:
+            message += f' Its stderr ends with "{last_words}".'
+        return ConfigError(message, hint=f"Check `command` of [mcp.servers.{self.name}] in config.toml "
+                                         "(a list: a program that speaks MCP over stdio, then its arguments).")
+
+
+async def _list_tools(session: ClientSession) -> list[dict[str, Any]]:
+    specs: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        if cursor is None:
+            page = await session.list_tools()
+        else:
+            from mcp.types import PaginatedRequestParams
+            page = await session.list_tools(params=PaginatedRequestParams(cursor=cursor))
+        data = page.model_dump(by_alias=True, mode="json", exclude_none=True)
+        specs.extend(data.get("tools", []))
+        cursor = data.get("nextCursor")
+        if not cursor:
+            return specs
+
+
+async def _call(session: ClientSession, tool: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
+    import anyio
+
+    with anyio.move_on_after(timeout):
+        result = await session.call_tool(tool, arguments)
+        return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    raise ToolError(f"{tool} did not answer within {timeout:g} s.")
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+        # Only a task that outlived its stop timeout is left; end it here rather than let the loop's
+        # garbage collection print "Task was destroyed but it is pending".
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+
+
+def _parse_spec(name: str, spec: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+    command = spec.get("command")
+    if not (isinstance(command, list) and command and all(isinstance(c, str) and c for c in command)):
+        raise ConfigError(f"[mcp.servers.{name}] needs `command`: a list of strings, the program first.",
+                          hint='For example: command = ["npx", "-y", "@modelcontextprotocol/server-memory"]')
+    env = spec.get("env") or {}
+    if not (isinstance(env, Mapping) and all(isinstance(v, str) for v in env.values())):
+        raise ConfigError(f"[mcp.servers.{name}] `env` must be a table of strings.",
+                          hint='For example: env = { API_TOKEN = "..." }')
+    return list(command), {str(k): v for k, v in env.items()}
+
+
+def _open_log(name: str, log_dir: Path | None) -> IO[str]:
+    if log_dir is None:
+        return tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return open(log_dir / f"mcp-{_clean(name)}.log", "a+", encoding="utf-8", errors="replace")
+
+
+def _tail(log: IO[str], limit: int = 400) -> str:
+    """The last lines the server wrote on stderr, on one line. pread: the server shares the file offset."""
+    fd = log.fileno()
+    size = os.fstat(fd).st_size
+    text = os.pread(fd, limit, max(0, size - limit)).decode("utf-8", "replace")
+    return " / ".join(line.strip() for line in text.splitlines()[-3:] if line.strip())
+
+
+def _make_tools(servers: list[_Server], reserved: Collection[str], call_timeout: float) -> list[McpTool]:
+    """Wrap every listed tool; names clean and unique, prefixed by the server only where they clash."""
+    entries = [(server, spec) for server in servers for spec in server.specs if isinstance(spec.get("name"), str)]
+    plain = Counter(_clean(spec["name"]) for _, spec in entries)
+    taken = set(reserved)
+    tools: list[McpTool] = []
+    for server, spec in entries:
+        name = _clean(spec["name"])
+        if plain[name] > 1 or name in reserved:
+            name = _clean(f"{server.name}__{spec['name']}")
+        base, n = name, 2
+        while name in taken:  # only after truncation to 64, or a tool literally named "<server>__<tool>"
+            suffix = f"_{n}"
+            name, n = base[:_NAME_LIMIT - len(suffix)] + suffix, n + 1
+        taken.add(name)
+        tools.append(McpTool(name, server, spec, call_timeout))
+    return tools
+
+
+def _clean(name: str) -> str:
+    return _NAME.sub("_", name)[:_NAME_LIMIT] or "tool"
+
+
+def _result_text(result: dict[str, Any]) -> str:
+    parts = [_block_text(block) for block in result.get("content") or []]
+    if not parts and result.get("structuredContent") is not None:
+        parts.append(json.dumps(result["structuredContent"], ensure_ascii=False))
+    return "\n".join(parts)
+
+
+def _block_text(block: dict[str, Any]) -> str:
+    kind = block.get("type")
+    if kind == "text":
+        return str(block.get("text", ""))
+    if kind in ("image", "audio"):
+        return f"[{kind}: {block.get('mimeType', 'unknown type')}, {_decoded_size(block.get('data', ''))} bytes]"
+    if kind == "resource":
+        resource = block.get("resource") or {}
+        uri = resource.get("uri", "")
+        if "text" in resource:
+            return f"[resource: {uri}]\n{resource['text']}"
+        return (f"[resource: {uri}, {resource.get('mimeType', 'unknown type')}, "
+                f"{_decoded_size(resource.get('blob', ''))} bytes]")
+    if kind == "resource_link":
+        return f"[resource link: {block.get('uri', '')}]"
+    return f"[{kind} content]"
+
+
+def _decoded_size(data: str) -> int:
+    try:
+        return len(base64.b64decode(data, validate=False))
+    except ValueError:
+        return len(data) * 3 // 4
+
+
+def _describe(error: BaseException) -> str:
+    """One line for an error, digging through anyio's exception groups and mcp's error objects."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    message = getattr(getattr(error, "error", None), "message", None) or str(error)
+    return message or type(error).__name__

@@ -1,0 +1,138 @@
+"""The tools offered to the model in one session, and the checks a call passes before it runs.
+
+A call from the model is parsed and checked against its tool's schema (`prepare`); a call that fails
+is answered with the reason, so the model can correct it. Which calls need the user's yes is decided
+by `approval.decide`; "always" answers are remembered here for the session.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.tools.approval import ASK, ApprovalSettings, Verdict, decide
+from agent.tools.base import Effect, Tool, ToolError, ToolResult, Workspace, truncate
+
+RESULT_LIMIT = 60_000  # characters of one tool result sent to the model
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+    "null": (type(None),),
+}
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    tool: Tool | None = None
+    verdict: Verdict | None = None
+    preview: str = ""
+    error: str | None = None  # why it cannot run: answered to the model as is
+
+    @property
+    def needs_approval(self) -> bool:
+        return self.verdict is not None and self.verdict.action == ASK
+
+
+@dataclass
+class ToolSet:
+    tools: Sequence[Tool]
+    workspace: Workspace
+    settings: ApprovalSettings = field(default_factory=ApprovalSettings)
+    max_iterations: int = 10
+    always: set[str] = field(default_factory=set)  # tool names the user approved for the session
+
+    def __post_init__(self) -> None:
+        self._by_name = {t.name: t for t in self.tools}
+
+    def api_tools(self) -> list[dict[str, Any]]:
+        return [{"type": "function",
+                 "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+                for t in self.tools]
+
+    def get(self, name: str) -> Tool | None:
+        return self._by_name.get(name)
+
+    def prepare(self, call: dict[str, Any]) -> PreparedCall:
+        call_id = str(call.get("id") or "")
+        function = call.get("function") or {}
+        name = str(function.get("name") or "")
+        tool = self._by_name.get(name)
+        if tool is None:
+            known = ", ".join(sorted(self._by_name)) or "none"
+            return PreparedCall(call_id, name, {}, error=f"There is no tool named {name!r}. Tools: {known}.")
+        raw = function.get("arguments") or "{}"
+        try:
+            args = json.loads(raw) if isinstance(raw, str) else raw
+        except json.JSONDecodeError as e:
+            return PreparedCall(call_id, name, {}, tool,
+                                error=f"The arguments are not valid JSON ({e.msg} at position {e.pos}).")
+        if not isinstance(args, dict):
+            return PreparedCall(call_id, name, {}, tool, error="The arguments must be a JSON object.")
+        problem = check_arguments(tool.parameters, args)
+        if problem:
+            return PreparedCall(call_id, name, args, tool, error=f"Invalid arguments for {name}: {problem}")
+        try:
+            verdict = decide(tool, args, self.workspace, self.settings, self.always)
+            # What a call will change is shown to the user whether or not they are asked (--yes).
+            shown = verdict.action == ASK or tool.effect is not Effect.READ
+            preview = tool.preview(args, self.workspace) if shown else ""
+        except ToolError as e:
+            return PreparedCall(call_id, name, args, tool, error=e.message)
+        return PreparedCall(call_id, name, args, tool, verdict, preview)
+
+    def run(self, call: PreparedCall) -> tuple[ToolResult, float]:
+        """Run a prepared call; a ToolError becomes a failed result. Returns the result and its seconds."""
+        assert call.tool is not None and call.error is None
+        start = time.monotonic()
+        try:
+            result = call.tool.run(call.arguments, self.workspace)
+        except ToolError as e:
+            result = ToolResult(f"Error: {e.message}", e.message, ok=False)
+        return ToolResult(truncate(result.content, RESULT_LIMIT, "result"), result.summary, result.ok), \
+            time.monotonic() - start
+
+
+def check_arguments(schema: dict[str, Any], args: dict[str, Any]) -> str | None:
+    """The first way `args` breaks the top level of `schema` (required keys, JSON types), or None."""
+    properties: dict[str, Any] = schema.get("properties") or {}
+    missing = [k for k in schema.get("required") or [] if k not in args]
+    if missing:
+        return f"missing required argument {missing[0]!r}."
+    for key, value in args.items():
+        spec = properties.get(key)
+        if spec is None:
+            if schema.get("additionalProperties") is False:
+                return f"unknown argument {key!r} (expected: {', '.join(properties) or 'none'})."
+            continue
+        types = spec.get("type")
+        names = [types] if isinstance(types, str) else list(types or [])
+        if names and not any(_is(value, t) for t in names):
+            return f"{key!r} must be {' or '.join(names)}, not {_json_type(value)}."
+        if "enum" in spec and value not in spec["enum"]:
+            return f"{key!r} must be one of {spec['enum']}."
+    return None
+
+
+def _is(value: Any, type_name: str) -> bool:
+    if isinstance(value, bool) and type_name in ("integer", "number"):
+        return False
+    if type_name == "integer" and isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, _JSON_TYPES.get(type_name, (object,)))
+
+
+def _json_type(value: Any) -> str:
+    for name, types in _JSON_TYPES.items():
+        if _is(value, name):
+            return name
+    return type(value).__name__

@@ -1,0 +1,72 @@
+"""A tiny stdio MCP server for tests/test_mcp.py: `python tests/mcp_server.py`.
+
+Works with mcp 1.x (`FastMCP`) and 2.x (where it is called `MCPServer`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from mcp.types import ToolAnnotations
+
+try:
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+except ImportError:  # mcp 1.x
+    from mcp.server.fastmcp import FastMCP as MCPServer
+    from mcp.server.fastmcp.exceptions import ToolError
+
+server = MCPServer("hermes-test")
+
+
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@server.tool()
+def shout(text: str) -> str:
+    """Upper-case the text."""
+    return text.upper()
+
+
+@server.tool()
+def fail(message: str) -> str:
+    """Always fails with the message."""
+    raise ToolError(message)  # an anticipated failure: its message reaches the client
+
+
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+def env_value(name: str) -> str:
+    """The value of an environment variable of the server, or "<unset>"."""
+    return os.environ.get(name, "<unset>")
+
+
+@server.tool()
+def slow(seconds: float) -> str:
+    """Sleep, then answer."""
+    time.sleep(seconds)
+    return "done"
+
+
+@server.tool()
+def pid() -> int:
+    """The server's process id."""
+    return os.getpid()
+
+
+@server.tool()
+def crash() -> str:
+    """Exit the server process without answering."""
+    sys.stderr.write("crashing on request\n")
+    os._exit(3)
+
+
+if __name__ == "__main__":
+    if "--complain" in sys.argv:  # for the start-up failure test: say why on stderr, then exit
+        sys.stderr.write("missing API token\n")
+        sys.exit(1)
+    server.run()

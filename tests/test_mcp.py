@@ -1,0 +1,240 @@
+"""MCP servers as tools: McpServers against a real stdio MCP server (tests/mcp_server.py) in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.errors import ConfigError, UsageError
+from agent.tools.base import Effect, Tool, ToolError, Workspace
+from agent.tools.mcp import McpServers, _make_tools, _result_text, _Server
+
+SERVER = str(Path(__file__).resolve().with_name("mcp_server.py"))
+COMMAND = [sys.executable, SERVER]
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="child processes are read from /proc")
+
+
+def children() -> set[int]:
+    """Our child processes, zombies included."""
+    kids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+                kids.add(int(entry))
+    return kids
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def by_name(servers: McpServers) -> dict[str, Tool]:
+    return {tool.name: tool for tool in servers.tools}
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[McpServers]:
+    """One server for the tests that only call it; "shout" is taken, as if by a built-in tool."""
+    with McpServers.start({"test": {"command": COMMAND}}, reserved={"shout"}) as servers:
+        yield servers
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path)
+
+
+def test_tools_are_listed_with_schema_source_and_effect(shared: McpServers) -> None:
+    tools = by_name(shared)
+    assert {"add", "test__shout", "fail", "env_value", "slow", "pid", "crash"} <= set(tools)
+    add = tools["add"]
+    assert isinstance(add, Tool)
+    assert add.description == "Add two integers."
+    assert add.parameters["type"] == "object"
+    assert add.parameters["properties"]["a"]["type"] == "integer"
+    assert sorted(add.parameters["required"]) == ["a", "b"]
+    assert add.source == "mcp:test"
+    assert add.effect is Effect.READ  # readOnlyHint: true
+    assert tools["test__shout"].effect is Effect.EXEC  # no hint: the user approves it
+    assert tools["fail"].effect is Effect.EXEC
+    assert add.paths({"a": 1, "b": 2}) == [] and add.danger({"a": 1, "b": 2}) is None
+
+
+def test_call_returns_the_text(shared: McpServers, ws: Workspace) -> None:
+    tools = by_name(shared)
+    result = tools["add"].run({"a": 2, "b": 3}, ws)
+    assert (result.content, result.ok) == ("5", True)
+    assert tools["test__shout"].run({"text": "héllo"}, ws).content == "HÉLLO"
+    assert tools["test__shout"].preview({"text": "hi"}, ws) == 'test.shout({"text": "hi"})'
+
+
+def test_an_error_result_raises_tool_error(shared: McpServers, ws: Workspace) -> None:
+    with pytest.raises(ToolError, match="boom"):
+        by_name(shared)["fail"].run({"message": "boom"}, ws)
+    assert by_name(shared)["add"].run({"a": 1, "b": 1}, ws).content == "2"  # the server is still fine
+
+
+def test_env_is_added_to_ours(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERMES_MCP_INHERITED", "from-us")
+    with McpServers.start({"e": {"command": COMMAND, "env": {"HERMES_MCP_EXTRA": "from-config"}}}) as servers:
+        env_value = by_name(servers)["env_value"]
+        assert env_value.run({"name": "HERMES_MCP_EXTRA"}, ws).content == "from-config"
+        assert env_value.run({"name": "HERMES_MCP_INHERITED"}, ws).content == "from-us"
+
+
+def test_clashing_names_get_the_server_prefix(ws: Workspace) -> None:
+    before = children()
+    with McpServers.start({"one": {"command": COMMAND}, "two": {"command": COMMAND}}) as servers:
+        tools = by_name(servers)
+        assert {"one__add", "two__add", "one__pid", "two__pid"} <= set(tools)
+        assert "add" not in tools
+        assert tools["two__add"].source == "mcp:two"
+        assert tools["one__add"].run({"a": 1, "b": 2}, ws).content == "3"
+        assert tools["one__pid"].run({}, ws).content != tools["two__pid"].run({}, ws).content
+    assert children() == before
+
+
+def test_names_are_cleaned_and_unique() -> None:
+    server = _Server("my server", ["x"], {}, None, None)  # type: ignore[arg-type]  # only named here
+    server.specs = [{"name": "get.weather"}, {"name": "a" * 80}, {"name": "read_file"}]
+    names = [t.name for t in _make_tools([server], {"read_file"}, 1.0)]
+    assert names == ["get_weather", "a" * 64, "my_server__read_file"]
+
+
+def test_close_leaves_no_process(ws: Workspace) -> None:
+    before = children()
+    servers = McpServers.start({"p": {"command": COMMAND}})
+    pid = int(by_name(servers)["pid"].run({}, ws).content)
+    assert pid in children()
+    servers.close()
+    servers.close()  # twice is fine
+    assert not alive(pid)  # neither running nor a zombie
+    assert children() == before
+
+
+def test_a_call_times_out(ws: Workspace) -> None:
+    with McpServers.start({"s": {"command": COMMAND}}, call_timeout=0.5) as servers:
+        tools = by_name(servers)
+        started = time.monotonic()
+        with pytest.raises(ToolError, match="did not answer within 0.5 s"):
+            tools["slow"].run({"seconds": 2}, ws)
+        assert time.monotonic() - started < 1.5
+        tools["add"].call_timeout = 5  # mcp 1.x servers run a sync tool on their event loop: add waits for slow
+        assert tools["add"].run({"a": 1, "b": 2}, ws).content == "3"
+
+
+def test_a_crashed_server_makes_calls_fail(ws: Workspace) -> None:
+    before = children()
+    with McpServers.start({"c": {"command": COMMAND}}) as servers:
+        tools = by_name(servers)
+        with pytest.raises(ToolError, match="MCP server 'c'"):
+            tools["crash"].run({}, ws)
+        started = time.monotonic()
+        with pytest.raises(ToolError, match="MCP server 'c'"):
+            tools["add"].run({"a": 1, "b": 2}, ws)
+        assert time.monotonic() - started < 2
+    assert children() == before
+
+
+def test_command_not_found_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        McpServers.start({"ghost": {"command": ["hermes-no-such-program", "--stdio"]}})
+    assert isinstance(caught.value, UsageError)
+    assert "'ghost'" in caught.value.message and "hermes-no-such-program" in caught.value.message
+    assert caught.value.hint and "[mcp.servers.ghost]" in caught.value.hint
+
+
+def test_a_server_that_exits_is_a_config_error_not_a_hang() -> None:
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="'quits'"):
+        McpServers.start({"quits": {"command": [sys.executable, "-c", "pass"]}}, timeout=8)
+    assert time.monotonic() - started < 4
+
+
+def test_start_up_errors_quote_the_servers_stderr() -> None:
+    with pytest.raises(ConfigError, match='stderr ends with "missing API token"'):
+        McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"]}})
+
+
+def test_initialize_timeout_stops_everything_started() -> None:
+    before = children()
+    silent = [sys.executable, "-c", "import time; time.sleep(30)"]
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="'silent' could not be started: it did not finish initializing within 4 s"):
+        McpServers.start({"good": {"command": COMMAND}, "silent": {"command": silent}}, timeout=4)
+    assert time.monotonic() - started < 9  # 4 s, then stdio_client's shutdown: stdin closed, 2 s, SIGTERM
+    assert children() == before
+
+
+@pytest.mark.parametrize("spec", [{}, {"command": []}, {"command": "python server.py"},
+                                  {"command": ["x"], "env": {"N": 1}}])
+def test_a_malformed_server_table_is_a_config_error(spec: dict[str, object]) -> None:
+    with pytest.raises(ConfigError, match=r"\[mcp.servers.bad\]"):
+        McpServers.start({"bad": spec})
+
+
+def test_without_the_mcp_package_the_hint_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "mcp", None)  # makes `import mcp` raise ImportError
+    with pytest.raises(ConfigError) as caught:
+        McpServers.start({"any": {"command": COMMAND}})
+    assert caught.value.hint == "pip install 'hermes[mcp]'"
+
+
+def test_stderr_goes_to_the_log_dir(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"]}}, log_dir=tmp_path)
+    assert "missing API token" in (tmp_path / "mcp-grumpy.log").read_text()
+
+
+def test_non_text_content_becomes_a_placeholder() -> None:
+    result = {"content": [
+        {"type": "text", "text": "see:"},
+        {"type": "image", "data": "AAAA", "mimeType": "image/png"},
+        {"type": "resource", "resource": {"uri": "file:///a.txt", "text": "hello"}},
+        {"type": "resource", "resource": {"uri": "file:///b.bin", "blob": "AAAAAA==", "mimeType": "x/y"}},
+        {"type": "resource_link", "uri": "file:///c", "name": "c"},
+    ]}
+    assert _result_text(result).splitlines() == [
+        "see:", "[image: image/png, 3 bytes]", "[resource: file:///a.txt]", "hello",
+        "[resource: file:///b.bin, x/y, 4 bytes]", "[resource link: file:///c]"]
+    assert _result_text({"content": [], "structuredContent": {"n": 1}}) == '{"n": 1}'
+
+
+@pytest.mark.parametrize("close", [True, False], ids=["closed", "left-to-atexit"])
+def test_nothing_is_printed_at_exit_and_no_process_is_left(close: bool) -> None:
+    script = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from agent.tools.base import ToolError, Workspace
+        from agent.tools.mcp import McpServers
+        servers = McpServers.start({{"t": {{"command": {COMMAND!r}}}}}, call_timeout=0.3)
+        tools = {{t.name: t for t in servers.tools}}
+        print(tools["pid"].run({{}}, Workspace(Path("."))).content)
+        try:
+            tools["slow"].run({{"seconds": 10}}, Workspace(Path(".")))  # still running in the server at exit
+        except ToolError:
+            pass
+        if {close}:
+            servers.close()
+    """)
+    proc = subprocess.run([sys.executable, "-W", "default", "-c", script], check=False, cwd=ROOT,
+                          capture_output=True, text=True, timeout=20)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert not alive(int(proc.stdout))
