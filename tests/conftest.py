@@ -78,3 +78,11 @@ def fake2() -> Iterator[FakeServer]:
 def fake3() -> Iterator[FakeServer]:
     with FakeServer() as srv:
         yield srv
+
+
+@pytest.fixture
+def myplan(hermes: Hermes, fake: FakeServer) -> Hermes:
+    """hermes with one custom provider, `myplan`, at the fake server, and one key for it."""
+    hermes.write_config(f'[providers.myplan]\nbase_url = "{fake.base_url}"\nmodels = ["model-a", "model-b"]\n')
+    hermes.env["MYPLAN_API_KEY"] = "sk-myplan-key-0001"
+    return hermes

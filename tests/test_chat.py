@@ -67,13 +67,6 @@ class Session:
 
 
 @pytest.fixture
-def myplan(hermes: Hermes, fake: FakeServer) -> Hermes:
-    hermes.write_config(f'[providers.myplan]\nbase_url = "{fake.base_url}"\nmodels = ["model-a", "model-b"]\n')
-    hermes.env["MYPLAN_API_KEY"] = "sk-myplan-key-0001"
-    return hermes
-
-
-@pytest.fixture
 def chat(myplan: Hermes) -> Iterator[Session]:
     session = Session(myplan)
     yield session
@@ -283,7 +276,7 @@ def test_a_server_error_keeps_the_repl_and_retry_then_works(myplan: Hermes, fake
     assert [messages(r) for r in fake.requests()] == [[("user", "hello")], [("user", "hello")]]
     # The fake reports 10 prompt + 5 completion tokens: 10 * $2 + 5 * $10 per million.
     session.send("/usage", until="This session: 10 prompt + 5 completion = 15 tokens, $0.0001.")
-    assert "Last answer: 10 prompt + 5 completion = 15 tokens, $0.0001." in session.transcript
+    assert "Last turn: 10 prompt + 5 completion = 15 tokens, $0.0001." in session.transcript
     assert session.leave() == 0
 
 

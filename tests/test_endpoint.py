@@ -15,7 +15,7 @@ import pytest
 
 from agent.errors import UsageError
 from agent.runtime import Runtime
-from hermes_cli.config import load_config
+from hermes_cli.config import Config, load_config
 from providers.endpoint import Endpoint, normalize_base_url, resolve_endpoint
 from providers.registry import BUILTIN, build_registry, env_prefix
 
@@ -26,23 +26,9 @@ PROVIDER_URL = "http://127.0.0.1:9004/v1"
 CUSTOM_URL = "http://127.0.0.1:9005/v1"
 
 
-class Settings:
-    """The smallest config a Runtime accepts: nested dicts with get/table."""
-
-    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
-        self.data = dict(data or {})
-
-    def get(self, *path: str, default: Any = None) -> Any:
-        node: Any = self.data
-        for part in path:
-            if not isinstance(node, Mapping) or part not in node:
-                return default
-            node = node[part]
-        return node
-
-    def table(self, *path: str) -> Mapping[str, Any]:
-        value = self.get(*path, default={})
-        return value if isinstance(value, Mapping) else {}
+def Settings(data: Mapping[str, Any] | None = None) -> Config:  # noqa: N802 - reads like the class it builds
+    """A config with no file behind it."""
+    return Config(Path("config.toml"), dict(data or {}))
 
 
 def runtime_from_toml(tmp_path: Path, toml: str = "", env: Mapping[str, str] | None = None) -> Runtime:

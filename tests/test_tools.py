@@ -23,13 +23,6 @@ MCP_SERVER = Path(__file__).with_name("mcp_server.py")
 
 
 @pytest.fixture
-def myplan(hermes: Hermes, fake: FakeServer) -> Hermes:
-    hermes.write_config(f'[providers.myplan]\nbase_url = "{fake.base_url}"\nmodels = ["model-a"]\n')
-    hermes.env["MYPLAN_API_KEY"] = "sk-myplan-key-0001"
-    return hermes
-
-
-@pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     ws = tmp_path / "ws"
     ws.mkdir()

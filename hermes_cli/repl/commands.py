@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 from agent.errors import HermesError
 
+from agent.events import Usage
+
 if TYPE_CHECKING:
-    from agent.events import Usage
     from agent.runtime import Runtime
     from hermes_cli.repl.loop import Chat
 
@@ -136,10 +137,16 @@ def _system(chat: Chat, arg: str) -> None:
 
 def _usage(chat: Chat, arg: str) -> None:
     agent = chat.agent
-    last = next((m for m in reversed(agent.messages) if m.role == "assistant" and m.usage is not None), None)
+    # The last turn: every answer since the last user message (a turn with tool calls has several).
+    start = max((i for i, m in enumerate(agent.messages) if m.role == "user"), default=0)
+    answers = [m for m in agent.messages[start:] if m.role == "assistant" and m.usage is not None]
     lines = []
-    if last is not None and last.usage is not None:
-        lines.append(_usage_line("Last answer", last.usage, agent.message_cost(last)))
+    if answers:
+        turn = Usage(sum(m.usage.prompt_tokens for m in answers if m.usage),
+                     sum(m.usage.completion_tokens for m in answers if m.usage))
+        costs = [agent.message_cost(m) for m in answers]
+        cost = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+        lines.append(_usage_line("Last turn", turn, cost))
     lines.append(_usage_line("This session", agent.usage_total, agent.cost_total))
     chat.screen.say("\n".join(lines))
 
