@@ -29,6 +29,7 @@ from agent.events import (
     Usage,
 )
 from agent.fallback import FallbackEntry, reason, should_fall_back
+from providers.credentials import scrub
 
 if TYPE_CHECKING:
     from agent.recovery import RecoveringClient
@@ -274,7 +275,8 @@ class Agent:
                         "terminal; the user can allow it with --yes). Tell the user what you would have done.")
         result, seconds = self.tools.run(call)
         yield ToolCallFinished(call.name, result.ok, result.summary, seconds)
-        return result.content
+        # A command like `env` or a read of auth.json would otherwise send a key to the model.
+        return scrub(result.content, self.runtime.known_secrets())
 
     def _answer_unrun(self, calls: Sequence[dict[str, Any]], why: str) -> None:
         for call in calls:

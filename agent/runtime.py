@@ -206,6 +206,10 @@ class Runtime:
             ).ensure_running()
         return self._local
 
+    def known_secrets(self) -> list[str]:
+        """Every key of every pool loaded so far: what must never reach a tool result or a record."""
+        return [c.secret for pool in self._pools.values() for c in pool.credentials if c.secret]
+
     def pool(self, provider_id: str) -> CredentialPool:
         if provider_id not in self._pools:
             spec = self.spec(provider_id)

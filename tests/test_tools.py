@@ -285,3 +285,17 @@ def test_always_does_not_cover_a_dangerous_call(tmp_path: Path) -> None:
     prepared = tools.prepare({"id": "c", "function": {"name": "run_command",
                                                       "arguments": json.dumps({"command": "rm -rf /"})}})
     assert prepared.needs_approval and prepared.verdict is not None and prepared.verdict.dangerous
+
+
+def test_no_key_reaches_the_model_through_a_tool(myplan: Hermes, fake: FakeServer, workspace: Path) -> None:
+    key = myplan.env["MYPLAN_API_KEY"]
+    (workspace / "leak.txt").write_text(f"my key: {key}\n")
+    fake.script(ToolCalls([("run_command", {"command": "env"}), ("read_file", {"path": "leak.txt"})]),
+                Reply("Nothing to see."))
+    result = ask(myplan, workspace, "-y", "--json", "Show me your environment.")
+    assert result.returncode == 0, result.stderr
+    env_result, file_result = tool_messages(fake.requests()[1].body)
+    assert "MYPLAN_API_KEY" not in env_result["content"] and "exit code 0" in env_result["content"]
+    assert "my key: sk-…0001" in file_result["content"]
+    exported = myplan.run("sessions", "export", json.loads(result.stdout)["session_id"], "--format", "json")
+    assert key not in exported.stdout and key not in result.stdout and key not in result.stderr

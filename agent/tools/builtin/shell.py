@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -65,6 +66,7 @@ class RunCommand(BuiltinTool):
             proc = subprocess.Popen(
                 ["/bin/sh", "-c", command], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, start_new_session=True,  # its own process group, to kill it whole
+                env=command_env(os.environ),
             )
         except OSError as e:
             raise ToolError(f"cannot start /bin/sh: {e}") from None
@@ -160,6 +162,13 @@ _SEPARATORS = re.compile(r"&&|\|\||[;&|\n()`]|\$\(")
 _WRAPPERS = frozenset({"sudo", "doas", "env", "nohup", "time", "exec", "command", "nice", "builtin"})
 _POWER = frozenset({"shutdown", "reboot", "halt", "poweroff"})
 _SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh"})
+
+
+def command_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a command the model runs: without the provider keys hermes was given
+    (`env` would hand them to the model) or the state-store URL (it may hold a password)."""
+    return {k: v for k, v in environ.items()
+            if not k.endswith(("_API_KEY", "_API_KEYS")) and k != "HERMES_STATE_URL"}
 
 
 def dangerous_reason(command: str) -> str | None:
