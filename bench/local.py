@@ -97,7 +97,8 @@ def main() -> None:
         env.update({"HERMES_HOME": home, "NO_COLOR": "1"})
         manager = LocalServerManager(state_dir=Path(home, "state"), data_dir=Path(home, "data"),
                                      settings={"keep_alive": "5m"})
-        ask = [*hermes, "ask", "-p", "local", "--no-save"]
+        # --no-tools: the same request body as the raw stream below (tool schemas lengthen the prompt).
+        ask = [*hermes, "ask", "-p", "local", "--no-save", "--no-tools"]
         try:
             print(f"hermes: {' '.join(hermes)}   runs: {n}, medians\n")
             cold, warm = [], []

@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from providers.credentials import Credential
 from providers.state import OK, CredentialState
 
+_FRESH = CredentialState()  # the state of a credential never used: one shared value, not one per lookup
+
 
 def available(
     credentials: Sequence[Credential], states: dict[str, CredentialState], now: float, exclude: frozenset[str]
 ) -> list[Credential]:
     return [
         c for c in credentials
-        if c.id not in exclude and states.get(c.id, CredentialState()).status(now) == OK
+        if c.id not in exclude and states.get(c.id, _FRESH).status(now) == OK
     ]
 
 
@@ -31,7 +33,7 @@ def choose(
     if strategy == "round_robin":
         return candidates[cursor % len(candidates)]
     if strategy == "least_used":
-        return min(candidates, key=lambda c: states.get(c.id, CredentialState()).requests)
+        return min(candidates, key=lambda c: states.get(c.id, _FRESH).requests)
     if strategy == "random":
         return (rng or random.Random()).choice(list(candidates))
     return candidates[0]
