@@ -461,7 +461,13 @@ def watch(state_file: Path) -> None:
 
     while True:
         state = _read_state(state_file)
-        if state is None or state.pid != first.pid or not pid_alive(state.pid):
+        if state is None:
+            # The state dir is gone (a deleted HERMES_HOME): no hermes can reach the server any more,
+            # so it would run forever. Stop it, if that pid is still the server we watched.
+            if _runs(first.pid, "--port", str(first.port)):
+                terminate(first.pid)
+            return
+        if state.pid != first.pid or not pid_alive(state.pid):
             return
         if idle(state):
             try:

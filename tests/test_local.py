@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -187,6 +188,15 @@ def test_idle_server_stops_after_keep_alive(hermes: Hermes) -> None:
         assert "idle for 1s (keep_alive)" in hermes.run("local", "logs").stdout
     finally:
         hermes.run("local", "stop")
+
+
+def test_a_deleted_home_does_not_leave_the_server_running(hermes: Hermes) -> None:
+    hermes.write_config(config(keep_alive="2m"))
+    ask_ok(hermes, "Say hi.")
+    server = json.loads(state_file(hermes).read_text())
+    shutil.rmtree(hermes.home / "state")  # as when a temporary HERMES_HOME is cleaned up
+    assert wait_gone(server["pid"], timeout=20), "the server outlived its state dir"
+    assert wait_gone(server["watchdog_pid"], timeout=5)
 
 
 def test_a_dead_server_in_the_state_file_is_replaced(local: Hermes) -> None:
