@@ -334,6 +334,19 @@ class Agent:
         if cost is not None:
             self.cost_total = (self.cost_total or 0.0) + cost
 
+    def last_turn_usage(self) -> tuple[Usage, float | None] | None:
+        """Tokens and cost of every answer since the last user message (a turn with tool calls makes
+        several requests); the cost is None unless every one of them has a known price. None before
+        any answer."""
+        start = max((i for i, m in enumerate(self.messages) if m.role == "user"), default=0)
+        answers = [m for m in self.messages[start:] if m.role == "assistant" and m.usage is not None]
+        if not answers:
+            return None
+        usage = Usage(sum(m.usage.prompt_tokens for m in answers if m.usage),
+                      sum(m.usage.completion_tokens for m in answers if m.usage))
+        costs = [self.message_cost(m) for m in answers]
+        return usage, None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+
     def message_cost(self, message: Message) -> float | None:
         if message.usage is None or not message.model:
             return None

@@ -7,7 +7,7 @@ import textwrap
 from typing import Any
 
 from agent import errors
-from agent.events import ApprovalNeeded, Notice, TextDelta, ToolCallFinished, ToolCallStarted, Usage
+from agent.events import ApprovalNeeded, Notice, TextDelta, ToolCallFinished, ToolCallStarted
 from hermes_cli import approvals
 from hermes_cli.context import Context
 from hermes_cli.options import ChatOptions
@@ -44,7 +44,6 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool) -
     text = build_prompt(read_stdin(), prompt)
     agent, recorder = start_agent(ctx, options)
     agent.add_user(text)
-    turn_start = len(agent.messages)
     answer: list[str] = []
     tool_calls: list[dict[str, Any]] = []
     wrote_text = False
@@ -89,17 +88,14 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool) -
         route = agent.route
         usage: dict[str, Any] | None = None
         last = agent.messages[-1] if agent.messages else None
-        # A turn with tool calls is several requests: its usage and cost are their sum.
-        answers = [m for m in agent.messages[turn_start:] if m.role == "assistant" and m.usage is not None]
-        if answers:
-            turn = Usage(sum(m.usage.prompt_tokens for m in answers if m.usage),
-                         sum(m.usage.completion_tokens for m in answers if m.usage))
-            costs = [agent.message_cost(m) for m in answers]
+        turn = agent.last_turn_usage()
+        if turn is not None:
+            tokens, cost = turn
             usage = {
-                "prompt_tokens": turn.prompt_tokens,
-                "completion_tokens": turn.completion_tokens,
-                "total_tokens": turn.total_tokens,
-                "cost_usd": None if any(c is None for c in costs) else sum(c for c in costs if c is not None),
+                "prompt_tokens": tokens.prompt_tokens,
+                "completion_tokens": tokens.completion_tokens,
+                "total_tokens": tokens.total_tokens,
+                "cost_usd": cost,
                 "session": {
                     "prompt_tokens": agent.usage_total.prompt_tokens,
                     "completion_tokens": agent.usage_total.completion_tokens,

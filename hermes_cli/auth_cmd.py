@@ -14,7 +14,7 @@ from hermes_cli.exit_codes import guarded
 from hermes_cli.output import info, print_json, print_table
 from providers.credentials import ANONYMOUS, Credential, load_credentials
 from providers.endpoint import normalize_base_url
-from providers.state import COOLING, EXHAUSTED, CredentialState
+from providers.state import COOLING, EXHAUSTED, FRESH, CredentialState
 
 auth_app = typer.Typer(no_args_is_help=True)
 
@@ -67,7 +67,7 @@ def list_cmd(
                 auth_store=runtime.auth_store, run_command=provider is not None,
             )
             states = store.read(spec.id)
-            rows += [_row(c, states.get(c.id, CredentialState()), now) for c in creds if c.id != ANONYMOUS]
+            rows += [_row(c, states.get(c.id, FRESH), now) for c in creds if c.id != ANONYMOUS]
         if runtime.auth_store.warning:
             info(f"warning: {runtime.auth_store.warning}")
         if json_:

@@ -9,13 +9,13 @@ from agent.errors import HermesError
 from hermes_cli.context import Context
 from hermes_cli.output import print_json, print_table
 from providers.credentials import ANONYMOUS, load_credentials
-from providers.state import COOLING, EXHAUSTED, OK, CredentialState
+from providers.state import COOLING, EXHAUSTED, FRESH, OK, CredentialState
 
 
 def _health(creds: tuple, states: dict[str, CredentialState], now: float) -> str:  # type: ignore[type-arg]
     counts = {OK: 0, COOLING: 0, EXHAUSTED: 0}
     for c in creds:
-        counts[states.get(c.id, CredentialState()).status(now)] += 1
+        counts[states.get(c.id, FRESH).status(now)] += 1
     parts = [f"{n} {name}" for name, n in counts.items() if n]
     return ", ".join(parts) if parts else "-"
 

@@ -16,8 +16,6 @@ if TYPE_CHECKING:
     from agent.sessions import SessionInfo, SessionStore
     from agent.tools.toolset import ToolSet
 
-DEFAULT_MAX_TOOL_ITERATIONS = 10
-
 
 @dataclass
 class Recorder:
@@ -55,7 +53,7 @@ def build_toolset(ctx: Context, options: ChatOptions) -> ToolSet | None:
     from agent.tools.approval import ApprovalSettings
     from agent.tools.base import Workspace
     from agent.tools.builtin import builtin_tools
-    from agent.tools.toolset import ToolSet
+    from agent.tools.toolset import DEFAULT_MAX_ITERATIONS, ToolSet
 
     tools = builtin_tools()
     servers = ctx.config.table("mcp", "servers")
@@ -67,7 +65,7 @@ def build_toolset(ctx: Context, options: ChatOptions) -> ToolSet | None:
     settings = ApprovalSettings(
         yes=options.yes, allow_dangerous=ctx.config.get("agent", "allow_dangerous", default=False) is True
     )
-    limit = ctx.config.get("agent", "max_tool_iterations", default=DEFAULT_MAX_TOOL_ITERATIONS)
+    limit = ctx.config.get("agent", "max_tool_iterations", default=DEFAULT_MAX_ITERATIONS)
     return ToolSet(tools, Workspace(Path.cwd()), settings, max_iterations=limit)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from providers import selection
 from providers.credentials import Credential, refreshed
-from providers.state import CredentialState, StateStore
+from providers.state import FRESH, CredentialState, StateStore
 
 
 class CredentialPool:
@@ -51,7 +51,7 @@ class CredentialPool:
 
     def all_exhausted(self) -> bool:
         states = self.states()
-        return all(states.get(c.id, CredentialState()).exhausted for c in self.credentials)
+        return all(states.get(c.id, FRESH).exhausted for c in self.credentials)
 
     def record_success(self, cred: Credential) -> None:
         self.store.record_use(self.provider_id, cred.id, self.clock())

@@ -6,9 +6,7 @@ import random
 from collections.abc import Sequence
 
 from providers.credentials import Credential
-from providers.state import OK, CredentialState
-
-_FRESH = CredentialState()  # the state of a credential never used: one shared value, not one per lookup
+from providers.state import FRESH, OK, CredentialState
 
 
 def available(
@@ -16,7 +14,7 @@ def available(
 ) -> list[Credential]:
     return [
         c for c in credentials
-        if c.id not in exclude and states.get(c.id, _FRESH).status(now) == OK
+        if c.id not in exclude and states.get(c.id, FRESH).status(now) == OK
     ]
 
 
@@ -33,7 +31,7 @@ def choose(
     if strategy == "round_robin":
         return candidates[cursor % len(candidates)]
     if strategy == "least_used":
-        return min(candidates, key=lambda c: states.get(c.id, _FRESH).requests)
+        return min(candidates, key=lambda c: states.get(c.id, FRESH).requests)
     if strategy == "random":
         return (rng or random.Random()).choice(list(candidates))
     return candidates[0]

@@ -41,20 +41,20 @@ class CredentialState:
     @classmethod
     def from_json(cls, data: Any) -> CredentialState:
         if not isinstance(data, dict):
-            return _EMPTY
+            return FRESH
         clean = {
             name: value for name, value in data.items()
             if name in _FIELD_TYPES and isinstance(value, _FIELD_TYPES[name]) and not isinstance(value, bool)
         }
-        return cls(**clean) if clean else _EMPTY
+        return cls(**clean) if clean else FRESH
 
     def to_json(self) -> dict[str, Any]:
         """Only the fields that differ from a fresh state: with many keys the file stays small and fast."""
         return {k: v for k, v in asdict(self).items() if v != _DEFAULTS[k]}
 
 
-_EMPTY = CredentialState()
-_DEFAULTS = asdict(_EMPTY)
+FRESH = CredentialState()  # a credential never used; shared, as states are immutable
+_DEFAULTS = asdict(FRESH)
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     f.name: (str,) if f.type in ("str", str) else (int, float) for f in fields(CredentialState)
 }

@@ -16,6 +16,7 @@ from typing import Any
 from agent.tools.approval import ASK, ApprovalSettings, Verdict, decide
 from agent.tools.base import Effect, Tool, ToolError, ToolResult, Workspace, truncate
 
+DEFAULT_MAX_ITERATIONS = 10  # rounds of tool calls in one answer: `[agent] max_tool_iterations`
 RESULT_LIMIT = 60_000  # characters of one tool result sent to the model
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -48,7 +49,7 @@ class ToolSet:
     tools: Sequence[Tool]
     workspace: Workspace
     settings: ApprovalSettings = field(default_factory=ApprovalSettings)
-    max_iterations: int = 10
+    max_iterations: int = DEFAULT_MAX_ITERATIONS
     always: set[str] = field(default_factory=set)  # tool names the user approved for the session
 
     def __post_init__(self) -> None:
@@ -58,9 +59,6 @@ class ToolSet:
         return [{"type": "function",
                  "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
                 for t in self.tools]
-
-    def get(self, name: str) -> Tool | None:
-        return self._by_name.get(name)
 
     def prepare(self, call: dict[str, Any]) -> PreparedCall:
         call_id = str(call.get("id") or "")

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 
 from agent.errors import HermesError
 
-from agent.events import Usage
-
 if TYPE_CHECKING:
+    from agent.events import Usage
     from agent.runtime import Runtime
     from hermes_cli.repl.loop import Chat
 
@@ -137,16 +136,10 @@ def _system(chat: Chat, arg: str) -> None:
 
 def _usage(chat: Chat, arg: str) -> None:
     agent = chat.agent
-    # The last turn: every answer since the last user message (a turn with tool calls has several).
-    start = max((i for i, m in enumerate(agent.messages) if m.role == "user"), default=0)
-    answers = [m for m in agent.messages[start:] if m.role == "assistant" and m.usage is not None]
     lines = []
-    if answers:
-        turn = Usage(sum(m.usage.prompt_tokens for m in answers if m.usage),
-                     sum(m.usage.completion_tokens for m in answers if m.usage))
-        costs = [agent.message_cost(m) for m in answers]
-        cost = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
-        lines.append(_usage_line("Last turn", turn, cost))
+    turn = agent.last_turn_usage()
+    if turn is not None:
+        lines.append(_usage_line("Last turn", *turn))
     lines.append(_usage_line("This session", agent.usage_total, agent.cost_total))
     chat.screen.say("\n".join(lines))
 
@@ -158,13 +151,13 @@ def _usage_line(what: str, u: Usage, cost: float | None) -> str:
 
 
 def _auth(chat: Chat, arg: str) -> None:
-    from providers.state import COOLING, EXHAUSTED, CredentialState
+    from providers.state import COOLING, EXHAUSTED, FRESH
 
     pool = chat.agent.client.pool
     states, now = pool.states(), time.time()
     lines = [f"Keys of {pool.provider_id}:"]
     for cred in pool.credentials:
-        state = states.get(cred.id, CredentialState())
+        state = states.get(cred.id, FRESH)
         status = state.status(now)
         if status == EXHAUSTED:
             text = f"exhausted: {state.exhausted}"
