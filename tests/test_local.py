@@ -134,6 +134,12 @@ def test_wrong_key_gets_the_real_servers_401(local: Hermes) -> None:
     assert "wrongkey" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_an_answer_is_capped_so_a_looping_model_cannot_run_until_the_context_is_full(local: Hermes) -> None:
+    result = ask_ok(local, "--json", "--no-tools", "Repeat the word hello 5000 times.")
+    data = json.loads(result.stdout)
+    assert (data["usage"]["completion_tokens"], data["finish_reason"]) == (1024, "length")
+
+
 def test_the_server_key_is_not_on_its_command_line(local: Hermes) -> None:
     ask_ok(local, "Say hi.")
     key = json.loads(state_file(local).read_text())["api_key"]
