@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pexpect
 import pytest
 
@@ -135,9 +136,13 @@ def test_wrong_key_gets_the_real_servers_401(local: Hermes) -> None:
 
 
 def test_an_answer_is_capped_so_a_looping_model_cannot_run_until_the_context_is_full(local: Hermes) -> None:
-    result = ask_ok(local, "--json", "--no-tools", "Repeat the word hello 5000 times.")
-    data = json.loads(result.stdout)
-    assert (data["usage"]["completion_tokens"], data["finish_reason"]) == (1024, "length")
+    assert local.run("local", "start").returncode == 0
+    server = json.loads(state_file(local).read_text())
+    # ignore_eos: the model never ends by itself, as when it loops; only the server's cap stops it.
+    body = {"model": "local", "messages": [{"role": "user", "content": "Say hi."}], "ignore_eos": True}
+    answer = httpx.post(f"http://127.0.0.1:{server['port']}/v1/chat/completions", json=body, timeout=ANSWER_TIMEOUT,
+                        headers={"Authorization": f"Bearer {server['api_key']}"}).json()
+    assert (answer["usage"]["completion_tokens"], answer["choices"][0]["finish_reason"]) == (1024, "length")
 
 
 def test_the_server_key_is_not_on_its_command_line(local: Hermes) -> None:
