@@ -205,3 +205,25 @@ def test_on_a_terminal_blocks_are_styled() -> None:
     assert "\x1b[" in out
     assert "Head" in out and "bold" in out
     assert "answer" in out and "42" in out
+
+
+def test_blocks_finished_close_together_are_printed_together_and_none_is_lost() -> None:
+    now = [0.0]
+    console = Console(file=io.StringIO(), width=80, force_terminal=False, color_system=None)
+    printed = console.file.getvalue  # type: ignore[attr-defined]
+    with MarkdownStream(console, clock=lambda: now[0]) as stream:
+        stream.feed("First.\n\n")
+        assert "First." in printed()
+        stream.feed("Second.\n\n")
+        assert "Second." not in printed()
+        assert stream.pending().strip() == "Second."  # shown in the live region meanwhile
+        stream.feed("Third.\n\n")
+        assert "Second." not in printed()
+        now[0] += MarkdownStream.PRINT_INTERVAL
+        stream.feed("Fourth")
+        assert "Second." in printed() and "Third." in printed() and "Fourth" not in printed()
+        stream.notice("a notice")
+        stream.feed(".\n\nFifth.\n\n")
+    out = printed()
+    assert out.index("Third.") < out.index("a notice") < out.index("Fourth.") < out.index("Fifth.")
+    assert render_whole("First.\n\nSecond.\n\nThird.\n\n") in out

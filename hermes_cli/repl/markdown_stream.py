@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -179,11 +180,11 @@ class BlockSplitter:
         self._lines = gap
 
 
-def render_block(console: Console, block: str, *, code_theme: str = "monokai") -> list[Segment]:
-    """One block rendered, without the blank lines rich puts around some elements."""
-    from rich.markdown import Markdown
+def render_block(console: Console, blocks: str, *, code_theme: str = "monokai") -> list[Segment]:
+    """Finished blocks rendered, without the blank lines rich puts around some elements."""
+    from hermes_cli.repl.markdown_render import Markdown
 
-    segments = [s for s in console.render(Markdown(block, code_theme=code_theme)) if s.text or s.control]
+    segments = [s for s in console.render(Markdown(blocks, code_theme=code_theme)) if s.text or s.control]
     start = 0
     while start < len(segments) and segments[start].text == "\n":
         start += 1
@@ -205,22 +206,32 @@ def _trim(lines: list[list[Segment]]) -> list[list[Segment]]:
 
 
 class MarkdownStream:
-    """Shows a streamed answer on a terminal console: each finished block printed once, below one
+    """Shows a streamed answer on a terminal console: finished blocks printed once, below one
     blank line like rich's own spacing; the open block (or a thinking spinner) in a live region.
 
-    Use as a context manager; `feed` the text as it arrives. On leaving, what is still open is
-    printed as it stands, so an interrupted answer keeps what arrived.
+    Blocks that finish within PRINT_INTERVAL of the last print wait, shown in the live region,
+    and are printed together: a fast stream then costs a few prints, not one per block. Use as
+    a context manager; `feed` the text as it arrives. On leaving, what is still open is printed
+    as it stands, so an interrupted answer keeps what arrived.
     """
 
-    def __init__(self, console: Console, *, code_theme: str = "monokai", preview_limit: int = 2000) -> None:
+    PRINT_INTERVAL = 0.1
+
+    def __init__(
+        self, console: Console, *, code_theme: str = "monokai", preview_limit: int = 2000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.console = console
         self.code_theme = code_theme
-        # Past this size the open block is previewed as raw text: a redraw must stay cheap.
+        # Past this size the live region previews raw text: a redraw must stay cheap.
         self.preview_limit = preview_limit
+        self._clock = clock
         self._splitter = BlockSplitter()
         self._lock = threading.Lock()  # the live region redraws from its own thread
+        self._held: list[str] = []  # finished blocks not printed yet
         self._version = 0  # bumped on every feed
-        self._blocks = 0  # blocks completed so far: which block is the open one
+        self._prints = 0  # bumped on every print: the live region may show what is now above it
+        self._printed_at = float("-inf")
         self._printed = False
         self._live: Live | None = None
 
@@ -236,61 +247,66 @@ class MarkdownStream:
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
-            rest = self._splitter.close()
+            self._held += self._splitter.close()
         if self._live is not None:
             self._live.stop()
             self._live = None
-        self._print(rest)
+        self._print()
 
     def feed(self, text: str) -> None:
         with self._lock:
-            blocks = self._splitter.feed(text)
+            self._held += self._splitter.feed(text)
             self._version += 1
-            self._blocks += len(blocks)
-        self._print(blocks)
+        if self._held and self._clock() - self._printed_at >= self.PRINT_INTERVAL:
+            self._print()
 
     def notice(self, text: str) -> None:
         """A line that is not part of the answer, printed above the open block."""
         from rich.text import Text
 
+        self._print()
         self.console.print(Text(text, style="dim"))
 
     def progress(self) -> tuple[int, int]:
-        return self._version, self._blocks
+        return self._version, self._prints
 
     def pending(self) -> str:
+        """What the live region shows: the blocks not printed yet and the open block."""
         with self._lock:
-            return self._splitter.pending
+            return "".join(self._held) + self._splitter.pending
 
-    def _print(self, blocks: list[str]) -> None:
+    def _print(self) -> None:
         from rich.segment import Segment, Segments
 
+        blocks = "".join(self._held)
         segments: list[Segment] = []
-        for block in blocks:
-            if _blank(block):
-                continue
+        if not _blank(blocks):
             if self._printed:
                 segments.append(Segment.line())
-            segments.extend(render_block(self.console, block, code_theme=self.code_theme))
+            segments.extend(render_block(self.console, blocks, code_theme=self.code_theme))
             self._printed = True
+        with self._lock:
+            self._held = []
+            self._prints += 1
+            self._printed_at = self._clock()
         if segments:
             self.console.print(Segments(segments))
 
 
 class _OpenBlock:
-    """The live region: a spinner until text arrives, then the tail of the open block.
+    """The live region: a spinner until text arrives, then the tail of what is not printed yet.
 
-    It is redrawn each time something prints above it, which can be hundreds of times a second;
-    so the open block is rendered afresh at most every INTERVAL (a little less than the live
-    region's own refresh period, so that each of its ticks shows the latest text), else reused.
+    It is redrawn each time something prints above it; so its text is rendered afresh at most
+    every INTERVAL (a little less than the live region's own refresh period, so that each of its
+    ticks shows the latest text), else reused.
     """
 
     INTERVAL = 0.1
 
     def __init__(self, stream: MarkdownStream) -> None:
         self._stream = stream
-        self._key: tuple[int, int] | None = None  # (version, width) of the rendering held
-        self._block = -1  # the open block the rendering shows
+        self._key: tuple[int, int, int] | None = None  # (version, prints, width) of the rendering held
+        self._prints = 0
         self._lines: list[list[Segment]] = []
         self._rendered_at = float("-inf")
         self._spinner: Spinner | None = None
@@ -298,17 +314,18 @@ class _OpenBlock:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from rich.segment import SegmentLines
 
-        version, block = self._stream.progress()
+        version, prints = self._stream.progress()
         if version == 0:
             yield self._thinking()
             return
         now = time.monotonic()
-        if (version, options.max_width) != self._key:
+        key = (version, prints, options.max_width)
+        if key != self._key:
             if now - self._rendered_at >= self.INTERVAL:
                 self._lines = self._render(console, options, self._stream.pending())
-                self._key, self._block, self._rendered_at = (version, options.max_width), block, now
-            elif block != self._block:
-                self._lines = []  # that block is printed above by now; the next tick draws the new one
+                self._key, self._prints, self._rendered_at = key, prints, now
+            elif prints != self._prints:
+                self._lines, self._prints = [], prints  # that text is printed above by now
         yield SegmentLines(self._lines[-max(1, console.height - 2):], new_lines=True)
 
     def _thinking(self) -> Spinner:
@@ -319,8 +336,9 @@ class _OpenBlock:
         return self._spinner
 
     def _render(self, console: Console, options: ConsoleOptions, text: str) -> list[list[Segment]]:
-        from rich.markdown import Markdown
         from rich.text import Text
+
+        from hermes_cli.repl.markdown_render import Markdown
 
         if not text.strip():
             return []
