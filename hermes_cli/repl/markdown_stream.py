@@ -215,7 +215,7 @@ class MarkdownStream:
     as it stands, so an interrupted answer keeps what arrived.
     """
 
-    PRINT_INTERVAL = 0.1
+    PRINT_INTERVAL = 0.25
 
     def __init__(
         self, console: Console, *, code_theme: str = "monokai", preview_limit: int = 2000,
@@ -290,7 +290,7 @@ class MarkdownStream:
             self._prints += 1
             self._printed_at = self._clock()
         if segments:
-            self.console.print(Segments(segments))
+            self.console.print(Segments(segments), crop=False)  # rendered to the width already
 
 
 class _OpenBlock:
