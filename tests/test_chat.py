@@ -120,21 +120,35 @@ def test_a_long_streamed_answer_arrives_complete_and_in_order(chat: Session, fak
     assert out.endswith(body.replace("\n", "\r\n"))  # the terminal turns each \n into \r\n
 
 
-def test_a_long_answer_rendered_as_markdown_in_colour(myplan: Hermes, fake: FakeServer) -> None:
+def terminal_lines(transcript: str, columns: int = 120, rows: int = 40) -> list[str]:
+    """What the user can read at the end, scrollback included: the transcript played on a terminal."""
+    import pyte
+
+    screen = pyte.HistoryScreen(columns, rows, history=10_000)
+    pyte.Stream(screen).feed(transcript)
+    scrolled = ["".join(line[x].data for x in range(columns)) for line in screen.history.top]
+    return [line.rstrip() for line in scrolled + screen.display]
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.002], ids=["fast", "paced"])
+def test_a_long_answer_rendered_as_markdown_in_colour(myplan: Hermes, fake: FakeServer, delay: float) -> None:
     del myplan.env["NO_COLOR"]
     session = Session(myplan)
-    fake.script(Reply(LONG, chunks=[LONG[i:i + 7] for i in range(0, len(LONG), 7)]))
+    fake.script(Reply(LONG, chunks=[LONG[i:i + 7] for i in range(0, len(LONG), 7)], delay=delay))
     out = session.send("write a lot", until="The end.")
     assert "\x1b[" in out  # styled
-    text = plain(out)
-    assert "## Section" not in text and "```" not in text  # rendered, not raw Markdown
+    assert session.leave() == 0
+    # On the terminal: every block once and in order, rendered, and the live region's drafts gone.
+    screen = "\n".join(terminal_lines(session.transcript))
+    assert "## Section" not in screen and "```" not in screen and "|-----|" not in screen
     position = 0
     for i in range(30):
-        for marker in (f"Section {i}", f"Paragraph {i} has bold", f"nested {i}.2", f"print(value_{i})", f"v{i}"):
-            found = text.find(marker, position)
-            assert found >= 0, f"{marker!r} missing or out of order"
+        for marker in (f"Section {i}\n", f"Paragraph {i} has bold", f"nested {i}.2", f"print(value_{i})", f" k{i} "):
+            assert screen.count(marker) == 1, f"{marker!r} shown {screen.count(marker)} times"
+            found = screen.find(marker, position)
+            assert found >= 0, f"{marker!r} out of order"
             position = found
-    assert session.leave() == 0
+    assert screen.count("The end.") == 1
 
 
 @pytest.mark.parametrize("colour", [False, True], ids=["plain", "colour"])

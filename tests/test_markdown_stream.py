@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import time
 
 import pytest
 from rich.console import Console
@@ -227,3 +228,34 @@ def test_blocks_finished_close_together_are_printed_together_and_none_is_lost() 
     out = printed()
     assert out.index("Third.") < out.index("a notice") < out.index("Fourth.") < out.index("Fifth.")
     assert render_whole("First.\n\nSecond.\n\nThird.\n\n") in out
+
+
+def screen_text(output: str, columns: int, rows: int) -> str:
+    """The output played on a terminal: what the user can read at the end, scrollback included."""
+    import pyte
+
+    screen = pyte.HistoryScreen(columns, rows, history=10_000)
+    pyte.Stream(screen).feed(output.replace("\n", "\r\n"))  # a terminal's output processing
+    scrolled = ["".join(line[x].data for x in range(columns)) for line in screen.history.top]
+    return "\n".join(line.rstrip() for line in scrolled + screen.display)
+
+
+def test_on_a_terminal_every_block_ends_up_once_while_the_live_region_redraws() -> None:
+    # Prints (main thread) and live-region redraws (its own thread) interleave many times here;
+    # the terminal must end up showing each block once, none erased, no draft left behind.
+    filler = "lorem *ipsum* dolor " * 40
+    text = "".join(
+        f"## Part {i}\n\nWords of part {i}. {filler}\n\n- item {i}\n\n```python\nx = {i}\n```\n\n" for i in range(40))
+    console = Console(file=io.StringIO(), width=80, height=24, force_terminal=True, color_system="truecolor")
+    with MarkdownStream(console) as stream:
+        stream.PRINT_INTERVAL = 0  # a print for every block
+        for i in range(0, len(text), 12):
+            stream.feed(text[i:i + 12])
+            time.sleep(0.0005)
+    shown = screen_text(console.file.getvalue(), 80, 24)  # type: ignore[attr-defined]
+    assert "```" not in shown and "## " not in shown
+    position = 0
+    for i in range(40):
+        for marker in (f"Part {i}\n", f"Words of part {i}.", f"item {i}\n", f"x = {i}\n"):
+            assert shown.count(marker) == 1, f"{marker!r} shown {shown.count(marker)} times"
+            position = shown.index(marker, position)

@@ -213,9 +213,14 @@ class MarkdownStream:
     and are printed together: a fast stream then costs a few prints, not one per block. Use as
     a context manager; `feed` the text as it arrives. On leaving, what is still open is printed
     as it stands, so an interrupted answer keeps what arrived.
+
+    The live region is redrawn from a thread of ours, never while a print is under way: rich's
+    own refresh thread can draw between a print's rendering and its writing, after which rich
+    erases the wrong number of lines on the next draw and wipes finished blocks off the screen.
     """
 
     PRINT_INTERVAL = 0.25
+    REFRESH_INTERVAL = 1 / 8
 
     def __init__(
         self, console: Console, *, code_theme: str = "monokai", preview_limit: int = 2000,
@@ -228,6 +233,9 @@ class MarkdownStream:
         self._clock = clock
         self._splitter = BlockSplitter()
         self._lock = threading.Lock()  # the live region redraws from its own thread
+        self._output = threading.Lock()  # one print or redraw at a time
+        self._stop = threading.Event()
+        self._refresher: threading.Thread | None = None
         self._held: list[str] = []  # finished blocks not printed yet
         self._version = 0  # bumped on every feed
         self._prints = 0  # bumped on every print: the live region may show what is now above it
@@ -239,19 +247,31 @@ class MarkdownStream:
         from rich.live import Live
 
         self._live = Live(
-            _OpenBlock(self), console=self.console, transient=True, refresh_per_second=8,
+            _OpenBlock(self), console=self.console, transient=True, auto_refresh=False,
             redirect_stdout=False, redirect_stderr=False, vertical_overflow="crop",
         )
-        self._live.start()
+        self._live.start(refresh=True)
+        self._refresher = threading.Thread(target=self._refresh, name="hermes-live", daemon=True)
+        self._refresher.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
             self._held += self._splitter.close()
+        self._stop.set()
+        if self._refresher is not None:
+            self._refresher.join()
         if self._live is not None:
-            self._live.stop()
+            with self._output:
+                self._live.stop()
             self._live = None
         self._print()
+
+    def _refresh(self) -> None:
+        while not self._stop.wait(self.REFRESH_INTERVAL):
+            with self._output:
+                if self._live is not None:
+                    self._live.refresh()
 
     def feed(self, text: str) -> None:
         with self._lock:
@@ -265,7 +285,8 @@ class MarkdownStream:
         from rich.text import Text
 
         self._print()
-        self.console.print(Text(text, style="dim"))
+        with self._output:
+            self.console.print(Text(text, style="dim"))
 
     def progress(self) -> tuple[int, int]:
         return self._version, self._prints
@@ -290,7 +311,8 @@ class MarkdownStream:
             self._prints += 1
             self._printed_at = self._clock()
         if segments:
-            self.console.print(Segments(segments), crop=False)  # rendered to the width already
+            with self._output:
+                self.console.print(Segments(segments), crop=False)  # rendered to the width already
 
 
 class _OpenBlock:
