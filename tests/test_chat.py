@@ -130,6 +130,20 @@ def terminal_lines(transcript: str, columns: int = 120, rows: int = 40) -> list[
     return [line.rstrip() for line in scrolled + screen.display]
 
 
+def test_thinking_shows_until_the_first_words_then_goes(myplan: Hermes, fake: FakeServer) -> None:
+    del myplan.env["NO_COLOR"]
+    session = Session(myplan)
+    fake.script(Reply("Here it is.", chunks=["Here it is."], delay=1.0))
+    session.child.send("think first\r")
+    session.expect("thinking")
+    session.expect("Here it is.")
+    session.expect(PROMPT)
+    assert session.leave() == 0
+    screen = terminal_lines(session.transcript)
+    assert sum("Here it is." in line for line in screen) == 1  # the live region's draft is gone too
+    assert not any("thinking" in line for line in screen)
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.002], ids=["fast", "paced"])
 def test_a_long_answer_rendered_as_markdown_in_colour(myplan: Hermes, fake: FakeServer, delay: float) -> None:
     del myplan.env["NO_COLOR"]
