@@ -27,6 +27,16 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def terminal_lines(output: str, columns: int, rows: int) -> list[str]:
+    """What a user can read once `output` has been played on a terminal, scrollback included."""
+    import pyte
+
+    screen = pyte.HistoryScreen(columns, rows, history=10_000)
+    pyte.Stream(screen).feed(output)
+    scrolled = ["".join(line[x].data for x in range(columns)) for line in screen.history.top]
+    return [line.rstrip() for line in scrolled + screen.display]
+
+
 @dataclass
 class Hermes:
     """Runs the installed CLI as a subprocess in an isolated home; `env` is the base environment."""

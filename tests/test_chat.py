@@ -13,7 +13,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from tests.conftest import Hermes
+from tests.conftest import Hermes, terminal_lines
 from tests.fakeserver import UNAUTHORIZED, FakeServer, LoggedRequest, RateLimit, Reply, Status
 
 PROMPT = "›"
@@ -120,16 +120,6 @@ def test_a_long_streamed_answer_arrives_complete_and_in_order(chat: Session, fak
     assert out.endswith(body.replace("\n", "\r\n"))  # the terminal turns each \n into \r\n
 
 
-def terminal_lines(transcript: str, columns: int = 120, rows: int = 40) -> list[str]:
-    """What the user can read at the end, scrollback included: the transcript played on a terminal."""
-    import pyte
-
-    screen = pyte.HistoryScreen(columns, rows, history=10_000)
-    pyte.Stream(screen).feed(transcript)
-    scrolled = ["".join(line[x].data for x in range(columns)) for line in screen.history.top]
-    return [line.rstrip() for line in scrolled + screen.display]
-
-
 def test_thinking_shows_until_the_first_words_then_goes(myplan: Hermes, fake: FakeServer) -> None:
     del myplan.env["NO_COLOR"]
     session = Session(myplan)
@@ -139,7 +129,7 @@ def test_thinking_shows_until_the_first_words_then_goes(myplan: Hermes, fake: Fa
     session.expect("Here it is.")
     session.expect(PROMPT)
     assert session.leave() == 0
-    screen = terminal_lines(session.transcript)
+    screen = terminal_lines(session.transcript, 120, 40)
     assert sum("Here it is." in line for line in screen) == 1  # the live region's draft is gone too
     assert not any("thinking" in line for line in screen)
 
@@ -153,7 +143,7 @@ def test_a_long_answer_rendered_as_markdown_in_colour(myplan: Hermes, fake: Fake
     assert "\x1b[" in out  # styled
     assert session.leave() == 0
     # On the terminal: every block once and in order, rendered, and the live region's drafts gone.
-    screen = "\n".join(terminal_lines(session.transcript))
+    screen = "\n".join(terminal_lines(session.transcript, 120, 40))
     assert "## Section" not in screen and "```" not in screen and "|-----|" not in screen
     position = 0
     for i in range(30):

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 
 from hermes_cli.repl.markdown_stream import BlockSplitter, MarkdownStream
+from tests.conftest import terminal_lines
 
 DOC = """\
 # Title
@@ -230,16 +231,6 @@ def test_blocks_finished_close_together_are_printed_together_and_none_is_lost() 
     assert render_whole("First.\n\nSecond.\n\nThird.\n\n") in out
 
 
-def screen_text(output: str, columns: int, rows: int) -> str:
-    """The output played on a terminal: what the user can read at the end, scrollback included."""
-    import pyte
-
-    screen = pyte.HistoryScreen(columns, rows, history=10_000)
-    pyte.Stream(screen).feed(output.replace("\n", "\r\n"))  # a terminal's output processing
-    scrolled = ["".join(line[x].data for x in range(columns)) for line in screen.history.top]
-    return "\n".join(line.rstrip() for line in scrolled + screen.display)
-
-
 def test_on_a_terminal_every_block_ends_up_once_while_the_live_region_redraws() -> None:
     # Prints (main thread) and live-region redraws (its own thread) interleave many times here;
     # the terminal must end up showing each block once, none erased, no draft left behind.
@@ -252,7 +243,8 @@ def test_on_a_terminal_every_block_ends_up_once_while_the_live_region_redraws() 
         for i in range(0, len(text), 12):
             stream.feed(text[i:i + 12])
             time.sleep(0.0005)
-    shown = screen_text(console.file.getvalue(), 80, 24)  # type: ignore[attr-defined]
+    output = console.file.getvalue().replace("\n", "\r\n")  # type: ignore[attr-defined]  # as a tty sends it
+    shown = "\n".join(terminal_lines(output, 80, 24))
     assert "```" not in shown and "## " not in shown
     position = 0
     for i in range(40):
