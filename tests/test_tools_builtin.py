@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import stat
 import threading
@@ -311,11 +312,38 @@ def test_run_command_timeout_kills_the_process_group(ws: Workspace, tmp_path: Pa
     with pytest.raises(ToolError, match=r"^timed out after 1 s; output so far:\nstarted"):
         run(RunCommand(), ws, command="sleep 300 & echo $! > child.pid; echo started; wait", timeout_seconds=1)
     assert time.monotonic() - started < 10
-    child = int((tmp_path / "child.pid").read_text())
+    assert _wait_gone(int((tmp_path / "child.pid").read_text()))
+
+
+def _wait_gone(pid: int) -> bool:
     deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
+    while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child)
+    return not _alive(pid)
+
+
+def test_run_command_stops_background_jobs_that_hold_the_output(ws: Workspace, tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = run(RunCommand(), ws, command="sleep 300 & echo $! > child.pid; echo started", timeout_seconds=60)
+    assert time.monotonic() - started < 10  # not the 60 s timeout
+    assert result.content.startswith("exit code 0\nstarted\n")
+    assert "were stopped; to leave one running, redirect its output" in result.content
+    assert _wait_gone(int((tmp_path / "child.pid").read_text()))
+
+
+def test_run_command_leaves_a_background_job_with_its_own_output_running(ws: Workspace, tmp_path: Path) -> None:
+    result = run(RunCommand(), ws, command="sleep 300 > /dev/null 2>&1 & echo $! > child.pid; echo started")
+    assert result.content == "exit code 0\nstarted\n"
+    child = int((tmp_path / "child.pid").read_text())
+    try:
+        assert _alive(child)
+    finally:
+        os.kill(child, signal.SIGKILL)
+
+
+def test_run_command_collects_what_a_short_background_job_writes(ws: Workspace) -> None:
+    result = run(RunCommand(), ws, command="(sleep 0.3; echo later) & echo now")
+    assert result.content == "exit code 0\nnow\nlater\n"
 
 
 def test_run_command_rejects_bad_arguments(ws: Workspace) -> None:

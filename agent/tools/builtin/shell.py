@@ -17,6 +17,7 @@ from agent.tools.base import Arguments, BuiltinTool, Effect, ToolError, ToolResu
 
 DEFAULT_TIMEOUT = 60
 MAX_TIMEOUT = 600
+BACKGROUND_GRACE = 2.0  # after the shell exits, how long a background job may keep the output open
 OUTPUT_HEAD_BYTES = 15_000  # the output's start and end are kept: errors and summaries are usually there
 OUTPUT_TAIL_BYTES = 15_000
 
@@ -26,8 +27,10 @@ class RunCommand(BuiltinTool):
     description = (
         "Run a shell command with /bin/sh -c in the workspace (or `cwd`), stdin empty, and return its exit "
         "code and combined stdout+stderr. Output over ~30,000 characters keeps its start and end. Killed "
-        "(with every process it started) after timeout_seconds: default 60, at most 600. Not interactive: "
-        "pass flags such as --yes or --no-pager to commands that would prompt."
+        "(with every process it started) after timeout_seconds: default 60, at most 600. A background job "
+        "(`cmd &`) that still holds the output 2 s after the shell exits is stopped; to leave one running, "
+        "redirect its output (`cmd > log 2>&1 &`). Not interactive: pass flags such as --yes or --no-pager "
+        "to commands that would prompt."
     )
     parameters = object_schema(
         {
@@ -72,24 +75,27 @@ class RunCommand(BuiltinTool):
             raise ToolError(f"cannot start /bin/sh: {e}") from None
         assert proc.stdout is not None
         output = _Output(proc.stdout)
-        # Done means exited *and* output closed: a background child holding the pipe counts as running.
         try:
             proc.wait(timeout)
-            output.join(max(0.0, started + timeout - time.monotonic()))
-            timed_out = output.is_alive()
         except subprocess.TimeoutExpired:
-            timed_out = True
-        if timed_out:
             _kill_group(proc.pid)
             proc.wait()
             output.join(5)
             so_far = output.text()
             raise ToolError(f"timed out after {timeout:g} s" + (f"; output so far:\n{so_far}" if so_far else ""))
+        output.join(min(BACKGROUND_GRACE, max(0.0, started + timeout - time.monotonic())))
+        stopped = output.is_alive()  # background jobs still write to the pipe: the answer must not wait on them
+        if stopped:
+            _kill_group(proc.pid)
+            output.join(5)
         elapsed = time.monotonic() - started
         code = proc.returncode
         status = f"exit code {code}" if code >= 0 else f"killed by signal {-code}"
         short = f"exit {code}" if code >= 0 else f"signal {-code}"
         text = output.text()
+        if stopped:
+            text += (f"\n[background jobs still held the output {BACKGROUND_GRACE:g} s after the shell exited and were "
+                     "stopped; to leave one running, redirect its output: cmd > log 2>&1 &]")
         return ToolResult(f"{status}\n{text}" if text else f"{status} (no output)", f"{short} in {elapsed:.1f} s")
 
 
