@@ -66,7 +66,8 @@ def crash() -> str:
 
 
 if __name__ == "__main__":
-    if "--complain" in sys.argv:  # for the start-up failure test: say why on stderr, then exit
+    refuse = os.environ.get("REFUSE_IF_EXISTS")  # a restart that fails: the test creates this file
+    if "--complain" in sys.argv or (refuse and os.path.exists(refuse)):  # say why on stderr, then exit
         sys.stderr.write("missing API token\n")
         sys.exit(1)
     server.run()

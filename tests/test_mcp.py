@@ -14,7 +14,7 @@ import pytest
 
 from agent.errors import ConfigError, UsageError
 from agent.tools.base import Effect, Tool, ToolError, Workspace
-from agent.tools.mcp import McpServers, _make_tools, _result_text, _Server
+from agent.tools.mcp import RESTARTS, McpServers, _make_tools, _result_text, _Server
 
 SERVER = str(Path(__file__).resolve().with_name("mcp_server.py"))
 COMMAND = [sys.executable, SERVER]
@@ -140,16 +140,38 @@ def test_a_call_times_out(ws: Workspace) -> None:
         assert tools["add"].run({"a": 1, "b": 2}, ws).content == "3"
 
 
-def test_a_crashed_server_makes_calls_fail(ws: Workspace) -> None:
+def test_a_crashed_server_is_restarted_on_the_next_call_but_not_forever(ws: Workspace) -> None:
     before = children()
     with McpServers.start({"c": {"command": COMMAND}}) as servers:
         tools = by_name(servers)
-        with pytest.raises(ToolError, match="MCP server 'c'"):
+        first = tools["pid"].run({}, ws).content
+        with pytest.raises(ToolError, match="MCP server 'c' stopped while running crash .*the next call starts it"):
+            tools["crash"].run({}, ws)  # not called again: it may have acted before it crashed
+        assert tools["add"].run({"a": 1, "b": 2}, ws).content == "3"
+        assert tools["pid"].run({}, ws).content != first
+        for _ in range(RESTARTS - 1):
+            with pytest.raises(ToolError):
+                tools["crash"].run({}, ws)
+            assert tools["add"].run({"a": 2, "b": 2}, ws).content == "4"
+        with pytest.raises(ToolError):
             tools["crash"].run({}, ws)
         started = time.monotonic()
-        with pytest.raises(ToolError, match="MCP server 'c'"):
+        with pytest.raises(ToolError, match=f"MCP server 'c' is not running .*restarted {RESTARTS} times already"):
             tools["add"].run({"a": 1, "b": 2}, ws)
         assert time.monotonic() - started < 2
+    assert children() == before
+
+
+def test_a_server_that_cannot_restart_says_why(ws: Workspace, tmp_path: Path) -> None:
+    refuse = tmp_path / "refuse"
+    before = children()
+    with McpServers.start({"c": {"command": COMMAND, "env": {"REFUSE_IF_EXISTS": str(refuse)}}}) as servers:
+        tools = by_name(servers)
+        refuse.touch()
+        with pytest.raises(ToolError):
+            tools["crash"].run({}, ws)
+        with pytest.raises(ToolError, match="MCP server 'c' had stopped .* and could not be restarted: .*missing API token"):
+            tools["add"].run({"a": 1, "b": 2}, ws)
     assert children() == before
 
 

@@ -8,7 +8,9 @@ needs the user's yes (Effect.EXEC): hermes cannot know what it does.
 The `mcp` client is asyncio/anyio-based and hermes is synchronous, so one event loop runs in a daemon
 thread and owns every session; calls cross over with `run_coroutine_threadsafe`. Each server lives in
 one long-lived task that holds its `async with` contexts open until `close()`: anyio cancel scopes
-must be entered and exited by the same task. `mcp` is imported only here, and only when a server is
+must be entered and exited by the same task. A server that stops (it crashed, or was killed) is
+started again by its next call, up to RESTARTS times a session; the call it stopped in is not
+repeated, as the tool may have acted. `mcp` is imported only here, and only when a server is
 configured: it is slow to import, and optional (`pip install 'hermes[mcp]'`).
 
 Only the wire format (`model_dump(by_alias=True)`) of mcp's models is read, so mcp 1.x and 2.x both work.
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
     from agent.tools.base import Tool
 
 CALL_TIMEOUT = 60.0  # seconds one tool call may take
+RESTARTS = 3  # a server that stopped is started again on its next call, this many times per session
+_CONNECTION_CLOSED = -32000  # mcp.types.CONNECTION_CLOSED, in 1.x and 2.x alike
 OUTPUT_LIMIT = 60_000  # characters of one result kept
 _NAME = re.compile(r"[^A-Za-z0-9_-]")  # OpenAI's rule for function names: [a-zA-Z0-9_-]{1,64}
 _NAME_LIMIT = 64
@@ -189,14 +193,21 @@ class _Server:
         self.specs: list[dict[str, Any]] = []
         self._loop = loop
         self._session: ClientSession | None = None
-        self._stop = asyncio.Event()
+        self._stop = asyncio.Event()  # ends the current session; each launch has its own
+        self._stopping = False
+        self._lost = False  # a call found the connection closed: the process is gone
         self._task: concurrent.futures.Future[None] | None = None
         self._ended: str | None = None  # why the session ended before close() was asked
+        self._startup_timeout = 0.0
+        self._restarts = 0
 
     def launch(self, timeout: float) -> None:
-        self._task = asyncio.run_coroutine_threadsafe(self._serve(timeout), self._loop)
+        self._startup_timeout = timeout
+        self._stop = asyncio.Event()
+        self._lost = False
+        self._task = asyncio.run_coroutine_threadsafe(self._serve(timeout, self._stop), self._loop)
 
-    async def _serve(self, timeout: float) -> None:
+    async def _serve(self, timeout: float, stop: asyncio.Event) -> None:
         import anyio
         from mcp import ClientSession, StdioServerParameters
         from mcp.client.stdio import stdio_client
@@ -212,7 +223,7 @@ class _Server:
                     startup.deadline = math.inf
                     self._session = session
                     self.ready.set_result(specs)
-                    await self._stop.wait()
+                    await stop.wait()
             if startup.cancelled_caught:
                 self.ready.set_exception(TimeoutError())
         except Exception as e:  # noqa: BLE001 - reported by start() or by the next call, never lost
@@ -226,9 +237,9 @@ class _Server:
 
     def call(self, tool: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
         session = self._session
-        if session is None or self._task is None or self._task.done():
-            raise ToolError(f"MCP server {self.name!r} is not running"
-                            + (f" ({self._ended})." if self._ended else "."))
+        if session is None or self._task is None or self._task.done() or self._lost:
+            session = self._restart()
+        assert self._task is not None
         future = asyncio.run_coroutine_threadsafe(_call(session, tool, arguments, timeout), self._loop)
         try:
             return future.result(timeout + _STOP_TIMEOUT)  # the coroutine times itself out first
@@ -238,13 +249,40 @@ class _Server:
             future.cancel()
             raise ToolError(f"{tool} on MCP server {self.name!r} did not answer within {timeout:g} s.") from None
         except Exception as e:  # noqa: BLE001 - a crashed server, a protocol error: the model hears why
-            state = "is no longer running" if self._task.done() else "failed"
-            raise ToolError(f"MCP server {self.name!r} {state} while running {tool}: {_describe(e)}") from None
+            if self._task.done() or _connection_lost(e):
+                self._lost, self._ended = True, self._ended or _describe(e)
+                raise ToolError(f"MCP server {self.name!r} stopped while running {tool} ({_describe(e)}); "
+                                "the next call starts it again.") from None
+            raise ToolError(f"MCP server {self.name!r} failed while running {tool}: {_describe(e)}") from None
         except BaseException:  # Ctrl-C: stop the call, not just the wait
             future.cancel()
             raise
 
+    def _restart(self) -> ClientSession:
+        """Start a server that stopped (it crashed, or its process was killed) once more. Not the
+        call it stopped in: a tool may have acted before the crash, so only the model may retry it."""
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self.wait(_STOP_TIMEOUT)  # the old session's clean-up first: it clears what the new one sets
+        why = f" ({self._ended})" if self._ended else ""
+        if self._stopping or self._restarts >= RESTARTS:
+            raise ToolError(f"MCP server {self.name!r} is not running{why}"
+                            + (f"; it was restarted {RESTARTS} times already." if not self._stopping else "."))
+        self._restarts += 1
+        self.ready = concurrent.futures.Future()
+        self._ended = None
+        self.launch(self._startup_timeout)
+        try:
+            self.ready.result(self._startup_timeout + _STOP_TIMEOUT)
+        except Exception as e:  # noqa: BLE001 - the model hears why, the session goes on without it
+            cause = "it did not start in time" if isinstance(e, concurrent.futures.TimeoutError) else _describe(e)
+            last_words = _tail(self.log)
+            raise ToolError(f"MCP server {self.name!r} had stopped{why} and could not be restarted: {cause}."
+                            + (f' Its stderr ends with "{last_words}".' if last_words else "")) from None
+        assert self._session is not None
+        return self._session
+
     def stop(self) -> None:
+        self._stopping = True
         self._loop.call_soon_threadsafe(self._stop.set)
 
     def wait(self, timeout: float) -> None:
@@ -253,6 +291,8 @@ class _Server:
                 self._task.result(timeout)
             except concurrent.futures.TimeoutError:
                 self._task.cancel()
+            except concurrent.futures.CancelledError:
+                pass  # cancelled by an earlier wait that timed out
 
     def start_error(self, error: BaseException, timeout: float) -> ConfigError:
         if isinstance(error, OSError) and not isinstance(error, TimeoutError):  # could not even spawn it
@@ -389,6 +429,17 @@ def _decoded_size(data: str) -> int:
         return len(base64.b64decode(data, validate=False))
     except ValueError:
         return len(data) * 3 // 4
+
+
+def _connection_lost(error: BaseException) -> bool:
+    """True when a call failed because the server's end of the pipe is gone (mcp 1.x and 2.x)."""
+    import anyio
+
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    if isinstance(error, anyio.ClosedResourceError | anyio.BrokenResourceError | anyio.EndOfStream):
+        return True
+    return getattr(getattr(error, "error", None), "code", None) == _CONNECTION_CLOSED
 
 
 def _describe(error: BaseException) -> str:
