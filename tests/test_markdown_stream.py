@@ -251,3 +251,15 @@ def test_on_a_terminal_every_block_ends_up_once_while_the_live_region_redraws() 
         for marker in (f"Part {i}\n", f"Words of part {i}.", f"item {i}\n", f"x = {i}\n"):
             assert shown.count(marker) == 1, f"{marker!r} shown {shown.count(marker)} times"
             position = shown.index(marker, position)
+
+
+def test_finished_blocks_are_printed_before_the_live_region_outgrows_its_preview_limit() -> None:
+    console = Console(file=io.StringIO(), width=80, force_terminal=False, color_system=None)
+    printed = console.file.getvalue  # type: ignore[attr-defined]
+    with MarkdownStream(console, clock=lambda: 0.0, preview_limit=60) as stream:
+        stream.feed("First.\n\n")  # printed at once: nothing was printed before
+        stream.feed("A second paragraph.\n\n")
+        assert "second" not in printed()  # held: within the print interval, and short
+        stream.feed("A third paragraph, long enough to pass the limit.\n\nAnd")
+        assert "second" in printed() and "third" in printed() and "And" not in printed()
+        assert stream.pending().strip() == "And"

@@ -210,7 +210,8 @@ class MarkdownStream:
     blank line like rich's own spacing; the open block (or a thinking spinner) in a live region.
 
     Blocks that finish within PRINT_INTERVAL of the last print wait, shown in the live region,
-    and are printed together: a fast stream then costs a few prints, not one per block. Use as
+    and are printed together: a fast stream then costs a few prints, not one per block. They are
+    printed sooner when the live region would otherwise grow past `preview_limit`. Use as
     a context manager; `feed` the text as it arrives. On leaving, what is still open is printed
     as it stands, so an interrupted answer keeps what arrived.
 
@@ -237,6 +238,7 @@ class MarkdownStream:
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
         self._held: list[str] = []  # finished blocks not printed yet
+        self._unprinted = 0  # characters fed and not printed: the live region's text
         self._version = 0  # bumped on every feed
         self._prints = 0  # bumped on every print: the live region may show what is now above it
         self._printed_at = float("-inf")
@@ -277,7 +279,9 @@ class MarkdownStream:
         with self._lock:
             self._held += self._splitter.feed(text)
             self._version += 1
-        if self._held and self._clock() - self._printed_at >= self.PRINT_INTERVAL:
+        self._unprinted += len(text)
+        if self._held and (self._unprinted > self.preview_limit
+                           or self._clock() - self._printed_at >= self.PRINT_INTERVAL):
             self._print()
 
     def notice(self, text: str) -> None:
@@ -300,6 +304,7 @@ class MarkdownStream:
         from rich.segment import Segment, Segments
 
         blocks = "".join(self._held)
+        self._unprinted -= len(blocks)
         segments: list[Segment] = []
         if not _blank(blocks):
             if self._printed:
