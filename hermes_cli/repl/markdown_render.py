@@ -62,7 +62,7 @@ class CodeBlock(markdown.CodeBlock):
         for segments, length in lines:
             yield margin
             yield from segments
-            yield Segment(" " * (width - length + 1), background)
+            yield Segment(" " * (width - length + 1), background)  # the rest of the line and the right margin
             yield new_line
         yield blank
         yield new_line
@@ -101,7 +101,7 @@ class TableElement(markdown.TableElement):
     when every cell is one line and the table fits the width at its natural size."""
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        rows = self._rows(console)
+        rows = self._rows()
         if rows is None or options.ascii_only or options.legacy_windows:
             yield from super().__rich_console__(console, options)
             return
@@ -137,7 +137,7 @@ class TableElement(markdown.TableElement):
         yield Segment(" " * table_width, border)
         yield new_line
 
-    def _rows(self, console: Console) -> list[list[Text]] | None:
+    def _rows(self) -> list[list[Text]] | None:
         """The header and body cells, or None when some cell is more than plain one-line text."""
         if self.header is None or self.header.row is None or not self.header.row.cells:
             return None
