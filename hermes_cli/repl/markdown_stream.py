@@ -236,7 +236,6 @@ class MarkdownStream:
         self._lock = threading.Lock()  # the live region redraws from its own thread
         self._output = threading.Lock()  # one print or redraw at a time
         self._stop = threading.Event()
-        self._refresher: threading.Thread | None = None
         self._held: list[str] = []  # finished blocks not printed yet
         self._unprinted = 0  # characters fed and not printed: the live region's text
         self._version = 0  # bumped on every feed
@@ -253,20 +252,17 @@ class MarkdownStream:
             redirect_stdout=False, redirect_stderr=False, vertical_overflow="crop",
         )
         self._live.start(refresh=True)
-        self._refresher = threading.Thread(target=self._refresh, name="hermes-live", daemon=True)
-        self._refresher.start()
+        threading.Thread(target=self._refresh, name="hermes-live", daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
             self._held += self._splitter.close()
         self._stop.set()
-        if self._refresher is not None:
-            self._refresher.join()
-        if self._live is not None:
-            with self._output:
+        with self._output:  # the refresher, if it is redrawing, finishes first; then it finds no live region
+            if self._live is not None:
                 self._live.stop()
-            self._live = None
+                self._live = None
         self._print()
 
     def _refresh(self) -> None:
