@@ -263,3 +263,15 @@ def test_finished_blocks_are_printed_before_the_live_region_outgrows_its_preview
         stream.feed("A third paragraph, long enough to pass the limit.\n\nAnd")
         assert "second" in printed() and "third" in printed() and "And" not in printed()
         assert stream.pending().strip() == "And"
+
+
+def test_a_long_code_block_is_previewed_highlighted_while_it_streams() -> None:
+    console = Console(file=io.StringIO(), width=80, height=24, force_terminal=True, color_system="truecolor")
+    code = "".join(f"value_{i} = compute({i})  # step {i}\n" for i in range(120))  # past the preview limit
+    with MarkdownStream(console) as stream:
+        stream.feed("```python\n" + code)
+        time.sleep(3 * MarkdownStream.REFRESH_INTERVAL)  # the live region redraws meanwhile
+        drafts = console.file.getvalue()  # type: ignore[attr-defined]
+        stream.feed("```\n")
+    assert "value_119" in drafts and "```" not in drafts  # the tail, not raw Markdown
+    assert "48;2;39;40;34m" in drafts  # on the code block's background

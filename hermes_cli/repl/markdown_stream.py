@@ -365,9 +365,14 @@ class _OpenBlock:
 
         if not text.strip():
             return []
+        theme = self._stream.code_theme
         if len(text) <= self._stream.preview_limit:
-            renderable: Markdown | Text = Markdown(text, code_theme=self._stream.code_theme)
-        else:
-            tail = text.rsplit("\n", console.height)[-console.height:]
-            renderable = Text("\n".join(tail), no_wrap=True, overflow="ellipsis")
+            renderable: Markdown | Text = Markdown(text, code_theme=theme)
+        else:  # only what fits on screen: the tail, as code when the open block is a fenced one
+            tail = "\n".join(text.rsplit("\n", console.height)[-console.height:])
+            opener = text.lstrip("\n").partition("\n")[0]
+            if _FENCE.match(opener) and not _indented(opener):
+                renderable = Markdown(f"{opener}\n{tail}", code_theme=theme)
+            else:
+                renderable = Text(tail, no_wrap=True, overflow="ellipsis")
         return _trim(console.render_lines(renderable, options.update(height=None), pad=False))
