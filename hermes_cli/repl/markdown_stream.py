@@ -299,6 +299,8 @@ class MarkdownStream:
     def _print(self) -> None:
         from rich.segment import Segment, Segments
 
+        if not self._held:
+            return  # nothing left the live region: keep its drawing
         blocks = "".join(self._held)
         self._unprinted -= len(blocks)
         segments: list[Segment] = []
