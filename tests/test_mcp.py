@@ -153,7 +153,7 @@ def test_a_crashed_server_is_restarted_on_the_next_call_but_not_forever(ws: Work
             with pytest.raises(ToolError):
                 tools["crash"].run({}, ws)
             assert tools["add"].run({"a": 2, "b": 2}, ws).content == "4"
-        with pytest.raises(ToolError):
+        with pytest.raises(ToolError, match="it stays stopped"):
             tools["crash"].run({}, ws)
         started = time.monotonic()
         with pytest.raises(ToolError, match=f"MCP server 'c' is not running .*restarted {RESTARTS} times already"):

@@ -251,8 +251,9 @@ class _Server:
         except Exception as e:  # noqa: BLE001 - a crashed server, a protocol error: the model hears why
             if self._task.done() or _connection_lost(e):
                 self._lost, self._ended = True, self._ended or _describe(e)
+                then = "the next call starts it again" if self._restarts < RESTARTS else "it stays stopped"
                 raise ToolError(f"MCP server {self.name!r} stopped while running {tool} ({_describe(e)}); "
-                                "the next call starts it again.") from None
+                                f"{then}.") from None
             raise ToolError(f"MCP server {self.name!r} failed while running {tool}: {_describe(e)}") from None
         except BaseException:  # Ctrl-C: stop the call, not just the wait
             future.cancel()
