@@ -9,6 +9,7 @@
     ├── RateLimited .................... exit 4: every credential cools down beyond the wait budget
     ├── ProviderError .................. exit 5: the endpoint could not answer, after retries
     │   ├── HTTPStatusError ............ a non-2xx answer (carries status, Retry-After, message)
+    │   │   └── EndpointRedirect ....... a 3xx: never followed, the endpoint is wrong or moved
     │   ├── TransportError ............. no HTTP answer at all
     │   │   ├── ConnectError
     │   │   └── TimeoutError
@@ -78,6 +79,14 @@ class HTTPStatusError(ProviderError):
         self.status = status
         self.retry_after = retry_after
         self.body_excerpt = body_excerpt
+
+
+class EndpointRedirect(HTTPStatusError):
+    """A 3xx from the provider. Following it would move the conversation to a host the user never chose."""
+
+    def __init__(self, message: str, *, status: int, location: str, hint: str | None = None) -> None:
+        super().__init__(message, status=status, hint=hint)
+        self.location = location
 
 
 class TransportError(ProviderError):

@@ -162,6 +162,9 @@ class RecoveringClient:
         return f"{self.route.provider.id} at {target_for(self.route, cred).base_url} (key {cred.masked})"
 
     def _final(self, e: errors.ProviderError, message: str, cred: Credential) -> errors.HermesError:
+        if isinstance(e, errors.EndpointRedirect):
+            return errors.EndpointRedirect(f"{self._where(cred)}: {message}", status=e.status, location=e.location,
+                                           hint=e.hint)
         if isinstance(e, errors.HTTPStatusError):
             return errors.HTTPStatusError(f"{self._where(cred)}: {message}", status=e.status, hint=e.hint,
                                           body_excerpt=scrub(e.body_excerpt, (c.secret for c in self.pool.credentials)))

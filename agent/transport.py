@@ -59,7 +59,22 @@ def _error_message(response: httpx.Response, text: str) -> str:
     return first
 
 
+def redirect_error(response: httpx.Response, url: str) -> errors.EndpointRedirect:
+    location = response.headers.get("location", "")
+    where = f" to {httpx.URL(url).join(location)}" if location else " (no Location given)"
+    return errors.EndpointRedirect(
+        f"{url} answered HTTP {response.status_code}, a redirect{where}; hermes does not follow redirects, "
+        "so nothing was sent there.",
+        status=response.status_code,
+        location=location,
+        hint="If you trust that address, set the provider's base_url to it (`hermes config set "
+             "providers.<id>.base_url URL`).",
+    )
+
+
 def status_error(response: httpx.Response, text: str, url: str) -> errors.HTTPStatusError:
+    if 300 <= response.status_code < 400:
+        return redirect_error(response, url)
     message = _error_message(response, text)
     hint = None
     if response.status_code == 404:
@@ -76,7 +91,8 @@ def status_error(response: httpx.Response, text: str, url: str) -> errors.HTTPSt
 class HTTPTransport:
     def __init__(self, timeouts: Timeouts = Timeouts(), client: httpx.Client | None = None) -> None:
         self._client = client or httpx.Client(
-            timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect), follow_redirects=True
+            # Never follow a redirect: it would re-send the conversation to a host the user did not choose.
+            timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect), follow_redirects=False
         )
 
     def close(self) -> None:
@@ -86,7 +102,7 @@ class HTTPTransport:
         url = f"{target.base_url}/models"
         with _mapped_errors(url):
             response = self._client.get(url, headers=_headers(target, stream=False))
-        if response.status_code >= 400:
+        if response.status_code >= 300:
             raise status_error(response, response.text, url)
         data = _json(response.text, url)
         items = data.get("data") if isinstance(data, dict) else data
@@ -100,7 +116,7 @@ class HTTPTransport:
         with _mapped_errors(url):
             response = self._client.send(request, stream=True)
         try:
-            if response.status_code >= 400:
+            if response.status_code >= 300:
                 with _mapped_errors(url):
                     text = response.read().decode("utf-8", "replace")
                 raise status_error(response, text, url)

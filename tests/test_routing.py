@@ -148,10 +148,12 @@ def test_stream_cut_after_text_is_not_replayed(tmp_path: Path, fake: FakeServer)
 
 # -- the invariant, for any configuration and any sequence of answers --------------------------------
 
-ANSWERS = st.sampled_from(["ok", "401", "403", "429", "500"])
+ANSWERS = st.sampled_from(["ok", "401", "403", "429", "500", "301", "302", "303", "307", "308"])
 
 
 def answer(kind: str) -> Any:
+    if kind.startswith("3"):  # a redirect to the trap host, which must never be reached
+        return Status(int(kind), headers={"Location": f"{TRAP.base_url}/chat/completions"})
     return {
         "ok": Reply("fine"),
         "401": Status(401),
@@ -161,11 +163,15 @@ def answer(kind: str) -> Any:
     }[kind]
 
 
+TRAP = FakeServer()
+
+
 @pytest.fixture(scope="module")
 def hosts() -> Any:
     servers = [FakeServer().start() for _ in range(4)]
+    TRAP.start()
     yield servers
-    for s in servers:
+    for s in [*servers, TRAP]:
         s.stop()
 
 
@@ -183,7 +189,7 @@ def test_every_request_goes_to_an_allowed_host_with_its_own_key(
     scripts: list[list[str]], turns: int, other_turns: int,
 ) -> None:
     default, session, region, other = hosts
-    for s in hosts:
+    for s in [*hosts, TRAP]:
         s.reset()
     default.always(NotFound())
     keys = [f"pk-{i}-{'x' * 12}" for i in range(n_keys)]
@@ -237,5 +243,6 @@ def test_every_request_goes_to_an_allowed_host_with_its_own_key(
         for r in srv.requests():
             assert r.key in allowed, f"{r.key} is not a key of provider plan"
             assert allowed[r.key] == srv.host, f"key {r.key} reached {srv.host}, allowed only {allowed[r.key]}"
+    assert TRAP.log == [], "a redirect was followed"
     assert all(r.key == "ok-other-key-0001" for r in other.requests())
     assert len(other.requests()) == other_turns
