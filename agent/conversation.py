@@ -29,7 +29,6 @@ from agent.events import (
     Usage,
 )
 from agent.fallback import FallbackEntry, reason, should_fall_back
-from providers.credentials import scrub
 
 if TYPE_CHECKING:
     from agent.recovery import RecoveringClient
@@ -276,7 +275,7 @@ class Agent:
         result, seconds = self.tools.run(call)
         yield ToolCallFinished(call.name, result.ok, result.summary, seconds)
         # A command like `env` or a read of auth.json would otherwise send a key to the model.
-        return scrub(result.content, self.runtime.known_secrets())
+        return self.runtime.secrets().scrub(result.content)
 
     def _answer_unrun(self, calls: Sequence[dict[str, Any]], why: str) -> None:
         for call in calls:

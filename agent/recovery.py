@@ -17,7 +17,8 @@ from agent import errors
 from agent.events import DELIVERING, Event, Notice
 from agent.retry_policy import DEFAULT_COOLDOWN, Action, decide
 from agent.route import Route, Target, target_for
-from providers.credentials import Credential, scrub
+from providers.credentials import Credential
+from providers.secrets import scrub
 from providers.pool import CredentialPool
 
 if TYPE_CHECKING:

@@ -22,6 +22,7 @@ from providers.endpoint import FALLBACK, MANAGED, Endpoint, normalize_base_url, 
 from providers.models import ModelInfo, model_info
 from providers.pool import CredentialPool
 from providers.registry import ProviderSpec, Registry, build_registry
+from providers.secrets import Secrets, collect_secrets
 from providers.state import FileStateStore, StateStore
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class Runtime:
         self._pools: dict[str, CredentialPool] = {}
         self._store: StateStore | None = None
         self._local: Any = None
+        self._secrets: Secrets | None = None
         self.notes: list[str] = []  # things the user should hear once, printed by the CLI
         self.auth_store = AuthStore(state_dir / "auth.json")
 
@@ -203,12 +205,26 @@ class Runtime:
         if self._local is None:
             self._local = LocalServerManager(
                 state_dir=self.state_dir, data_dir=self.data_dir, settings=self.config.table("local"),
+                env=self.child_env(),
             ).ensure_running()
         return self._local
 
-    def known_secrets(self) -> list[str]:
-        """Every key of every pool loaded so far: what must never reach a tool result or a record."""
-        return [c.secret for pool in self._pools.values() for c in pool.credentials if c.secret]
+    def secrets(self) -> Secrets:
+        """Everything secret hermes knows of (see providers/secrets.py): every provider's keys, not only
+        the pools loaded so far, plus keys those pools learnt from an api_key_command."""
+        if self._secrets is None:
+            self._secrets = collect_secrets(
+                self.registry, env=self.env, provider_tables=self.config.table("providers"),
+                auth_keys=[str(e["key"]) for e in self.auth_store.entries()],
+                state_url=self.config.get("credentials", "state"), mcp_servers=self.config.table("mcp", "servers"),
+            )
+        self._secrets = self._secrets.with_keys(c.secret for pool in self._pools.values() for c in pool.credentials)
+        return self._secrets
+
+    def child_env(self, *, extra: Mapping[str, str] | None = None, minimal: bool = False) -> dict[str, str]:
+        """The environment of a process hermes starts: no secret but what `[tools] pass_env` names."""
+        pass_env = self.config.get("tools", "pass_env", default=[]) or []
+        return self.secrets().child_env(self.env, pass_env=pass_env, extra=extra, minimal=minimal)
 
     def pool(self, provider_id: str) -> CredentialPool:
         if provider_id not in self._pools:

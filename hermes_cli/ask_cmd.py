@@ -104,7 +104,7 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool) -
                 },
             }
         print_json({
-            "content": "".join(answer),
+            "content": agent.runtime.secrets().scrub("".join(answer)),
             "provider": route.provider.id,
             "model": route.model,
             "base_url": route.endpoint.url,

@@ -12,7 +12,7 @@ from agent.errors import UsageError
 from hermes_cli.context import Context
 from hermes_cli.exit_codes import guarded
 from hermes_cli.output import info, print_json, print_table
-from providers.credentials import ANONYMOUS, Credential, load_credentials
+from providers.credentials import ANONYMOUS, Credential, check_key, load_credentials
 from providers.endpoint import normalize_base_url
 from providers.state import COOLING, EXHAUSTED, FRESH, CredentialState
 
@@ -101,8 +101,7 @@ def _read_key(provider: str) -> str:
     key = key.strip()
     if not key:
         raise UsageError("No key given.", hint=f"Pipe it in (`pass show x | hermes auth add {provider}`) or type it.")
-    if any(ch.isspace() for ch in key):
-        raise UsageError("The key contains white space; an API key is one word.")
+    check_key(key, provider, "the input")
     return key
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agent.errors import ConfigError, UsageError
+from providers.secrets import looks_secret, mask_key, mask_url
 
 Path_ = tuple[str, ...]
 
@@ -28,7 +29,14 @@ def _check_str(v: Any) -> str | None:
 def _check_url(v: Any) -> str | None:
     if not isinstance(v, str):
         return "a URL string"
-    parts = urlsplit(v)
+    try:
+        parts = urlsplit(v)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return "an http(s) URL"
+    if parts.username is not None or parts.password is not None:
+        # httpx would send it as Basic auth instead of the Bearer key, and every display would show it.
+        return "a URL without user:password@ (put the key in api_keys or an env variable, not in the URL)"
     return None if parts.scheme in ("http", "https") and parts.netloc else "an http(s) URL"
 
 
@@ -73,19 +81,40 @@ def _check_env_table(v: Any) -> str | None:
     return None if ok else "a table of strings"
 
 
+def _check_env_names(v: Any) -> str | None:
+    ok = isinstance(v, list) and all(isinstance(x, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", x) for x in v)
+    return None if ok else 'a list of environment variable names, such as ["GITHUB_TOKEN"]'
+
+
+def _mask_env_table(v: Any) -> Any:
+    if not isinstance(v, Mapping):
+        return v
+    return {k: mask_key(x) if isinstance(x, str) and looks_secret(str(k), x) else x for k, x in v.items()}
+
+
+def _mask_url(v: Any) -> Any:
+    return mask_url(v) if isinstance(v, str) else v
+
+
 @dataclass(frozen=True)
 class Field:
     check: Callable[[Any], str | None]
-    secret: bool = False
+    secret: bool = False  # the whole value is a secret: shown masked
     doc: str = ""
+    redact: Callable[[Any], Any] = lambda v: v  # what of a value may be shown (a URL's password masked...)
+
+    def shown(self, value: Any) -> Any:
+        if self.secret:
+            return [mask_key(str(x)) for x in value] if isinstance(value, list) else mask_key(str(value))
+        return self.redact(value)
 
 
 SCHEMA: dict[Path_, Field] = {
     ("model", "provider"): Field(_check_str, doc="default provider id"),
     ("model", "name"): Field(_check_str, doc="default model"),
-    ("model", "base_url"): Field(_check_url, doc="endpoint override for [model].provider"),
+    ("model", "base_url"): Field(_check_url, doc="endpoint override for [model].provider", redact=_mask_url),
     ("providers", "*", "name"): Field(_check_str),
-    ("providers", "*", "base_url"): Field(_check_url),
+    ("providers", "*", "base_url"): Field(_check_url, redact=_mask_url),
     ("providers", "*", "api_keys"): Field(_check_str_list, secret=True),
     ("providers", "*", "api_key_env"): Field(_check_str),
     ("providers", "*", "api_key_command"): Field(_check_command),
@@ -94,10 +123,10 @@ SCHEMA: dict[Path_, Field] = {
     ("credentials", "strategy"): Field(_check_strategy),
     ("credentials", "max_wait_seconds"): Field(_check_number),
     ("credentials", "cooldown_seconds"): Field(_check_number),
-    ("credentials", "state"): Field(_check_state),
+    ("credentials", "state"): Field(_check_state, redact=_mask_url),
     ("fallback", "[]", "provider"): Field(_check_str),
     ("fallback", "[]", "name"): Field(_check_str),
-    ("fallback", "[]", "base_url"): Field(_check_url),
+    ("fallback", "[]", "base_url"): Field(_check_url, redact=_mask_url),
     ("agent", "max_tool_iterations"): Field(_check_int),
     ("agent", "allow_dangerous"): Field(_check_bool),
     ("agent", "timeout"): Field(_check_number, doc="seconds to wait for data from the provider"),
@@ -107,7 +136,8 @@ SCHEMA: dict[Path_, Field] = {
     ("local", "keep_alive"): Field(_check_duration),
     ("local", "auto"): Field(_check_bool, doc="answer with the local model when no provider is configured"),
     ("mcp", "servers", "*", "command"): Field(_check_str_list),
-    ("mcp", "servers", "*", "env"): Field(_check_env_table),
+    ("mcp", "servers", "*", "env"): Field(_check_env_table, redact=_mask_env_table),
+    ("tools", "pass_env"): Field(_check_env_names, doc="variables commands and MCP servers may see"),
     ("sessions", "save"): Field(_check_bool),
     ("models", "*", "context"): Field(_check_int),
     ("models", "*", "input_price"): Field(_check_number, doc="USD per million prompt tokens"),
@@ -185,7 +215,7 @@ def validate(data: Mapping[str, Any], file: Path) -> tuple[str, ...]:
             continue
         problem = f.check(value)
         if problem:
-            shown = "<secret>" if f.secret else repr(value)
+            shown = "<secret>" if f.secret else repr(f.redact(value))
             raise ConfigError(
                 f"{file}: {format_key(path)} must be {problem}, not {shown}.",
                 hint="Fix it with `hermes config edit` or `hermes config set`.",
@@ -246,7 +276,8 @@ def coerce_value(path: Path_, text: str) -> Any:
         problem = f.check(value)
         if problem is None:
             return value
-    raise UsageError(f"{format_key(path)} must be {problem}, not {text!r}.")
+    shown = "<secret>" if f.secret else repr(f.redact(text))
+    raise UsageError(f"{format_key(path)} must be {problem}, not {shown}.")
 
 
 def set_value(file: Path, path: Path_, value: Any) -> None:
@@ -276,17 +307,19 @@ def set_value(file: Path, path: Path_, value: Any) -> None:
     write_atomic(file, new_text.encode("utf-8"))
 
 
-def masked(data: Mapping[str, Any], mask: Callable[[str], str]) -> dict[str, Any]:
-    """A copy of the config with every secret value masked, for `config show`."""
+def masked(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the config with every secret masked, for `config show` and `config get`."""
 
     def walk(value: Any, path: Path_) -> Any:
+        f = field_for(path)
+        if f is not None:
+            return f.shown(value)
         if isinstance(value, Mapping):
             return {k: walk(v, (*path, k)) for k, v in value.items()}
         if isinstance(value, list) and value and all(isinstance(x, Mapping) for x in value):
             return [walk(v, (*path, "[]")) for v in value]
-        f = field_for(path)
-        if f is not None and f.secret:
-            return [mask(x) for x in value] if isinstance(value, list) else mask(str(value))
+        if isinstance(value, str) and path and looks_secret(path[-1], value):
+            return mask_key(value)  # an unknown key (`api_key = "sk-…"`, a typo) is still masked
         return value
 
     return walk(data, ())

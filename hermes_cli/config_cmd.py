@@ -12,10 +12,9 @@ from typing import Annotated, Any
 import typer
 
 from agent.errors import UsageError
-from hermes_cli.config import coerce_value, format_key, load_config, masked, parse_key, set_value
+from hermes_cli.config import coerce_value, field_for, format_key, load_config, masked, parse_key, set_value
 from hermes_cli.context import Context
 from hermes_cli.exit_codes import guarded
-from providers.credentials import mask_key
 
 config_app = typer.Typer(no_args_is_help=True)
 
@@ -43,7 +42,7 @@ def show_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
         if not config.data:
             print(f"hermes: no settings in {config.path} (defaults apply).", file=sys.stderr)
             return
-        data = masked(config.data, mask_key)
+        data = masked(config.data)
         if json_:
             print(json.dumps(data, indent=2, ensure_ascii=False))
         else:
@@ -61,7 +60,7 @@ def get_cmd(key: str) -> None:
     def body() -> None:
         config = Context().config
         path = parse_key(key)
-        value = masked(config.data, mask_key)
+        value = masked(config.data)
         for part in path:
             if not isinstance(value, dict) or part not in value:
                 print(f"hermes: {format_key(path)} is not set in {config.path}.", file=sys.stderr)
@@ -81,8 +80,8 @@ def set_cmd(key: str, value: str) -> None:
         path = parse_key(key)
         parsed = coerce_value(path, value)
         set_value(ctx.paths.config_file, path, parsed)
-        field_secret = "api_keys" in path
-        shown = "<masked>" if field_secret else _show_value(parsed)
+        f = field_for(path)
+        shown = _show_value(f.shown(parsed)) if f is not None else _show_value(parsed)
         print(f"hermes: {format_key(path)} = {shown} in {ctx.paths.config_file}", file=sys.stderr)
 
     guarded(body)

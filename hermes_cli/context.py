@@ -29,5 +29,9 @@ class Context:
 
     def runtime(self):  # type: ignore[no-untyped-def]
         from agent.runtime import Runtime
+        from hermes_cli.exit_codes import watch_secrets
 
-        return Runtime(config=self.config, env=self.env, state_dir=self.paths.state_dir, data_dir=self.paths.data_dir)
+        runtime = Runtime(config=self.config, env=self.env, state_dir=self.paths.state_dir,
+                          data_dir=self.paths.data_dir)
+        watch_secrets(runtime.secrets)
+        return runtime

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from agent import errors
+from providers.registry import BUILTIN
+from providers.secrets import Secrets, collect_secrets
 
 T = TypeVar("T")
 
@@ -41,19 +43,42 @@ def debug_enabled() -> bool:
     return os.environ.get("HERMES_DEBUG", "") not in ("", "0", "false")
 
 
+# Where this process's secrets can be learnt (the runtime's registry, once one exists): every message
+# printed here is scrubbed, whatever raised it.
+_secret_sources: list[Callable[[], Secrets]] = []
+
+
+def watch_secrets(source: Callable[[], Secrets]) -> None:
+    _secret_sources.append(source)
+
+
+def redact(text: str) -> str:
+    """`text` without any secret this process knows: its runtime's, or at least those in the environment."""
+    known = [collect_secrets(BUILTIN, env=os.environ, provider_tables={}, auth_keys=(), state_url=None,
+                             mcp_servers={})]
+    for source in _secret_sources:
+        try:
+            known.append(source())
+        except Exception:  # noqa: BLE001 - a source that cannot load now must not hide the error reported
+            continue
+    for secrets in known:
+        text = secrets.scrub(text)
+    return text
+
+
 def report(error: BaseException) -> int:
     """Print what went wrong and return the exit code."""
     if isinstance(error, KeyboardInterrupt):
         print("\nhermes: interrupted.", file=sys.stderr)
         return INTERRUPTED
     if debug_enabled():
-        traceback.print_exception(error, file=sys.stderr)
+        print(redact("".join(traceback.format_exception(error))), file=sys.stderr, end="")
     if isinstance(error, errors.HermesError):
-        print(f"hermes: error: {error}", file=sys.stderr)
+        print(redact(f"hermes: error: {error}"), file=sys.stderr)
         return code_for(error)
     print(
-        f"hermes: internal error: {type(error).__name__}: {error}. This is a bug; "
-        "run again with --debug for the traceback and report it.",
+        redact(f"hermes: internal error: {type(error).__name__}: {error}. This is a bug; "
+               "run again with --debug for the traceback and report it."),
         file=sys.stderr,
     )
     return INTERNAL

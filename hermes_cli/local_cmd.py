@@ -35,7 +35,7 @@ def _manager() -> LocalServerManager:
 
     ctx = Context()
     return LocalServerManager(state_dir=ctx.paths.state_dir, data_dir=ctx.paths.data_dir,
-                              settings=ctx.config.table("local"))
+                              settings=ctx.config.table("local"), env=ctx.runtime().child_env())
 
 
 def _pip(*args: str, env: dict[str, str] | None = None) -> None:

@@ -37,8 +37,12 @@ def provider_rows(ctx: Context, flag_provider: str | None, flag_base_url: str | 
                 url, source = endpoint.url, endpoint.source
         except HermesError as e:
             url, source = "(invalid)", e.message
-        creds = load_credentials(spec, env=ctx.env, provider_table=table, auth_store=runtime.auth_store,
-                                 run_command=False)
+        try:
+            creds = load_credentials(spec, env=ctx.env, provider_table=table, auth_store=runtime.auth_store,
+                                     run_command=False)
+            problem = None
+        except HermesError as e:  # a malformed key: listed as such, never shown
+            creds, problem = (), e.message
         keys = [c for c in creds if c.id != ANONYMOUS]
         rows.append({
             "id": spec.id,
@@ -49,7 +53,7 @@ def provider_rows(ctx: Context, flag_provider: str | None, flag_base_url: str | 
             "needs_key": spec.needs_key,
             "keys": len(keys) + (1 if table.get("api_key_command") else 0),
             "key_command": bool(table.get("api_key_command")),
-            "health": _health(tuple(keys), store.read(spec.id), now) if keys else "-",
+            "health": problem or (_health(tuple(keys), store.read(spec.id), now) if keys else "-"),
         })
     return rows
 

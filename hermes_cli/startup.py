@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +13,9 @@ from hermes_cli.options import ChatOptions
 from providers.endpoint import normalize_base_url
 
 if TYPE_CHECKING:
+    from agent.runtime import Runtime
     from agent.sessions import SessionInfo, SessionStore
+    from providers.secrets import Secrets
     from agent.tools.toolset import ToolSet
 
 
@@ -40,14 +42,29 @@ class Recorder:
         elif (self.session.provider, self.session.model) != (route.provider.id, route.model):
             self.store.set_route(self.session.id, provider=route.provider.id, model=route.model,
                                  base_url=route.endpoint.url)
-        self.store.append(self.session.id, message)
+        self.store.append(self.session.id, scrubbed(message, self.agent.runtime.secrets()))
 
     def start_new(self) -> None:
         self.session = None
 
 
-def build_toolset(ctx: Context, options: ChatOptions) -> ToolSet | None:
-    """The built-in tools and those of the configured MCP servers, working in the current directory."""
+def scrubbed(message: Message, secrets: Secrets) -> Message:
+    """The message as it may be stored: no known secret in its text or its tool calls' arguments."""
+    calls = tuple({**c, "function": {**c["function"], "arguments": secrets.scrub(c["function"]["arguments"])}}
+                  if isinstance(c.get("function"), dict) and isinstance(c["function"].get("arguments"), str) else c
+                  for c in message.tool_calls)
+    content = secrets.scrub(message.content) if message.content else message.content
+    if content == message.content and calls == message.tool_calls:
+        return message
+    return replace(message, content=content, tool_calls=calls)
+
+
+def build_toolset(ctx: Context, runtime: Runtime, options: ChatOptions) -> ToolSet | None:
+    """The built-in tools and those of the configured MCP servers, working in the current directory.
+
+    Commands and servers get their environment from the secret registry: no provider key, whatever
+    the tool; only what `[tools] pass_env` (and a server's own `env`) names beyond the usual.
+    """
     if options.no_tools:
         return None
     from agent.tools.approval import ApprovalSettings
@@ -55,12 +72,13 @@ def build_toolset(ctx: Context, options: ChatOptions) -> ToolSet | None:
     from agent.tools.builtin import builtin_tools
     from agent.tools.toolset import DEFAULT_MAX_ITERATIONS, ToolSet
 
-    tools = builtin_tools()
+    tools = builtin_tools(command_env=runtime.child_env())
     servers = ctx.config.table("mcp", "servers")
     if servers:
         from agent.tools.mcp import McpServers  # the mcp package loads only when a server is configured
 
-        mcp = McpServers.start(servers, reserved={t.name for t in tools}, log_dir=ctx.paths.state_dir / "mcp")
+        mcp = McpServers.start(servers, reserved={t.name for t in tools}, log_dir=ctx.paths.state_dir / "mcp",
+                               environment=lambda own: runtime.child_env(extra=own, minimal=True))
         tools = [*tools, *mcp.tools]
     settings = ApprovalSettings(
         yes=options.yes, allow_dangerous=ctx.config.get("agent", "allow_dangerous", default=False) is True
@@ -111,7 +129,7 @@ def start_agent(ctx: Context, options: ChatOptions) -> tuple[Agent, Recorder]:
     recorder = Recorder(store if saving_enabled(ctx, options) else None, session=resumed)
     agent = Agent(
         runtime, runtime.route(provider, model), system=system, messages=history, on_message=recorder,
-        fallbacks=() if options.no_fallback else runtime.fallbacks(), tools=build_toolset(ctx, options),
+        fallbacks=() if options.no_fallback else runtime.fallbacks(), tools=build_toolset(ctx, runtime, options),
     )
     recorder.agent = agent
     if resumed is not None and recorder.store is not None and options.system is not None:

@@ -13,7 +13,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,29 +21,13 @@ from typing import Any
 from agent.atomic import write_atomic
 from agent.errors import UsageError
 from providers.registry import ProviderSpec
+from providers.secrets import mask_key
 
 ANONYMOUS = "anonymous"
 
 
 def fingerprint(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:8]
-
-
-def mask_key(secret: str | None) -> str:
-    """`sk-…a1b2`: never enough of a key to use it, enough to tell two keys apart."""
-    if not secret:
-        return "(none)"
-    if len(secret) < 12:
-        return "…" + secret[-2:] if len(secret) >= 6 else "…"
-    return f"{secret[:3]}…{secret[-4:]}"
-
-
-def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace any whole key in a message (providers sometimes echo it) with its masked form."""
-    for secret in secrets:
-        if secret and len(secret) >= 6 and secret in text:
-            text = text.replace(secret, mask_key(secret))
-    return text
 
 
 @dataclass(frozen=True)
@@ -63,6 +47,29 @@ class Credential:
     @property
     def refreshable(self) -> bool:
         return self.command is not None
+
+
+def key_problem(secret: str) -> str | None:
+    """Why `secret` cannot be an API key, or None. Such a key would break the Authorization header or
+    smuggle another header into it (`sk-…\nX-Injected: 1`), so it is refused before any request."""
+    if "\n" in secret or "\r" in secret:
+        return "a line break"
+    if any(ch.isspace() for ch in secret):
+        return "white space"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in secret):
+        return "a control character"
+    if not secret.isascii():
+        return "non-ASCII characters"
+    return None
+
+
+def check_key(secret: str, provider: str, where: str) -> None:
+    problem = key_problem(secret)
+    if problem:
+        raise UsageError(
+            f"The {provider} key from {where} contains {problem}, so it was not used (it is not shown here).",
+            hint="An API key is one word of printable ASCII; fix it where it comes from.",
+        )
 
 
 def run_key_command(command: str | Sequence[str], provider: str) -> str:
@@ -107,6 +114,7 @@ class AuthStore:
         return [e for e in self._read(strict=False) if provider is None or e["provider"] == provider]
 
     def add(self, provider: str, key: str, *, label: str, base_url: str | None) -> str:
+        check_key(key, provider, "the key given")
         entries = self._read(strict=True)
         cred_id = fingerprint(key)
         if any(e["provider"] == provider and fingerprint(e["key"]) == cred_id for e in entries):
@@ -145,10 +153,11 @@ def load_credentials(
     found: list[Credential] = []
     seen: set[str] = set()
 
-    def add(secret: str, source: str, label: str, pinned: str | None = None) -> None:
+    def add(secret: str, source: str, label: str, pinned: str | None = None, where: str | None = None) -> None:
         secret = secret.strip()
         if not secret:
             return
+        check_key(secret, spec.id, where or source)
         cred_id = fingerprint(secret)
         if cred_id in seen:
             return
@@ -161,15 +170,18 @@ def load_credentials(
             add(env[name], f"env {name}", name)
     if env.get(spec.keys_env):
         for i, key in enumerate(env[spec.keys_env].split(","), 1):
-            add(key, f"env {spec.keys_env}", f"{spec.keys_env}#{i}")
+            add(key, f"env {spec.keys_env}", f"{spec.keys_env}#{i}", where=f"env {spec.keys_env} (item {i})")
     for i, key in enumerate(provider_table.get("api_keys") or (), 1):
-        add(str(key), "config", f"api_keys#{i}")
+        add(str(key), "config", f"api_keys#{i}", where=f"[providers.{spec.id}] api_keys (item {i})")
     for entry in auth_store.entries(spec.id):
-        add(str(entry["key"]), "auth", str(entry.get("label") or "added"), entry.get("base_url") or None)
+        key = str(entry["key"])
+        add(key, "auth", str(entry.get("label") or "added"), entry.get("base_url") or None,
+            where=f"`hermes auth add` entry {fingerprint(key)} in {auth_store.path}")
     command = provider_table.get("api_key_command")
     if command and run_command:
         cmd = command if isinstance(command, str) else tuple(command)
         secret = run_key_command(cmd, spec.id)
+        check_key(secret, spec.id, "the output of api_key_command")
         cred_id = "cmd-" + fingerprint(cmd if isinstance(cmd, str) else "\0".join(cmd))
         if fingerprint(secret) not in seen:
             found.append(Credential(cred_id, spec.id, "api_key_command", "api_key_command", secret, None, cmd))
@@ -187,6 +199,6 @@ def refreshed(cred: Credential) -> Credential | None:
     except UsageError as e:
         print(f"hermes: {e}", file=sys.stderr)
         return None
-    if secret == cred.secret:
+    if secret == cred.secret or key_problem(secret):
         return None
     return Credential(cred.id, cred.provider, cred.source, cred.label, secret, cred.pinned_base_url, cred.command)

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from agent.errors import UsageError
 from providers.registry import ProviderSpec
+from providers.secrets import mask_url
 
 FLAG = "flag --base-url"
 ENV = "env"
@@ -30,8 +31,19 @@ class Endpoint:
 
 
 def normalize_base_url(url: str, *, what: str) -> str:
-    """Validate an http(s) URL and drop a trailing slash, so joining paths is unambiguous."""
-    parts = urlsplit(url.strip())
+    """Validate an http(s) URL and drop a trailing slash, so joining paths is unambiguous.
+
+    A URL with user:password@ is refused: httpx would send it as Basic auth in place of the key, and
+    every display of the endpoint would show the password."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise UsageError(f"{what} {mask_url(url)!r} is not a valid URL.",
+                         hint="Use a full URL such as https://host/v1.") from None
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(f"{what} {mask_url(url)!r} holds a user name or password.",
+                         hint="Put the key in api_keys, <ID>_API_KEY or `hermes auth add`, not in the URL.")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UsageError(f"{what} {url!r} is not an http(s) URL.", hint="Use a full URL such as https://host/v1.")
     return url.strip().rstrip("/")

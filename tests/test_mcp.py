@@ -91,12 +91,15 @@ def test_an_error_result_raises_tool_error(shared: McpServers, ws: Workspace) ->
     assert by_name(shared)["add"].run({"a": 1, "b": 1}, ws).content == "2"  # the server is still fine
 
 
-def test_env_is_added_to_ours(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_server_gets_a_minimal_environment_and_its_own_env(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HERMES_MCP_INHERITED", "from-us")
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-must-not-leak-0001")
     with McpServers.start({"e": {"command": COMMAND, "env": {"HERMES_MCP_EXTRA": "from-config"}}}) as servers:
         env_value = by_name(servers)["env_value"]
         assert env_value.run({"name": "HERMES_MCP_EXTRA"}, ws).content == "from-config"
-        assert env_value.run({"name": "HERMES_MCP_INHERITED"}, ws).content == "from-us"
+        assert env_value.run({"name": "PATH"}, ws).content == os.environ["PATH"]
+        assert env_value.run({"name": "HERMES_MCP_INHERITED"}, ws).content == "<unset>"
+        assert env_value.run({"name": "OPENROUTER_API_KEY"}, ws).content == "<unset>"
 
 
 def test_clashing_names_get_the_server_prefix(ws: Workspace) -> None:

@@ -10,7 +10,8 @@ import pytest
 from agent.errors import ConnectError, HTTPStatusError, MalformedResponse, StreamInterrupted
 from agent.retry_policy import Action, backoff, decide, parse_retry_after, reset_hint_seconds
 from providers import selection
-from providers.credentials import Credential, fingerprint, mask_key
+from providers.credentials import Credential, fingerprint
+from providers.secrets import mask_key
 from providers.state import CredentialState
 
 NOW = 1_000_000.0

@@ -30,13 +30,14 @@ import re
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Self
 
 from agent.errors import ConfigError
 from agent.tools.base import Arguments, Effect, ToolError, ToolResult, Workspace, truncate
+from providers.secrets import Secrets
 
 if TYPE_CHECKING:
     from mcp import ClientSession
@@ -73,6 +74,7 @@ class McpServers:
         call_timeout: float = CALL_TIMEOUT,
         reserved: Collection[str] = (),
         log_dir: Path | None = None,
+        environment: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None,
     ) -> McpServers:
         """Start every server (in parallel), initialize it and list its tools.
 
@@ -80,6 +82,8 @@ class McpServers:
         `reserved` are names already taken (the built-in tools): an MCP tool with one of them, or with
         the name of another server's tool, is called `<server>__<tool>`. Each server's stderr is
         appended to `log_dir/mcp-NAME.log`, or kept in a temporary file (quoted in start-up errors).
+        `environment` turns a server's own `env` table into its whole environment (the secret registry's
+        minimal child environment); by default a minimal one without credentials.
         Raises ConfigError, after stopping what had started, when a server cannot be started.
         """
         try:
@@ -95,8 +99,10 @@ class McpServers:
         parsed = [(name, *_parse_spec(name, spec)) for name, spec in servers.items()]
         self = cls()
         try:
+            make_env = environment or _minimal_env
             for name, command, env in parsed:
-                self._servers.append(_Server(name, command, env, self._loop, _open_log(name, log_dir)))
+                self._servers.append(_Server(name, command, dict(make_env(env)), self._loop,
+                                             _open_log(name, log_dir)))
             self._thread.start()
             atexit.register(self.close)  # no orphaned servers even if the caller forgets to close
             for server in self._servers:
@@ -145,6 +151,10 @@ class McpServers:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def _minimal_env(own: Mapping[str, str]) -> Mapping[str, str]:
+    return Secrets().child_env(os.environ, extra=own, minimal=True)
 
 
 class McpTool:
@@ -212,8 +222,7 @@ class _Server:
         from mcp import ClientSession, StdioServerParameters
         from mcp.client.stdio import stdio_client
 
-        params = StdioServerParameters(command=self.command[0], args=self.command[1:],
-                                       env={**os.environ, **self.env})
+        params = StdioServerParameters(command=self.command[0], args=self.command[1:], env=self.env)
         try:
             with anyio.CancelScope(deadline=anyio.current_time() + timeout) as startup:
                 async with stdio_client(params, errlog=self.log) as (read, write), \

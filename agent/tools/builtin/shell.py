@@ -42,6 +42,9 @@ class RunCommand(BuiltinTool):
     )
     effect = Effect.EXEC
 
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.env = dict(env) if env is not None else command_env(os.environ)
+
     def paths(self, args: Arguments) -> list[str]:
         cwd = args.get("cwd")
         return [cwd] if isinstance(cwd, str) else []
@@ -69,7 +72,7 @@ class RunCommand(BuiltinTool):
             proc = subprocess.Popen(
                 ["/bin/sh", "-c", command], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, start_new_session=True,  # its own process group, to kill it whole
-                env=command_env(os.environ),
+                env=self.env,
             )
         except OSError as e:
             raise ToolError(f"cannot start /bin/sh: {e}") from None

@@ -1,0 +1,206 @@
+"""The secret registry: everything hermes knows to be secret, in one place, for two jobs.
+
+1. Child environments. Every process hermes starts on the model's behalf (run_command, MCP servers)
+   or its own (the local server) gets its environment from `child_env`: provider keys, the state
+   store's password and variables that look like credentials are left out. What the user names
+   (`[tools] pass_env`, an MCP server's own `env` table) is passed through; a provider key never is.
+2. Scrubbing. `scrub` replaces every known secret in a text with its masked form: tool results
+   before they reach the model, errors, records and displays.
+
+What counts as secret: every key of every provider (their env names and aliases, `api_key_env`,
+`api_keys`, keys added with `hermes auth add`, `api_key_command` output once it has run), the
+password of the state store's URL, and values of variables or MCP `env` entries that are named like
+credentials (`*_TOKEN`, `*_SECRET`, `*_PASSWORD`, `*_KEY`...) or look like tokens.
+Pure: the environment, config tables and stored keys are passed in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from providers.registry import ProviderSpec
+
+STATE_URL_ENV = "HERMES_STATE_URL"
+MIN_SECRET_LENGTH = 6  # shorter strings would mask ordinary words; no real key is that short
+
+# Names of variables that hold credentials by convention. `_KEY` alone counts (STRIPE_KEY); SSH_AUTH_SOCK
+# does not (a socket path, and git over ssh needs it).
+_CREDENTIAL_NAME = re.compile(
+    r"(?:^|_)(?:API_?KEYS?|TOKENS?|SECRETS?|PASSWORD|PASSWD|CREDENTIALS?|PRIVATE_KEY|ACCESS_KEY|SECRET_KEY|KEYS?)$"
+    r"|(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD)_",
+    re.IGNORECASE,
+)
+# A value shaped like a token (ghp_…, sk-…, xoxb-…): long, one "word", letters and digits. Paths and
+# URLs are not (they have / or .), so a filesystem server's root is not masked.
+_TOKEN_VALUE = re.compile(r"(?=[A-Za-z0-9_\-+=]*\d)(?=[A-Za-z0-9_\-+=]*[A-Za-z])[A-Za-z0-9_\-+=]{20,}")
+
+# What every child gets even in a minimal environment: enough to find programs, a home and a locale.
+MINIMAL_ENV = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
+
+
+def mask_key(secret: str | None) -> str:
+    """`sk-…a1b2`: never enough of a key to use it, enough to tell two keys apart."""
+    if not secret:
+        return "(none)"
+    if len(secret) < 12:
+        return "…" + secret[-2:] if len(secret) >= 6 else "…"
+    return f"{secret[:3]}…{secret[-4:]}"
+
+
+def named_like_credential(name: str) -> bool:
+    return _CREDENTIAL_NAME.search(name) is not None
+
+
+def looks_secret(name: str, value: str) -> bool:
+    """A variable whose name or value says it is a credential."""
+    return named_like_credential(name) or _TOKEN_VALUE.fullmatch(value) is not None
+
+
+def url_password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def mask_url(url: str) -> str:
+    """The URL with its userinfo masked: `redis://:…@host:6379/0`. Anything unparsable is masked whole."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return "…"
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = ("…" if parts.username else "") + (":…" if parts.password is not None else "") + "@" + host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """`keys` never reach a child process (provider keys, the state store's password); `values` are
+    every secret known, scrubbed from text; `names` are variables that never reach a child."""
+
+    keys: frozenset[str] = frozenset()
+    values: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
+
+    def with_keys(self, keys: Iterable[str | None]) -> Secrets:
+        """Add keys learnt later (an api_key_command's output)."""
+        new = frozenset(k for k in keys if k and len(k) >= MIN_SECRET_LENGTH)
+        if new <= self.keys:
+            return self
+        return Secrets(self.keys | new, self.values | new, self.names)
+
+    @cached_property
+    def _values_pattern(self) -> re.Pattern[str] | None:
+        return _alternation(self.values)
+
+    @cached_property
+    def _keys_pattern(self) -> re.Pattern[str] | None:
+        return _alternation(self.keys)
+
+    def scrub(self, text: str) -> str:
+        """`text` with every known secret replaced by its masked form."""
+        if self._values_pattern is None or not text:
+            return text
+        return self._values_pattern.sub(lambda m: mask_key(m.group(0)), text)
+
+    def child_env(
+        self,
+        environ: Mapping[str, str],
+        *,
+        pass_env: Iterable[str] = (),
+        extra: Mapping[str, str] | None = None,
+        minimal: bool = False,
+    ) -> dict[str, str]:
+        """The environment of a child process.
+
+        From `environ`: everything but secrets, or with `minimal` only MINIMAL_ENV and LC_*; plus the
+        variables named in `pass_env` (a provider key is never passed, whatever its name); then `extra`,
+        the child's own table from config, as the user wrote it.
+        """
+        wanted = frozenset(pass_env)
+        env: dict[str, str] = {}
+        keys, values = self._keys_pattern, self._values_pattern
+        for name, value in environ.items():
+            if name in self.names or (keys is not None and keys.search(value)):
+                continue
+            named = name in wanted
+            if minimal and not named and name not in MINIMAL_ENV and not name.startswith("LC_"):
+                continue
+            if not named and (named_like_credential(name) or (values is not None and values.search(value))):
+                continue
+            env[name] = value
+        env.update(extra or {})
+        return env
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with each of `secrets` masked: for a handful of keys at hand (one pool's)."""
+    return Secrets(values=frozenset(s for s in secrets if s)).scrub(text)
+
+
+def _alternation(strings: Iterable[str]) -> re.Pattern[str] | None:
+    usable = sorted((s for s in strings if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, usable))) if usable else None
+
+
+def _split_keys(value: str) -> list[str]:
+    return [k.strip() for k in value.split(",") if k.strip()]
+
+
+def collect_secrets(
+    specs: Iterable[ProviderSpec],
+    *,
+    env: Mapping[str, str],
+    provider_tables: Mapping[str, Any],
+    auth_keys: Iterable[str],
+    state_url: str | None,
+    mcp_servers: Mapping[str, Any],
+) -> Secrets:
+    """Everything hermes can know to be secret before it runs a command."""
+    names: set[str] = {STATE_URL_ENV}
+    keys: set[str] = set()
+    for spec in specs:
+        key_names = (spec.key_env, spec.keys_env, *spec.key_env_aliases)
+        names.update(key_names)
+        for name in key_names:
+            keys.update(_split_keys(env.get(name, "")))
+    for table in provider_tables.values():
+        if isinstance(table, Mapping):
+            keys.update(str(k).strip() for k in table.get("api_keys") or () if isinstance(k, str))
+            if isinstance(table.get("api_key_env"), str):
+                names.add(table["api_key_env"])
+                keys.update(_split_keys(env.get(table["api_key_env"], "")))
+    keys.update(k.strip() for k in auth_keys)
+    for url in (env.get(STATE_URL_ENV), state_url):
+        password = url_password(url) if url else None
+        if password:
+            keys.add(password)
+    # Names matching the usual suffixes (a provider hermes does not know, or one of another tool).
+    for name, value in env.items():
+        if name.endswith(("_API_KEY", "_API_KEYS")):
+            names.add(name)
+            keys.update(_split_keys(value))
+    values = set(keys)
+    for name, value in env.items():
+        if looks_secret(name, value):
+            values.add(value)
+    for server in mcp_servers.values():
+        server_env = server.get("env") if isinstance(server, Mapping) else None
+        if isinstance(server_env, Mapping):
+            values.update(v for k, v in server_env.items() if isinstance(v, str) and looks_secret(str(k), v))
+    keys = {k for k in keys if len(k) >= MIN_SECRET_LENGTH}
+    values = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
+    return Secrets(frozenset(keys), frozenset(values), frozenset(names))
