@@ -19,9 +19,9 @@ import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 from agent.errors import UsageError
+from providers.secrets import mask_url
 from providers.state import CredentialState, FileStateStore
 
 try:
@@ -56,15 +56,6 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return out
 """
-
-
-def mask_url(url: str) -> str:
-    parts = urlsplit(url)
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    if not at:
-        return url
-    user, colon, _ = userinfo.partition(":")
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}" if colon else f"***@{hostport}"))
 
 
 def open_redis_store(url: str, *, fallback: FileStateStore) -> RedisStateStore:

@@ -69,21 +69,14 @@ def url_password(url: str) -> str | None:
 
 
 def mask_url(url: str) -> str:
-    """The URL with its userinfo masked: `redis://:…@host:6379/0`. Anything unparsable is masked whole."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError:
-        return "…"
-    if parts.username is None and parts.password is None:
+    """The URL with its userinfo masked: `redis://fleet:***@host:6379/0`, `https://***@host` (a lone
+    user name may be the key itself)."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
         return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = ("…" if parts.username else "") + (":…" if parts.password is not None else "") + "@" + host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    user, colon, _ = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}" if colon else f"***@{hostport}"))
 
 
 @dataclass(frozen=True)

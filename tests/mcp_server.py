@@ -45,6 +45,12 @@ def env_value(name: str) -> str:
     return os.environ.get(name, "<unset>")
 
 
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+def get_env() -> str:
+    """The server's whole environment, one NAME=value a line (as server-everything's get-env does)."""
+    return "\n".join(f"{k}={v}" for k, v in sorted(os.environ.items()))
+
+
 @server.tool()
 def slow(seconds: float) -> str:
     """Sleep, then answer."""

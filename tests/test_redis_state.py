@@ -20,7 +20,8 @@ import pytest
 from agent.errors import UsageError
 from providers.credentials import Credential, fingerprint
 from providers.pool import CredentialPool
-from providers.redis_state import RedisStateStore, mask_url, open_redis_store
+from providers.redis_state import RedisStateStore, open_redis_store
+from providers.secrets import mask_url
 from providers.state import COOLING, EXHAUSTED, OK, FileStateStore
 from tests.conftest import Hermes, clean_env
 from tests.fakeserver import FakeServer, RateLimit, Reply, Status
