@@ -14,6 +14,7 @@ from agent.conversation import INTERRUPTED
 from agent.errors import HermesError
 from agent.events import ApprovalNeeded, Event, Finished, Notice, TextDelta, ToolCallFinished, ToolCallStarted
 from hermes_cli import approvals
+from hermes_cli.exit_codes import redact
 from hermes_cli.output import color_enabled, console
 from hermes_cli.repl import commands
 
@@ -82,7 +83,7 @@ class Screen:
             print(text, file=sys.stderr, flush=True)
 
     def error(self, error: HermesError, then: str | None = None) -> None:
-        text = f"{error}" + (f"\n{then}" if then else "")
+        text = redact(f"{error}") + (f"\n{then}" if then else "")
         if self.console is not None:
             from rich.panel import Panel
             from rich.text import Text
