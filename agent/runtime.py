@@ -17,6 +17,7 @@ from agent.errors import NoCredentialError, UsageError
 from agent.fallback import FallbackEntry
 from agent.recovery import RecoverySettings, RecoveringClient
 from agent.route import Route
+from providers.catalogue import Catalogue
 from providers.credentials import AuthStore, Credential, load_credentials
 from providers.endpoint import FALLBACK, MANAGED, Endpoint, normalize_base_url, resolve_endpoint
 from providers.models import ModelInfo, model_info
@@ -34,11 +35,9 @@ class Settings(Protocol):
     def table(self, *path: str) -> Mapping[str, Any]: ...
 
 
-def make_registry(config: Settings) -> Registry:
-    from providers.registry import BUILTIN
-
-    builtin = {s.id for s in BUILTIN}
-    return build_registry({k: v for k, v in config.table("providers").items() if k not in builtin})
+def make_registry(config: Settings, catalogue: Catalogue | None = None) -> Registry:
+    """hermes's providers, the catalogue's, and the custom ones config defines (ids known to neither)."""
+    return build_registry(config.table("providers"), catalogue.providers() if catalogue else None)
 
 
 class Runtime:
@@ -57,7 +56,8 @@ class Runtime:
         self.env = env
         self.state_dir = state_dir
         self.data_dir = data_dir or state_dir
-        self.registry = make_registry(config)
+        self.catalogue = Catalogue(state_dir / "catalogue")
+        self.registry = make_registry(config, self.catalogue)
         self.clock = clock
         self.sleep = sleep
         self._flag: tuple[str, str] | None = None
@@ -106,15 +106,45 @@ class Runtime:
         return None, text
 
     def _detect_provider(self) -> str | None:
+        """The first provider that has a key. A key found only in a variable several providers read
+        (XIAOMI_API_KEY: the pay-per-use host and three plan hosts) names no host: hermes stops and
+        lists them rather than guess, since a plan key on the wrong host fails every request."""
         for spec in self.registry:
             if not spec.needs_key or spec.managed:
                 continue
-            names = (spec.key_env, spec.keys_env, *spec.key_env_aliases)
             table = self.config.table("providers", spec.id)
-            if any(self.env.get(n) for n in names) or table.get("api_keys") or table.get("api_key_command") \
-                    or self.auth_store.entries(spec.id):
+            if table.get("api_keys") or table.get("api_key_command") or self.auth_store.entries(spec.id):
                 return spec.id
+            # Only *_API_KEY(S) variables pick a provider: GITHUB_TOKEN or HF_TOKEN are set for other
+            # tools on many machines, and must not send a first question to github-models.
+            found = [n for n in spec.key_names if n.endswith(("_API_KEY", "_API_KEYS")) and self.env.get(n)]
+            if not found:
+                continue
+            if all(len(self._readers(n)) > 1 for n in found):
+                raise self._ambiguous_key(found[0])
+            return spec.id
         return None
+
+    def _readers(self, env_name: str) -> list[ProviderSpec]:
+        """The providers hermes could send a key from `env_name` to (not those needing another API)."""
+        return [s for s in self.registry.sharing(env_name)
+                if not s.other_api or self.config.table("providers", s.id).get("base_url")]
+
+    def _ambiguous_key(self, env_name: str) -> UsageError:
+        rows = []
+        for spec in self._readers(env_name):
+            try:
+                url = self.endpoint(spec.id).url
+            except UsageError:
+                url = "(no OpenAI-compatible endpoint)"
+            rows.append((f"-p {spec.id}", url, f"hermes config set model.provider {spec.id}"))
+        width = [max(len(r[i]) for r in rows) for i in (0, 1)]
+        lines = [f"  {flag:<{width[0]}}  {url:<{width[1]}}  {line}" for flag, url, line in rows]
+        return UsageError(
+            f"{env_name} is the key variable of {len(lines)} providers with different endpoints; hermes will not "
+            "guess which host your key belongs to (a plan key sent to the pay-per-use host fails).",
+            hint="Choose one with -p ID, or set it once:\n" + "\n".join(lines),
+        )
 
     def choose(self, provider: str | None, model: str | None) -> tuple[str, str]:
         """The provider and model a new session starts with: flags, then env, then config, then detection."""

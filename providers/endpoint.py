@@ -71,6 +71,12 @@ def resolve_endpoint(
     for url, source in candidates:
         if url:
             return Endpoint(normalize_base_url(url, what=source), source)
+    if not spec.base_url and spec.other_api:
+        raise UsageError(
+            f"{spec.name} ({spec.id}) needs its own API ({spec.other_api}), not the OpenAI-compatible one "
+            "hermes speaks.",
+            hint=f"If it offers an OpenAI-compatible endpoint, set {env_name} or [providers.{spec.id}] base_url to it.",
+        )
     if not spec.base_url:
         raise UsageError(
             f"Provider {spec.id!r} has no endpoint.",

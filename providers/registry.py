@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from providers.catalogue import CatalogueProvider
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,14 @@ class ProviderSpec:
     tagged_models: bool = False
     # hermes runs this provider's server itself (`hermes local`): endpoint and key come from it.
     managed: bool = False
+    # The models.dev entry whose models (limits, prices, capabilities) this provider serves.
+    catalogue_id: str | None = None
+    # Other providers reading the same key variable: a plan host and its pay-per-use twin (xiaomi and
+    # xiaomi-token-plan-cn...). A key found there cannot tell hermes which host it belongs to.
+    shares_key_with: tuple[str, ...] = ()
+    # For a catalogue provider that needs another API (Bedrock, Vertex...): the SDK the catalogue names.
+    # Usable only once the user gives it an OpenAI-compatible base_url.
+    other_api: str | None = None
 
     @property
     def env_prefix(self) -> str:
@@ -40,9 +53,15 @@ class ProviderSpec:
     def base_url_env(self) -> str:
         return f"{self.env_prefix}_BASE_URL"
 
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        """Every variable this provider reads keys from."""
+        return (self.key_env, self.keys_env, *self.key_env_aliases)
+
 
 def env_prefix(provider_id: str) -> str:
-    return provider_id.upper().replace("-", "_")
+    """`myplan` -> `MYPLAN`, `xiaomi-token-plan-cn` -> `XIAOMI_TOKEN_PLAN_CN`, `wafer.ai` -> `WAFER_AI`."""
+    return re.sub(r"[^A-Za-z0-9]", "_", provider_id).upper()
 
 
 BUILTIN: tuple[ProviderSpec, ...] = (
@@ -119,20 +138,28 @@ BUILTIN: tuple[ProviderSpec, ...] = (
 )
 
 
-class Registry:
-    """Built-in providers plus the custom ones from `[providers.<id>]` tables with unknown ids."""
+# hermes's own entries that are the same service as a catalogue entry under another id.
+CATALOGUE_TWINS = {"kimi": "moonshotai", "gemini": "google", "together": "togetherai"}
 
-    def __init__(self, specs: tuple[ProviderSpec, ...]) -> None:
+
+class Registry:
+    """hermes's own providers, the catalogue's, and the custom ones from `[providers.<id>]` tables."""
+
+    def __init__(self, specs: tuple[ProviderSpec, ...], aliases: Mapping[str, str] | None = None) -> None:
         self._specs = {s.id: s for s in specs}
+        self._aliases = dict(aliases or {})  # another id of the same provider (a catalogue twin's)
 
     def __contains__(self, provider_id: object) -> bool:
-        return provider_id in self._specs
+        return provider_id in self._specs or provider_id in self._aliases
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._specs.values())
 
+    def __len__(self) -> int:
+        return len(self._specs)
+
     def get(self, provider_id: str) -> ProviderSpec | None:
-        return self._specs.get(provider_id)
+        return self._specs.get(provider_id) or self._specs.get(self._aliases.get(provider_id, ""))
 
     def ids(self) -> list[str]:
         return list(self._specs)
@@ -141,13 +168,40 @@ class Registry:
         matches = difflib.get_close_matches(provider_id.lower(), self.ids(), n=1, cutoff=0.5)
         return matches[0] if matches else None
 
+    def sharing(self, env_name: str) -> list[ProviderSpec]:
+        """Every provider that reads its key from `env_name`."""
+        return [s for s in self._specs.values() if env_name in s.key_names]
 
-def build_registry(custom: Mapping[str, Mapping[str, object]]) -> Registry:
-    """`custom` maps provider ids that are not built in to their `[providers.<id>]` table."""
-    specs = list(BUILTIN)
-    builtin_ids = {s.id for s in BUILTIN}
+
+def _from_catalogue(entry: CatalogueProvider) -> ProviderSpec:
+    aliases = tuple(e for e in entry.env if e != f"{env_prefix(entry.id)}_API_KEY")
+    return ProviderSpec(
+        entry.id, entry.name, (entry.api or "").rstrip("/"), key_env_aliases=aliases, catalogue_id=entry.id,
+        other_api=None if entry.api else (entry.sdk or "an API of its own"),
+    )
+
+
+def build_registry(
+    custom: Mapping[str, Mapping[str, object]], catalogue: Mapping[str, CatalogueProvider] | None = None
+) -> Registry:
+    """`custom` maps provider ids that are neither built in nor in the catalogue to their table;
+    `catalogue` is the models.dev index (providers.catalogue)."""
+    from dataclasses import replace
+
+    catalogue = catalogue or {}
+    twins = {CATALOGUE_TWINS.get(s.id, s.id): s.id for s in BUILTIN}
+    specs: list[ProviderSpec] = []
+    for spec in BUILTIN:
+        entry = catalogue.get(CATALOGUE_TWINS.get(spec.id, spec.id))
+        if entry is None:
+            specs.append(spec)
+            continue
+        extra = tuple(e for e in entry.env if e not in spec.key_names)
+        specs.append(replace(spec, catalogue_id=entry.id, key_env_aliases=spec.key_env_aliases + extra))
+    specs += [_from_catalogue(e) for pid, e in sorted(catalogue.items()) if pid not in twins]
+    known = {s.id for s in specs} | set(twins)
     for provider_id, table in custom.items():
-        if provider_id in builtin_ids:
+        if provider_id in known:
             continue
         models = tuple(str(m) for m in table.get("models", ()) or ())  # type: ignore[union-attr]
         specs.append(
@@ -163,4 +217,12 @@ def build_registry(custom: Mapping[str, Mapping[str, object]]) -> Registry:
                 tagged_models=True,
             )
         )
-    return Registry(tuple(specs))
+    readers: dict[str, list[str]] = {}
+    for spec in specs:
+        if spec.needs_key:
+            for name in spec.key_names:
+                readers.setdefault(name, []).append(spec.id)
+    specs = [replace(s, shares_key_with=tuple(dict.fromkeys(
+        other for name in s.key_names for other in readers.get(name, ()) if other != s.id)))
+        if s.needs_key else s for s in specs]
+    return Registry(tuple(specs), {twin: own for twin, own in twins.items() if twin != own})

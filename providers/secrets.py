@@ -165,11 +165,15 @@ def collect_secrets(
     """Everything hermes can know to be secret before it runs a command."""
     names: set[str] = {STATE_URL_ENV}
     keys: set[str] = set()
+    shareable: set[str] = set()  # secret, but the user may pass them on
     for spec in specs:
-        key_names = (spec.key_env, spec.keys_env, *spec.key_env_aliases)
-        names.update(key_names)
-        for name in key_names:
-            keys.update(_split_keys(env.get(name, "")))
+        for name in spec.key_names:
+            # GITHUB_TOKEN or HF_TOKEN serve other tools too; an *_API_KEY is a provider's alone.
+            if name in (spec.key_env, spec.keys_env) or name.endswith(("_API_KEY", "_API_KEYS")):
+                names.add(name)
+                keys.update(_split_keys(env.get(name, "")))
+            else:
+                shareable.update(_split_keys(env.get(name, "")))
     for table in provider_tables.values():
         if isinstance(table, Mapping):
             keys.update(str(k).strip() for k in table.get("api_keys") or () if isinstance(k, str))
@@ -186,7 +190,7 @@ def collect_secrets(
         if name.endswith(("_API_KEY", "_API_KEYS")):
             names.add(name)
             keys.update(_split_keys(value))
-    values = set(keys)
+    values = keys | shareable
     for name, value in env.items():
         if looks_secret(name, value):
             values.add(value)

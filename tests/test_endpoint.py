@@ -472,13 +472,30 @@ def test_choose_custom_provider_without_models_needs_a_model(tmp_path: Path) -> 
         ("DEEPSEEK_API_KEY", "deepseek", "deepseek-chat"),
         ("DEEPSEEK_API_KEYS", "deepseek", "deepseek-chat"),
         ("OPENAI_API_KEY", "openai", "gpt-4o-mini"),
-        ("MOONSHOT_API_KEY", "kimi", "kimi-k2-0905-preview"),  # an alias of the kimi key
+        ("KIMI_API_KEY", "kimi", "kimi-k2-0905-preview"),
+        ("XIAOMI_TOKEN_PLAN_CN_API_KEY", "xiaomi-token-plan-cn", ""),  # a catalogue provider's own variable
     ],
 )
 def test_choose_detects_provider_from_a_key_in_env(tmp_path: Path, env_name: str, provider: str,
                                                      model: str) -> None:
     rt = runtime_from(tmp_path, env={env_name: "sk-test-000000000000000001"})
-    assert rt.choose(None, None) == (provider, model)
+    if model:
+        assert rt.choose(None, None) == (provider, model)
+    else:
+        assert rt.default_provider() == provider
+
+
+@pytest.mark.parametrize(("env_name", "candidates"), [
+    ("MOONSHOT_API_KEY", {"kimi", "moonshotai-cn"}),  # kimi's global host and the China one
+    ("XIAOMI_API_KEY", {"xiaomi", "xiaomi-token-plan-cn", "xiaomi-token-plan-sgp", "xiaomi-token-plan-ams"}),
+])
+def test_a_key_in_a_variable_several_providers_read_names_no_provider(tmp_path: Path, env_name: str,
+                                                                      candidates: set[str]) -> None:
+    rt = runtime_from(tmp_path, env={env_name: "sk-test-000000000000000001"})
+    with pytest.raises(UsageError) as caught:
+        rt.choose(None, None)
+    listed = {line.split()[1] for line in str(caught.value).splitlines() if line.strip().startswith("-p ")}
+    assert listed == candidates
 
 
 def test_choose_detects_custom_provider_from_its_key(tmp_path: Path) -> None:
