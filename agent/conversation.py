@@ -126,6 +126,7 @@ class Agent:
         self.on_message = on_message
         self.fallbacks = tuple(fallbacks)
         self.usage_total = Usage(0, 0)
+        self._toolless: set[str] = set()  # routes whose model cannot call tools, said once each
         self.cost_total: float | None = None
         for m in self.messages:
             self._count_usage(m)
@@ -165,14 +166,14 @@ class Agent:
             messages.insert(0, {"role": "system", "content": self.system})
         return messages
 
-    def body(self, *, stream: bool, route: Route | None = None, messages: list[dict[str, Any]] | None = None
-             ) -> dict[str, Any]:
+    def body(self, *, stream: bool, route: Route | None = None, messages: list[dict[str, Any]] | None = None,
+             offer_tools: bool = True) -> dict[str, Any]:
         route = route or self._route
         body: dict[str, Any] = {"model": route.model, "messages": messages or self.api_messages()}
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
-        if self.tools is not None and self.tools.tools:
+        if offer_tools and self.tools is not None and self.tools.tools:
             body["tools"] = self.tools.api_tools()
         return body
 
@@ -290,9 +291,12 @@ class Agent:
             yield Notice(f"back on {primary_route.label}")
 
     def _reply_on(self, route: Route, client: RecoveringClient, *, stream: bool) -> Iterator[Event]:
-        info = self.runtime.model_info(route.model)
+        info = self.runtime.model_info(route.model, route.provider.id)
         budget = info.context - reply_reserve(info.context)
         retried_overflow = False
+        if not info.tool_call and self.tools is not None and self.tools.tools and route.label not in self._toolless:
+            self._toolless.add(route.label)
+            yield Notice(f"{route.label} cannot call tools (models.dev catalogue); it answers without them.")
         while True:
             messages, dropped = fit(self.api_messages(), budget)
             if dropped:
@@ -300,7 +304,8 @@ class Agent:
                              f"({info.context} tokens); they stay in the session.")
             try:
                 yield from self._stream_answer(route, client, self.body(stream=stream, route=route,
-                                                                        messages=messages))
+                                                                        messages=messages,
+                                                                        offer_tools=info.tool_call))
                 return
             except errors.HTTPStatusError as e:
                 if retried_overflow or not _is_context_overflow(e):
@@ -349,7 +354,7 @@ class Agent:
     def message_cost(self, message: Message) -> float | None:
         if message.usage is None or not message.model:
             return None
-        info = self.runtime.model_info(message.model)
+        info = self.runtime.model_info(message.model, message.provider)
         return info.cost(message.usage.prompt_tokens, message.usage.completion_tokens)
 
     def _finish(self, builder: ReplyBuilder, route: Route, reason: str | None) -> None:

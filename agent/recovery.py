@@ -167,6 +167,13 @@ class RecoveringClient:
             return errors.EndpointRedirect(f"{self._where(cred)}: {message}", status=e.status, location=e.location,
                                            hint=e.hint)
         if isinstance(e, errors.HTTPStatusError):
-            return errors.HTTPStatusError(f"{self._where(cred)}: {message}", status=e.status, hint=e.hint,
+            hint = e.hint
+            twins = self.route.provider.shares_key_with
+            if e.status == 404 and twins:
+                # The seed's trap: a plan key on the pay-per-use host (or the reverse) is answered 404.
+                hint = (f"{hint} " if hint else "") + (
+                    f"A key meant for another {self.route.provider.id} host gets exactly this answer; if yours "
+                    "is a plan key, use its own provider: " + ", ".join(f"-p {t}" for t in twins) + ".")
+            return errors.HTTPStatusError(f"{self._where(cred)}: {message}", status=e.status, hint=hint,
                                           body_excerpt=scrub(e.body_excerpt, (c.secret for c in self.pool.credentials)))
         return type(e)(f"{self._where(cred)}: {message}", hint=e.hint)

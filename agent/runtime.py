@@ -66,6 +66,7 @@ class Runtime:
         self._store: StateStore | None = None
         self._local: Any = None
         self._secrets: Secrets | None = None
+        self._added: set[str] | None = None  # providers with keys from `hermes auth add`
         self.notes: list[str] = []  # things the user should hear once, printed by the CLI
         self.auth_store = AuthStore(state_dir / "auth.json")
 
@@ -104,6 +105,16 @@ class Runtime:
                 hint=(f"Did you mean {close}:{rest}? " if close else "") + "Use -m PROVIDER:MODEL or -m MODEL.",
             )
         return None, text
+
+    def has_key(self, spec: ProviderSpec) -> bool:
+        """Whether the provider can be used as it is: a key in env, config or the auth store, or none needed."""
+        if not spec.needs_key or spec.managed:
+            return True
+        table = self.config.table("providers", spec.id)
+        if self._added is None:  # read auth.json once, not once per provider
+            self._added = {str(e["provider"]) for e in self.auth_store.entries()}
+        return bool(any(self.env.get(n) for n in spec.key_names) or table.get("api_keys")
+                    or table.get("api_key_command") or spec.id in self._added)
 
     def _detect_provider(self) -> str | None:
         """The first provider that has a key. A key found only in a variable several providers read
@@ -205,8 +216,11 @@ class Runtime:
             return Route(self.spec(provider_id), model, endpoint)
         return Route(self.spec(provider_id), model, self.endpoint(provider_id))
 
-    def model_info(self, model: str) -> ModelInfo:
-        return model_info(model, self.config.table("models"))
+    def model_info(self, model: str, provider_id: str | None = None) -> ModelInfo:
+        """The catalogue's figures for `model` as served by `provider_id`, then `[models."model"]`."""
+        spec = self.registry.get(provider_id) if provider_id else None
+        entry = self.catalogue.model(spec.catalogue_id, model) if spec and spec.catalogue_id else None
+        return model_info(model, self.config.table("models"), entry)
 
     def fallbacks(self) -> list[FallbackEntry]:
         entries = self.config.get("fallback", default=[]) or []

@@ -230,20 +230,21 @@ class SessionStore:
             rows = conn.execute(f"SELECT {_columns()} FROM sessions s ORDER BY updated DESC LIMIT ?", (limit,))
             return [SessionInfo(*row) for row in rows]
 
-    def usage_by_model(self, session_ids: list[str]) -> dict[str, list[tuple[str, int, int]]]:
-        """Per session, the (model, prompt tokens, completion tokens) its answers used, for costing."""
+    def usage_by_model(self, session_ids: list[str]) -> dict[str, list[tuple[str, str, int, int]]]:
+        """Per session, the (provider, model, prompt tokens, completion tokens) its answers used, for costing."""
         if not session_ids:
             return {}
         marks = ",".join("?" * len(session_ids))
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT session_id, model, SUM(prompt_tokens), SUM(completion_tokens) FROM messages"
-                f" WHERE session_id IN ({marks}) AND prompt_tokens IS NOT NULL GROUP BY session_id, model",
+                "SELECT session_id, provider, model, SUM(prompt_tokens), SUM(completion_tokens) FROM messages"
+                f" WHERE session_id IN ({marks}) AND prompt_tokens IS NOT NULL GROUP BY session_id, provider, model",
                 session_ids,
             ).fetchall()
-        usage: dict[str, list[tuple[str, int, int]]] = {}
-        for session_id, model, prompt, completion in rows:
-            usage.setdefault(session_id, []).append((model or "", int(prompt or 0), int(completion or 0)))
+        usage: dict[str, list[tuple[str, str, int, int]]] = {}
+        for session_id, provider, model, prompt, completion in rows:
+            usage.setdefault(session_id, []).append(
+                (provider or "", model or "", int(prompt or 0), int(completion or 0)))
         return usage
 
     def get(self, session_id: str) -> SessionInfo:

@@ -97,6 +97,7 @@ def chat(
 
 @app.command()
 def providers(
+    words: Annotated[Optional[str], typer.Argument(metavar="[FILTER]", help="Only ids or names containing it.")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     base_url: BaseUrlOpt = None,
     provider: ProviderOpt = None,
@@ -104,7 +105,7 @@ def providers(
     """The registry: each provider's resolved endpoint, where it came from, and its keys."""
     from hermes_cli.providers_cmd import run_providers
 
-    guarded(lambda: run_providers(as_json=json_, flag_provider=provider, flag_base_url=base_url))
+    guarded(lambda: run_providers(as_json=json_, flag_provider=provider, flag_base_url=base_url, words=words))
 
 
 @app.command()
@@ -112,11 +113,13 @@ def models(
     provider: ProviderOpt = None,
     base_url: BaseUrlOpt = None,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    catalogue: Annotated[bool, typer.Option("--catalog", "--catalogue",
+                                            help="The models.dev catalogue's models; no request is sent.")] = False,
 ) -> None:
-    """The models the provider reports (GET {base_url}/models)."""
+    """The models the provider reports (GET {base_url}/models), with context, prices and capabilities."""
     from hermes_cli.providers_cmd import run_models
 
-    guarded(lambda: run_models(provider, base_url, as_json=json_))
+    guarded(lambda: run_models(provider, base_url, as_json=json_, catalogue_only=catalogue))
 
 
 # Command groups: (module, Typer attribute, help). Only the group being run is imported, so that

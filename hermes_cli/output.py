@@ -39,10 +39,12 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def print_table(columns: list[str], rows: list[list[Any]], *, title: str | None = None) -> None:
+def print_table(columns: list[str], rows: list[list[Any]], *, title: str | None = None,
+                no_wrap: set[str] | frozenset[str] = frozenset()) -> None:
     """A rich table on a terminal; tab-separated lines with a header when piped (easy to cut/awk).
 
     Cells are plain strings (never read as markup: user text may contain "[/INST]") or rich Text.
+    Columns in `no_wrap` (URLs, ids) are cut with an ellipsis rather than broken across lines.
     """
     if not color_enabled(sys.stdout):
         if title:
@@ -54,9 +56,13 @@ def print_table(columns: list[str], rows: list[list[Any]], *, title: str | None 
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=title, show_lines=False)
+    from rich import box
+
+    # Wide tables (the provider registry) lose their vertical rules: 100 columns keep whole URLs.
+    table = Table(title=title, show_lines=False, box=box.SIMPLE_HEAD if no_wrap else box.HEAVY_HEAD,
+                  pad_edge=not no_wrap)
     for c in columns:
-        table.add_column(c, overflow="fold")
+        table.add_column(c, overflow="ellipsis" if c in no_wrap else "fold", no_wrap=c in no_wrap)
     for row in rows:
         table.add_row(*(Text(c) if isinstance(c, str) else c for c in row))
     console().print(table)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agent.errors import HermesError
+from agent.errors import HermesError, UsageError
 from hermes_cli.context import Context
 from hermes_cli.output import print_json, print_table
 from providers.credentials import ANONYMOUS, load_credentials
+from providers.models import ModelInfo
+from providers.registry import ProviderSpec
 from providers.state import COOLING, EXHAUSTED, FRESH, OK, CredentialState
 
 
@@ -20,7 +22,12 @@ def _health(creds: tuple, states: dict[str, CredentialState], now: float) -> str
     return ", ".join(parts) if parts else "-"
 
 
-def provider_rows(ctx: Context, flag_provider: str | None, flag_base_url: str | None) -> list[dict[str, Any]]:
+def _matches(spec: ProviderSpec, words: str | None) -> bool:
+    return not words or words.lower() in f"{spec.id} {spec.name}".lower()
+
+
+def provider_rows(ctx: Context, flag_provider: str | None, flag_base_url: str | None,
+                  words: str | None = None) -> list[dict[str, Any]]:
     runtime = ctx.runtime()
     if flag_base_url:
         runtime.attach_base_url(flag_provider or runtime.default_provider(), flag_base_url)
@@ -28,6 +35,8 @@ def provider_rows(ctx: Context, flag_provider: str | None, flag_base_url: str | 
     now = time.time()
     rows = []
     for spec in runtime.registry:
+        if not _matches(spec, words):
+            continue
         table = ctx.config.table("providers", spec.id)
         try:
             if spec.managed:  # never start the local server just to list it
@@ -36,7 +45,7 @@ def provider_rows(ctx: Context, flag_provider: str | None, flag_base_url: str | 
                 endpoint = runtime.endpoint(spec.id)
                 url, source = endpoint.url, endpoint.source
         except HermesError as e:
-            url, source = "(invalid)", e.message
+            url, source = ("(needs another API)", spec.other_api) if spec.other_api else ("(invalid)", e.message)
         try:
             creds = load_credentials(spec, env=ctx.env, provider_table=table, auth_store=runtime.auth_store,
                                      run_command=False)
@@ -50,6 +59,9 @@ def provider_rows(ctx: Context, flag_provider: str | None, flag_base_url: str | 
             "base_url": url,
             "base_url_source": source,
             "custom": spec.custom,
+            "openai_compatible": not (spec.other_api and url == "(needs another API)"),
+            "key_variables": list(spec.key_names) if spec.needs_key and not spec.managed else [],
+            "shares_key_with": list(spec.shares_key_with),
             "needs_key": spec.needs_key,
             "keys": len(keys) + (1 if table.get("api_key_command") else 0),
             "key_command": bool(table.get("api_key_command")),
@@ -58,30 +70,67 @@ def provider_rows(ctx: Context, flag_provider: str | None, flag_base_url: str | 
     return rows
 
 
-def run_providers(*, as_json: bool, flag_provider: str | None, flag_base_url: str | None) -> None:
+def run_providers(*, as_json: bool, flag_provider: str | None, flag_base_url: str | None,
+                  words: str | None = None) -> None:
     ctx = Context()
-    rows = provider_rows(ctx, flag_provider, flag_base_url)
+    rows = provider_rows(ctx, flag_provider, flag_base_url, words)
     if as_json:
         print_json(rows)
         return
+    if not rows:
+        raise UsageError(f"No provider matches {words!r}.", hint="`hermes providers` lists them all.")
     print_table(
         ["id", "base url", "from", "keys", "health"],
         [[r["id"], r["base_url"], r["base_url_source"],
           "no key needed" if not r["needs_key"] and not r["keys"] else str(r["keys"]) + (" (+cmd)" if r["key_command"] else ""),
           r["health"]] for r in rows],
+        no_wrap={"id", "base url"},
     )
 
 
-def run_models(provider: str | None, base_url: str | None, *, as_json: bool) -> None:
+def _price(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def model_row(model_id: str, info: ModelInfo | None) -> dict[str, Any]:
+    if info is None:
+        return {"id": model_id, "in_catalogue": False}
+    return {"id": model_id, "in_catalogue": True, "context": info.context, "output_limit": info.output_limit,
+            "input_price": info.input_price, "output_price": info.output_price,
+            "cache_read_price": info.cache_read_price, "tools": info.tool_call, "reasoning": info.reasoning,
+            "vision": info.image_input}
+
+
+def run_models(provider: str | None, base_url: str | None, *, as_json: bool, catalogue_only: bool = False) -> None:
+    """The provider's live list, each model with what the catalogue knows of it; or (`catalogue_only`)
+    the catalogue's models of the provider, with no request sent."""
     ctx = Context()
     runtime = ctx.runtime()
     provider_id = runtime.spec(provider).id if provider else runtime.default_provider()
-    if base_url:
-        runtime.attach_base_url(provider_id, base_url)
-    route = runtime.route(provider_id, "")
-    models = runtime.client(route).models()
+    spec = runtime.spec(provider_id)
+    known = runtime.catalogue.models(spec.catalogue_id) if spec.catalogue_id else {}
+    if catalogue_only:
+        if not known:
+            raise UsageError(f"The models.dev catalogue has no models for {provider_id}.",
+                             hint=f"`hermes models -p {provider_id}` asks the provider itself.")
+        ids = sorted(known)
+    else:
+        if base_url:
+            runtime.attach_base_url(provider_id, base_url)
+        route = runtime.route(provider_id, "")
+        ids = sorted({str(m.get("id", "")) for m in runtime.client(route).models()})
+    rows = [model_row(i, runtime.model_info(i, provider_id) if i in known else None) for i in ids]
     if as_json:
-        print_json(models)
+        print_json(rows)
         return
-    for m in sorted(models, key=lambda m: str(m.get("id", ""))):
-        print(m.get("id", ""))
+    if not any(r["in_catalogue"] for r in rows):
+        for r in rows:  # nothing more is known: one id a line, as scripts expect
+            print(r["id"])
+        return
+    print_table(
+        ["model", "context", "$/M in", "$/M out", "tools", "reasoning", "vision"],
+        [[r["id"], f"{r['context']:,}", _price(r["input_price"]), _price(r["output_price"]),
+          "yes" if r["tools"] else "no", "yes" if r["reasoning"] else "no", "yes" if r["vision"] else "no"]
+         if r["in_catalogue"] else [r["id"], "", "", "", "", "", ""] for r in rows],
+        no_wrap={"model"},
+    )

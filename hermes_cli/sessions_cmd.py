@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 import sys
 import time
 from dataclasses import asdict
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from agent.errors import UsageError
-from providers.models import model_info
 from agent.sessions import HIGHLIGHT, SessionInfo, SessionStore
 from hermes_cli.context import Context
 from hermes_cli.exit_codes import guarded
 from hermes_cli.output import color_enabled, console, info, print_json, print_table
+
+if TYPE_CHECKING:
+    from agent.runtime import Runtime
 
 sessions_app = typer.Typer(no_args_is_help=True)
 
@@ -56,11 +57,11 @@ def _snippet_cell(snippet: str) -> Any:
     return Text.assemble(*((p, "bold yellow") if i % 2 else p for i, p in enumerate(pieces)))
 
 
-def _cost(usage: list[tuple[str, int, int]], overrides: Mapping[str, Any]) -> float | None:
+def _cost(usage: list[tuple[str, str, int, int]], runtime: Runtime) -> float | None:
     """The session's cost where every model it used has a known price; None otherwise."""
     total = 0.0
-    for model, prompt, completion in usage:
-        cost = model_info(model, overrides).cost(prompt, completion)
+    for provider, model, prompt, completion in usage:
+        cost = runtime.model_info(model, provider or None).cost(prompt, completion)
         if cost is None:
             return None
         total += cost
@@ -85,7 +86,8 @@ def list_cmd(
         with _store(ctx) as store:
             sessions = store.list(limit=limit)
             usage = store.usage_by_model([s.id for s in sessions])
-        costs = {s.id: _cost(usage.get(s.id, []), ctx.config.table("models")) for s in sessions}
+        runtime = ctx.runtime() if usage else None
+        costs = {s.id: _cost(usage[s.id], runtime) if runtime and s.id in usage else None for s in sessions}
         if json_:
             print_json([asdict(s) | {"cost_usd": costs[s.id]} for s in sessions])
         elif not sessions:

@@ -1,13 +1,16 @@
-"""What hermes knows about models: context window and price, from a small table plus `[models."name"]`.
+"""What hermes knows about a model: context window, output limit, prices and capabilities.
 
-Prices are USD per million tokens and change often: the table is a starting point, config wins.
+From the models.dev catalogue (providers.catalogue), entry by entry overridden by config.toml's
+`[models."name"]`. Prices are USD per million tokens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from providers.catalogue import CatalogueModel
 
 DEFAULT_CONTEXT = 128_000
 
@@ -17,40 +20,43 @@ class ModelInfo:
     context: int = DEFAULT_CONTEXT
     input_price: float | None = None
     output_price: float | None = None
+    cache_read_price: float | None = None
+    output_limit: int | None = None
+    tool_call: bool = True  # False: the model cannot call tools, so none are offered
+    reasoning: bool = False
+    image_input: bool = False
+    source: str = "default"  # "catalogue", "config" or "default": where the figures come from
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float | None:
+        """USD for one answer; cached prompt tokens at the cache price where the model has one."""
         if self.input_price is None or self.output_price is None:
             return None
-        return (prompt_tokens * self.input_price + completion_tokens * self.output_price) / 1_000_000
+        cached = min(cached_tokens, prompt_tokens) if self.cache_read_price is not None else 0
+        return ((prompt_tokens - cached) * self.input_price + cached * (self.cache_read_price or 0.0)
+                + completion_tokens * self.output_price) / 1_000_000
 
 
-# Keyed by the model's name without any "vendor/" prefix, so OpenRouter ids share the entry.
-KNOWN: Mapping[str, ModelInfo] = {
-    "gpt-4o": ModelInfo(128_000, 2.5, 10.0),
-    "gpt-4o-mini": ModelInfo(128_000, 0.15, 0.6),
-    "gpt-4.1": ModelInfo(1_047_576, 2.0, 8.0),
-    "o3-mini": ModelInfo(200_000, 1.1, 4.4),
-    "claude-sonnet-4": ModelInfo(200_000, 3.0, 15.0),
-    "claude-sonnet-4-20250514": ModelInfo(200_000, 3.0, 15.0),
-    "claude-opus-4-20250514": ModelInfo(200_000, 15.0, 75.0),
-    "deepseek-chat": ModelInfo(64_000, 0.27, 1.1),
-    "deepseek-reasoner": ModelInfo(64_000, 0.55, 2.19),
-    "gemini-2.5-flash": ModelInfo(1_048_576, 0.3, 2.5),
-    "gemini-2.5-pro": ModelInfo(1_048_576, 1.25, 10.0),
-    "mistral-large-latest": ModelInfo(128_000, 2.0, 6.0),
-    "llama-3.3-70b-versatile": ModelInfo(128_000, 0.59, 0.79),
-    "local": ModelInfo(4_096, 0.0, 0.0),
-}
+# The bundled local model: not in any catalogue, and free.
+LOCAL = ModelInfo(4_096, 0.0, 0.0, 0.0, 1_024, tool_call=True, source="hermes")
 
 
-def model_info(model: str, overrides: Mapping[str, Any]) -> ModelInfo:
+def from_catalogue(entry: CatalogueModel) -> ModelInfo:
+    return ModelInfo(
+        entry.context or DEFAULT_CONTEXT, entry.input_price, entry.output_price, entry.cache_read_price,
+        entry.output, entry.tool_call, entry.reasoning, entry.image_input, source="catalogue",
+    )
+
+
+def model_info(model: str, overrides: Mapping[str, Any], entry: CatalogueModel | None = None) -> ModelInfo:
     """`overrides` is the `[models]` table of config.toml; a model's own entry wins field by field."""
-    base = KNOWN.get(model) or KNOWN.get(model.rsplit("/", 1)[-1]) or ModelInfo()
+    base = from_catalogue(entry) if entry is not None else LOCAL if model == "local" else ModelInfo()
     own = overrides.get(model)
     if not isinstance(own, Mapping):
         return base
-    return ModelInfo(
-        int(own.get("context", base.context)),
-        own.get("input_price", base.input_price),
-        own.get("output_price", base.output_price),
+    return replace(
+        base,
+        context=int(own.get("context", base.context)),
+        input_price=own.get("input_price", base.input_price),
+        output_price=own.get("output_price", base.output_price),
+        source="config",
     )

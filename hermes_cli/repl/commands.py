@@ -29,7 +29,7 @@ class Command:
     description: str
     args: str = ""
     aliases: tuple[str, ...] = ()
-    complete: Callable[[Chat, str], Iterable[str]] | None = None  # choices for the argument
+    complete: Callable[[Chat, str], Iterable[tuple[str, str]]] | None = None  # (choice, description)
 
     @property
     def usage(self) -> str:
@@ -50,20 +50,27 @@ def _help(chat: Chat, arg: str) -> None:
     chat.screen.say("\n".join(lines))
 
 
-def model_choices(runtime: Runtime, provider_id: str) -> list[str]:
-    """The models hermes knows for a provider: the registry's and those listed in config."""
+def model_choices(runtime: Runtime, provider_id: str, *, catalogue: bool = False) -> list[str]:
+    """The models hermes knows for a provider: the registry's, those listed in config and, with
+    `catalogue`, the models.dev catalogue's."""
     spec = runtime.registry.get(provider_id)
     configured = runtime.config.table("providers", provider_id).get("models") or []
-    return list(dict.fromkeys([*(spec.models if spec else ()), *(str(m) for m in configured)]))
+    listed = runtime.catalogue.models(spec.catalogue_id) if catalogue and spec and spec.catalogue_id else {}
+    return list(dict.fromkeys([*(spec.models if spec else ()), *(str(m) for m in configured), *sorted(listed)]))
 
 
-def _complete_model(chat: Chat, arg: str) -> list[str]:
+def _complete_model(chat: Chat, arg: str) -> list[tuple[str, str]]:
+    """Models of the current provider, then `provider:` for every provider, marked by whether it has
+    a key; after `provider:`, that provider's models (the catalogue's too when it has a key)."""
     runtime = chat.agent.runtime
     prefix, sep, _ = arg.partition(":")
-    if sep and prefix in runtime.registry:
-        return [f"{prefix}:{m}" for m in model_choices(runtime, prefix)]
+    spec = runtime.registry.get(prefix) if sep else None
+    if spec is not None:
+        return [(f"{prefix}:{m}", "") for m in model_choices(runtime, prefix, catalogue=runtime.has_key(spec))]
     current = chat.agent.route.provider.id
-    return [*model_choices(runtime, current), *(f"{p}:" for p in runtime.registry.ids())]
+    providers = [(f"{s.id}:", "has a key" if runtime.has_key(s) else "no key") for s in runtime.registry]
+    providers.sort(key=lambda p: p[1] != "has a key")  # usable ones first
+    return [*((m, "") for m in model_choices(runtime, current, catalogue=True)), *providers]
 
 
 def _model(chat: Chat, arg: str) -> None:
@@ -286,6 +293,6 @@ def completions(chat: Chat, text: str) -> Iterator[tuple[str, int, str]]:
     command = _BY_NAME.get(head[1:])
     if command is None or command.complete is None or " " in arg:
         return
-    for choice in command.complete(chat, arg):
+    for choice, meta in command.complete(chat, arg):
         if choice.startswith(arg):
-            yield choice, -len(arg), ""
+            yield choice, -len(arg), meta
