@@ -9,6 +9,8 @@ Against a loopback fake provider (tests.fakeserver), N runs each (default 10), m
 2. `hermes --version` wall time, and the import time `-X importtime` reports for it. Goal: <= 0.15 s.
    For information: `python -c pass` (the interpreter's own floor), `hermes --help`, and the
    import time of `hermes_cli.app` (what every other command loads before its own work).
+3. `hermes providers` and `hermes models -p openrouter --catalog` wall time, with the catalogue's
+   index built by the warm-up run.
 """
 
 from __future__ import annotations
@@ -176,6 +178,13 @@ def main() -> None:
         print(f"   hermes --help            {helptime * 1000:7.1f} ms   wall")
         print(f"   import hermes_cli.app    {a_total * 1000:7.1f} ms   (-X importtime, all modules; "
               f"hermes' own {a_own * 1000:.1f} ms)")
+
+        # The models.dev catalogue: the index is built on the first run (the warm-up), read after.
+        providers = median_of(n, [*hermes, "providers"], env)
+        catalogue = median_of(n, [*hermes, "models", "-p", "openrouter", "--catalog"], env)
+        print("3. the models.dev catalogue (index cached in the state dir)")
+        print(f"   hermes providers         {providers * 1000:7.1f} ms   wall (every provider, endpoint and key)")
+        print(f"   hermes models --catalog  {catalogue * 1000:7.1f} ms   wall (openrouter's models, no request)")
 
 
 if __name__ == "__main__":
