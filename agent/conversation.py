@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent import errors
 from agent.context_window import estimate_tokens, fit, reply_reserve
@@ -29,6 +29,7 @@ from agent.events import (
     Usage,
 )
 from agent.fallback import FallbackEntry, reason, should_fall_back
+from providers.models import Cost
 
 if TYPE_CHECKING:
     from agent.recovery import RecoveringClient
@@ -53,6 +54,7 @@ class Message:
     usage: Usage | None = None
     finish_reason: str | None = None
     created: float = field(default_factory=time.time)
+    endpoint: str | None = None  # the base URL the answer came from
 
     def to_api(self) -> dict[str, Any]:
         data: dict[str, Any] = {"role": self.role, "content": self.content}
@@ -63,6 +65,17 @@ class Message:
         if self.name is not None and self.role == "tool":
             data["name"] = self.name
         return data
+
+
+class ConversationLog(Protocol):
+    """Where the conversation is recorded, change by change, so that what is stored is what is on
+    screen: messages as they complete, and the undo/retry that drop the last ones."""
+
+    def append(self, message: Message) -> None: ...
+
+    def truncate(self, keep: int, reason: str) -> None:
+        """The conversation is now its first `keep` messages; the rest was superseded by `reason`."""
+        ...
 
 
 @dataclass
@@ -102,6 +115,7 @@ class ReplyBuilder:
             tool_calls=tuple(self.calls[i] for i in sorted(self.calls)),
             provider=route.provider.id,
             model=route.model,
+            endpoint=route.endpoint.url,
             usage=self.usage,
             finish_reason=finish_reason or self.finish_reason or "stop",
         )
@@ -115,7 +129,7 @@ class Agent:
         *,
         system: str | None = None,
         messages: list[Message] | None = None,
-        on_message: Callable[[Message], None] | None = None,
+        log: ConversationLog | None = None,
         fallbacks: Sequence[FallbackEntry] = (),
         tools: ToolSet | None = None,
     ) -> None:
@@ -123,11 +137,11 @@ class Agent:
         self.tools = tools
         self.system = system
         self.messages: list[Message] = list(messages or [])
-        self.on_message = on_message
+        self.log = log
         self.fallbacks = tuple(fallbacks)
         self.usage_total = Usage(0, 0)
         self._toolless: set[str] = set()  # routes whose model cannot call tools, said once each
-        self.cost_total: float | None = None
+        self.cost = Cost()
         for m in self.messages:
             self._count_usage(m)
         self._route = route
@@ -157,8 +171,8 @@ class Agent:
 
     def _record(self, message: Message) -> None:
         self.messages.append(message)
-        if self.on_message is not None:
-            self.on_message(message)
+        if self.log is not None:
+            self.log.append(message)
 
     def api_messages(self) -> list[dict[str, Any]]:
         messages = [m.to_api() for m in self.messages]
@@ -334,22 +348,26 @@ class Agent:
             self.usage_total.prompt_tokens + message.usage.prompt_tokens,
             self.usage_total.completion_tokens + message.usage.completion_tokens,
         )
-        cost = self.message_cost(message)
-        if cost is not None:
-            self.cost_total = (self.cost_total or 0.0) + cost
+        self.cost = self.cost.plus(self.message_cost(message))
 
-    def last_turn_usage(self) -> tuple[Usage, float | None] | None:
+    @property
+    def cost_total(self) -> float | None:
+        """USD of the session's priced answers (a lower bound while `cost.unpriced`); None if none."""
+        return self.cost.known
+
+    def last_turn_usage(self) -> tuple[Usage, Cost] | None:
         """Tokens and cost of every answer since the last user message (a turn with tool calls makes
-        several requests); the cost is None unless every one of them has a known price. None before
-        any answer."""
+        several requests). None before any answer."""
         start = max((i for i, m in enumerate(self.messages) if m.role == "user"), default=0)
         answers = [m for m in self.messages[start:] if m.role == "assistant" and m.usage is not None]
         if not answers:
             return None
         usage = Usage(sum(m.usage.prompt_tokens for m in answers if m.usage),
                       sum(m.usage.completion_tokens for m in answers if m.usage))
-        costs = [self.message_cost(m) for m in answers]
-        return usage, None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+        cost = Cost()
+        for m in answers:
+            cost = cost.plus(self.message_cost(m))
+        return usage, cost
 
     def message_cost(self, message: Message) -> float | None:
         if message.usage is None or not message.model:
@@ -364,22 +382,30 @@ class Agent:
         self._count_usage(message)
         self._record(message)
 
+    def truncate(self, keep: int, reason: str) -> int:
+        """Keep the first `keep` messages; the log records the rest as superseded. Returns how many went."""
+        dropped = len(self.messages) - keep
+        if dropped > 0:
+            del self.messages[keep:]
+            if self.log is not None:
+                self.log.truncate(keep, reason)
+        return max(dropped, 0)
+
+    def _last_user(self) -> int | None:
+        return next((i for i in range(len(self.messages) - 1, -1, -1) if self.messages[i].role == "user"), None)
+
     def undo(self) -> int:
         """Drop the last exchange (the last user message and all after it); returns how many went."""
-        for i in range(len(self.messages) - 1, -1, -1):
-            if self.messages[i].role == "user":
-                dropped = len(self.messages) - i
-                del self.messages[i:]
-                return dropped
-        return 0
+        i = self._last_user()
+        return 0 if i is None else self.truncate(i, "undo")
 
-    def prepare_retry(self) -> bool:
+    def prepare_retry(self, reason: str = "retry") -> bool:
         """Drop what follows the last user message, so `reply()` asks again; False if there is none."""
-        for i in range(len(self.messages) - 1, -1, -1):
-            if self.messages[i].role == "user":
-                del self.messages[i + 1:]
-                return True
-        return False
+        i = self._last_user()
+        if i is None:
+            return False
+        self.truncate(i + 1, reason)
+        return True
 
     def last_answer(self) -> str | None:
         for m in reversed(self.messages):

@@ -80,13 +80,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Index the messages stored before this migration.
         "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
     ),
+    (
+        # What was undone or replaced stays, marked with why ('undo', 'retry', 'edit'); never sent again.
+        "ALTER TABLE messages ADD COLUMN superseded TEXT",
+        # The endpoint each answer came from: a session may switch provider mid-way.
+        "ALTER TABLE messages ADD COLUMN base_url TEXT",
+        "CREATE INDEX IF NOT EXISTS messages_live ON messages (session_id, superseded, id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _SESSION_COLUMNS = ("id", "title", "created", "updated", "provider", "model", "base_url", "system", "message_count")
 _MESSAGE_COLUMNS = (
     "role", "content", "tool_calls", "tool_call_id", "name", "provider", "model",
-    "prompt_tokens", "completion_tokens", "finish_reason", "created",
+    "prompt_tokens", "completion_tokens", "finish_reason", "created", "base_url",
 )
 _SECRET_PARAM = re.compile(r"key|token|secret|password|passwd|sig|auth|credential", re.IGNORECASE)
 _HEX = re.compile(r"[0-9a-f]+")
@@ -200,6 +207,38 @@ class SessionStore:
                 (session_id, *_message_row(message)),
             )
 
+    def truncate(self, session_id: str, keep: int, reason: str) -> int:
+        """Mark every live message after the first `keep` as superseded by `reason` (undo, retry...):
+        kept, never restored or sent again. Returns how many were marked."""
+        with self._write() as conn:
+            ids = [row[0] for row in conn.execute(
+                "SELECT id FROM messages WHERE session_id = ? AND superseded IS NULL ORDER BY id LIMIT -1 OFFSET ?",
+                (session_id, keep))]
+            conn.executemany("UPDATE messages SET superseded = ? WHERE id = ?", [(reason, i) for i in ids])
+            cursor = conn.execute(
+                "UPDATE sessions SET message_count = (SELECT count(*) FROM messages WHERE session_id = ?"
+                " AND superseded IS NULL), updated = ? WHERE id = ?", (session_id, time.time(), session_id))
+            if cursor.rowcount == 0:
+                raise _no_such_session(session_id)
+        return len(ids)
+
+    def fork(self, session_id: str, *, title: str | None = None) -> SessionInfo:
+        """A new session with the live history of `session_id` (which is left as it is)."""
+        info = self.get(session_id)
+        messages = self.messages(session_id)
+        new = self.create(provider=info.provider, model=info.model, base_url=info.base_url, system=info.system)
+        with self._write() as conn:
+            conn.executemany(
+                f"INSERT INTO messages (session_id, {', '.join(_MESSAGE_COLUMNS)})"
+                f" VALUES (?, {', '.join('?' * len(_MESSAGE_COLUMNS))})",
+                [(new.id, *_message_row(m)) for m in messages])
+            conn.execute("UPDATE sessions SET message_count = ?, title = ? WHERE id = ?",
+                         (len(messages), title if title is not None else info.title, new.id))
+        return self.get(new.id)
+
+    def set_title(self, session_id: str, title: str) -> None:
+        self._update(session_id, title=title)
+
     def set_route(self, session_id: str, *, provider: str, model: str, base_url: str) -> None:
         self._update(session_id, provider=provider, model=model, base_url=redact_url(base_url))
 
@@ -255,10 +294,11 @@ class SessionStore:
         return SessionInfo(*row)
 
     def resolve(self, id_or_prefix: str) -> SessionInfo:
-        """The one session whose id starts with `id_or_prefix`; UsageError naming the candidates otherwise."""
+        """The one session whose id starts with `id_or_prefix`, or else whose title is it (or starts
+        with it, ignoring case); UsageError naming the candidates otherwise."""
         prefix = id_or_prefix.strip().lower()
         if not _HEX.fullmatch(prefix):
-            raise _no_such_session(id_or_prefix)
+            return self._by_title(id_or_prefix)
         with self._read() as conn:
             # GLOB with a literal prefix is served by the primary key index; `prefix` is only hex digits.
             rows = conn.execute(
@@ -266,17 +306,47 @@ class SessionStore:
                 (prefix + "*", _CANDIDATES_SHOWN + 1),
             ).fetchall()
         if not rows:
-            raise _no_such_session(id_or_prefix)
+            return self._by_title(id_or_prefix)
         if len(rows) > 1:
             raise _ambiguous(id_or_prefix, [SessionInfo(*row) for row in rows])
         return SessionInfo(*rows[0])
 
-    def messages(self, session_id: str) -> list[Message]:
+    def _by_title(self, title: str) -> SessionInfo:
+        wanted = " ".join(title.split()).lower()
+        if not wanted:
+            raise _no_such_session(title)
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE session_id = ? ORDER BY id", (session_id,)
+                f"SELECT {_columns()} FROM sessions s WHERE lower(title) = ? ORDER BY updated DESC LIMIT ?",
+                (wanted, _CANDIDATES_SHOWN + 1)).fetchall()
+            if not rows:  # a prefix of a title; LIKE's wildcards in the text are escaped
+                pattern = re.sub(r"([%_\\])", r"\\\1", wanted) + "%"
+                rows = conn.execute(
+                    f"SELECT {_columns()} FROM sessions s WHERE lower(title) LIKE ? ESCAPE '\\'"
+                    " ORDER BY updated DESC LIMIT ?", (pattern, _CANDIDATES_SHOWN + 1)).fetchall()
+        if not rows:
+            raise _no_such_session(title)
+        if len(rows) > 1 and SessionInfo(*rows[0]).title.lower() != wanted:
+            raise _ambiguous(title, [SessionInfo(*row) for row in rows])
+        return SessionInfo(*rows[0])  # several with this very title: the most recent
+
+    def messages(self, session_id: str) -> list[Message]:
+        """The conversation as it stands (what was on screen): undone and replaced messages left out."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE session_id = ? AND superseded IS NULL"
+                " ORDER BY id", (session_id,)
             )
             return [_message_from_row(row) for row in rows]
+
+    def history(self, session_id: str) -> list[tuple[Message, str | None]]:
+        """Every message ever recorded, each with why it was superseded (None: still in the conversation)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(_MESSAGE_COLUMNS)}, superseded FROM messages WHERE session_id = ? ORDER BY id",
+                (session_id,),
+            )
+            return [(_message_from_row(row[:-1]), row[-1]) for row in rows]
 
     def search(self, text: str, *, limit: int = 20) -> list[SearchHit]:
         """Messages matching an FTS5 query, best first; text FTS5 rejects is searched as a phrase."""
@@ -470,18 +540,19 @@ def _message_row(m: Message) -> tuple[Any, ...]:
         m.role, m.content, json.dumps(list(m.tool_calls)) if m.tool_calls else None, m.tool_call_id, m.name,
         m.provider, m.model, m.usage.prompt_tokens if m.usage else None,
         m.usage.completion_tokens if m.usage else None, m.finish_reason, m.created,
+        redact_url(m.endpoint) if m.endpoint else None,
     )
 
 
 def _message_from_row(row: tuple[Any, ...]) -> Message:
     (role, content, tool_calls, tool_call_id, name, provider, model,
-     prompt_tokens, completion_tokens, finish_reason, created) = row
+     prompt_tokens, completion_tokens, finish_reason, created, base_url) = row
     return Message(
         role, content,
         tool_calls=tuple(json.loads(tool_calls)) if tool_calls else (),
         tool_call_id=tool_call_id, name=name, provider=provider, model=model,
         usage=Usage(prompt_tokens, completion_tokens) if prompt_tokens is not None else None,
-        finish_reason=finish_reason, created=created,
+        finish_reason=finish_reason, created=created, endpoint=base_url,
     )
 
 
@@ -494,7 +565,7 @@ def _primary_code(error: sqlite3.Error) -> int:
 
 
 def _no_such_session(session_id: str) -> UsageError:
-    return UsageError(f"No session matches {session_id!r}.", hint="See `hermes sessions list`.")
+    return UsageError(f"No session matches {session_id!r} (by id or title).", hint="See `hermes sessions list`.")
 
 
 def _ambiguous(prefix: str, candidates: list[SessionInfo]) -> UsageError:

@@ -91,16 +91,19 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool) -
         turn = agent.last_turn_usage()
         if turn is not None:
             tokens, cost = turn
+            # cost_usd sums the priced answers; cost_complete is false when some had no known price.
             usage = {
                 "prompt_tokens": tokens.prompt_tokens,
                 "completion_tokens": tokens.completion_tokens,
                 "total_tokens": tokens.total_tokens,
-                "cost_usd": cost,
+                "cost_usd": cost.known,
+                "cost_complete": not cost.unpriced,
                 "session": {
                     "prompt_tokens": agent.usage_total.prompt_tokens,
                     "completion_tokens": agent.usage_total.completion_tokens,
                     "total_tokens": agent.usage_total.total_tokens,
-                    "cost_usd": agent.cost_total,
+                    "cost_usd": agent.cost.known,
+                    "cost_complete": not agent.cost.unpriced,
                 },
             }
         print_json({

@@ -19,6 +19,8 @@ from hermes_cli.context import Context
 from hermes_cli.exit_codes import guarded
 from hermes_cli.output import color_enabled, console, info, print_json, print_table
 
+from providers.models import Cost
+
 if TYPE_CHECKING:
     from agent.runtime import Runtime
 
@@ -57,19 +59,16 @@ def _snippet_cell(snippet: str) -> Any:
     return Text.assemble(*((p, "bold yellow") if i % 2 else p for i, p in enumerate(pieces)))
 
 
-def _cost(usage: list[tuple[str, str, int, int]], runtime: Runtime) -> float | None:
-    """The session's cost where every model it used has a known price; None otherwise."""
-    total = 0.0
+def _cost(usage: list[tuple[str, str, int, int]], runtime: Runtime) -> Cost:
+    """The session's cost: the priced models' sum, and how many of its models have no price."""
+    total = Cost()
     for provider, model, prompt, completion in usage:
-        cost = runtime.model_info(model, provider or None).cost(prompt, completion)
-        if cost is None:
-            return None
-        total += cost
-    return total if usage else None
+        total = total.plus(runtime.model_info(model, provider or None).cost(prompt, completion))
+    return total
 
 
-def _session_row(s: SessionInfo, now: float, cost: float | None) -> list[str]:
-    shown = "-" if cost is None else f"${cost:.4f}"
+def _session_row(s: SessionInfo, now: float, cost: Cost) -> list[str]:
+    shown = cost.describe(short=True)
     return [s.id, s.title or "(untitled)", f"{s.provider}:{s.model}", str(s.message_count), shown,
             _age(s.updated, now)]
 
@@ -87,9 +86,11 @@ def list_cmd(
             sessions = store.list(limit=limit)
             usage = store.usage_by_model([s.id for s in sessions])
         runtime = ctx.runtime() if usage else None
-        costs = {s.id: _cost(usage[s.id], runtime) if runtime and s.id in usage else None for s in sessions}
+        costs = {s.id: _cost(usage[s.id], runtime) if runtime and s.id in usage else Cost(unpriced=1)
+                 for s in sessions}
         if json_:
-            print_json([asdict(s) | {"cost_usd": costs[s.id]} for s in sessions])
+            print_json([asdict(s) | {"cost_usd": costs[s.id].known, "cost_complete": not costs[s.id].unpriced}
+                        for s in sessions])
         elif not sessions:
             info("no stored sessions yet.")
         else:

@@ -13,6 +13,8 @@ from hermes_cli.options import ChatOptions
 from providers.endpoint import normalize_base_url
 
 if TYPE_CHECKING:
+    from filelock import FileLock
+
     from agent.runtime import Runtime
     from agent.sessions import SessionInfo, SessionStore
     from providers.secrets import Secrets
@@ -21,17 +23,23 @@ if TYPE_CHECKING:
 
 @dataclass
 class Recorder:
-    """Saves each message as it completes; creates the session row on the first one."""
+    """The session store as the agent's ConversationLog: every change to the conversation is recorded
+    as it happens (each message as it completes, undo and retry as superseded records, the system
+    prompt, the title), so `-c`/`-r` restore exactly what was on screen. The session row is created
+    on the first message. One writer per session: the recorder holds the session's lock, and a
+    session another process holds is forked rather than written by two."""
 
     store: SessionStore | None
+    lock_dir: Path | None = None
     agent: Agent | None = None
     session: SessionInfo | None = None
+    _lock: FileLock | None = None
 
     @property
     def session_id(self) -> str | None:
         return self.session.id if self.session else None
 
-    def __call__(self, message: Message) -> None:
+    def append(self, message: Message) -> None:
         if self.store is None or self.agent is None:
             return
         route = self.agent.route
@@ -39,13 +47,64 @@ class Recorder:
             self.session = self.store.create(
                 provider=route.provider.id, model=route.model, base_url=route.endpoint.url, system=self.agent.system
             )
+            self._take(self.session.id)
         elif (self.session.provider, self.session.model) != (route.provider.id, route.model):
             self.store.set_route(self.session.id, provider=route.provider.id, model=route.model,
                                  base_url=route.endpoint.url)
+            self.session = replace(self.session, provider=route.provider.id, model=route.model)
         self.store.append(self.session.id, scrubbed(message, self.agent.runtime.secrets()))
 
+    def truncate(self, keep: int, reason: str) -> None:
+        if self.store is not None and self.session is not None:
+            self.store.truncate(self.session.id, keep, reason)
+
+    def set_system(self, text: str | None) -> None:
+        if self.store is not None and self.session is not None:
+            self.store.set_system(self.session.id, text)
+
+    def set_title(self, title: str) -> None:
+        if self.store is not None and self.session is not None:
+            self.store.set_title(self.session.id, title)
+            self.session = replace(self.session, title=title)
+
     def start_new(self) -> None:
+        self._release()
         self.session = None
+
+    def claim(self, session: SessionInfo) -> tuple[SessionInfo, bool]:
+        """Become the writer of `session`; when another process already is, continue in a fork of it
+        (the same history, a new id) instead. Returns the session written to and whether it forked."""
+        self._release()
+        if self.store is None:
+            self.session = session
+            return session, False
+        forked = not self._take(session.id)
+        if forked:
+            session = self.store.fork(session.id)
+            self._take(session.id)
+        self.session = session
+        return session, forked
+
+    def _take(self, session_id: str) -> bool:
+        if self.lock_dir is None:
+            return True
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(self.lock_dir / f"{session_id}.lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        except OSError:
+            return True  # no lock dir to be had (a read-only state dir): nothing to coordinate with
+        self._release()
+        self._lock = lock
+        return True
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 def scrubbed(message: Message, secrets: Secrets) -> Message:
@@ -126,12 +185,17 @@ def start_agent(ctx: Context, options: ChatOptions) -> tuple[Agent, Recorder]:
         runtime.attach_base_url(provider, options.base_url)
     system = options.system if options.system is not None else (resumed.system if resumed else None)
 
-    recorder = Recorder(store if saving_enabled(ctx, options) else None, session=resumed)
+    recorder = Recorder(store if saving_enabled(ctx, options) else None, ctx.paths.state_dir / "sessions")
+    if resumed is not None:
+        claimed, forked = recorder.claim(resumed)
+        if forked:
+            print(f"hermes: session {resumed.id} is open in another hermes; continuing in a copy of it, "
+                  f"{claimed.id}, so neither records the other's turns.", file=sys.stderr)
     agent = Agent(
-        runtime, runtime.route(provider, model), system=system, messages=history, on_message=recorder,
+        runtime, runtime.route(provider, model), system=system, messages=history, log=recorder,
         fallbacks=() if options.no_fallback else runtime.fallbacks(), tools=build_toolset(ctx, runtime, options),
     )
     recorder.agent = agent
-    if resumed is not None and recorder.store is not None and options.system is not None:
-        recorder.store.set_system(resumed.id, options.system)
+    if resumed is not None and options.system is not None:
+        recorder.set_system(options.system)
     return agent, recorder

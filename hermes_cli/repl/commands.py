@@ -14,6 +14,7 @@ from agent.errors import HermesError
 
 if TYPE_CHECKING:
     from agent.events import Usage
+    from providers.models import Cost
     from agent.runtime import Runtime
     from hermes_cli.repl.loop import Chat
 
@@ -147,14 +148,14 @@ def _usage(chat: Chat, arg: str) -> None:
     turn = agent.last_turn_usage()
     if turn is not None:
         lines.append(_usage_line("Last turn", *turn))
-    lines.append(_usage_line("This session", agent.usage_total, agent.cost_total))
+    lines.append(_usage_line("This session", agent.usage_total, agent.cost))
     chat.screen.say("\n".join(lines))
 
 
-def _usage_line(what: str, u: Usage, cost: float | None) -> str:
-    # A price is known only for models in the registry's table or `[models."name"]` in config.
-    price = f", ${cost:.4f}" if cost is not None else ", cost unknown for this model"
-    return f"{what}: {u.prompt_tokens:,} prompt + {u.completion_tokens:,} completion = {u.total_tokens:,} tokens{price}."
+def _usage_line(what: str, u: Usage, cost: Cost) -> str:
+    # Prices come from the models.dev catalogue or `[models."name"]` in config.
+    return (f"{what}: {u.prompt_tokens:,} prompt + {u.completion_tokens:,} completion = {u.total_tokens:,} tokens, "
+            f"{cost.describe()}.")
 
 
 def _auth(chat: Chat, arg: str) -> None:
