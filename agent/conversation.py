@@ -391,17 +391,17 @@ class Agent:
                 self.log.truncate(keep, reason)
         return max(dropped, 0)
 
-    def _last_user(self) -> int | None:
+    def last_user_index(self) -> int | None:
         return next((i for i in range(len(self.messages) - 1, -1, -1) if self.messages[i].role == "user"), None)
 
     def undo(self) -> int:
         """Drop the last exchange (the last user message and all after it); returns how many went."""
-        i = self._last_user()
+        i = self.last_user_index()
         return 0 if i is None else self.truncate(i, "undo")
 
     def prepare_retry(self, reason: str = "retry") -> bool:
         """Drop what follows the last user message, so `reply()` asks again; False if there is none."""
-        i = self._last_user()
+        i = self.last_user_index()
         if i is None:
             return False
         self.truncate(i + 1, reason)

@@ -192,12 +192,14 @@ class SessionStore:
         title = title_from(message.content) if message.role == "user" else ""
         routed = message.role == "assistant" and bool(message.provider and message.model)
         with self._write() as conn:
+            endpoint = redact_url(message.endpoint) if routed and message.endpoint else None
             updated = conn.execute(
                 "UPDATE sessions SET message_count = message_count + 1, updated = max(updated, ?),"
                 " title = CASE WHEN title = '' THEN ? ELSE title END,"
-                " provider = coalesce(?, provider), model = coalesce(?, model) WHERE id = ?",
+                " provider = coalesce(?, provider), model = coalesce(?, model), base_url = coalesce(?, base_url)"
+                " WHERE id = ?",
                 (message.created, title, message.provider if routed else None,
-                 message.model if routed else None, session_id),
+                 message.model if routed else None, endpoint, session_id),
             )
             if updated.rowcount == 0:
                 raise _no_such_session(session_id)
@@ -378,15 +380,17 @@ class SessionStore:
         n = len(_SESSION_COLUMNS)
         return [SearchHit(SessionInfo(*row[:n]), row[n], " ".join(row[n + 1].split()), row[n + 2]) for row in rows]
 
-    def export(self, session_id: str, fmt: str) -> str:
+    def export(self, session_id: str, fmt: str, *, superseded: bool = False) -> str:
+        """The conversation as Markdown or JSON; with `superseded`, what was undone or replaced too, marked."""
         if fmt not in EXPORT_FORMATS:
             raise UsageError(f"Unknown export format {fmt!r}.", hint=f"Use one of: {', '.join(EXPORT_FORMATS)}.")
         info = self.get(session_id)
-        messages = self.messages(session_id)
+        history = self.history(session_id) if superseded else [(m, None) for m in self.messages(session_id)]
         if fmt == "json":
-            data = {"session": asdict(info), "messages": [message_to_dict(m) for m in messages]}
+            data = {"session": asdict(info), "messages": [
+                message_to_dict(m) | ({"superseded": why} if superseded else {}) for m, why in history]}
             return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        return to_markdown(info, messages)
+        return to_markdown(info, history)
 
     # --- the connection ---
 
@@ -483,7 +487,8 @@ class SessionStore:
             raise
 
 
-def to_markdown(info: SessionInfo, messages: list[Message]) -> str:
+def to_markdown(info: SessionInfo, messages: list[tuple[Message, str | None]]) -> str:
+    """`messages` with, for each, why it was superseded (None: part of the conversation)."""
     lines = [
         f"# {info.title or '(untitled)'}",
         "",
@@ -495,8 +500,9 @@ def to_markdown(info: SessionInfo, messages: list[Message]) -> str:
     ]
     if info.system:
         lines += ["", "## System", "", info.system]
-    for message in messages:
-        lines += ["", f"## {_heading(message)}", ""]
+    for message, superseded in messages:
+        mark = f" · ~~superseded ({superseded})~~" if superseded else ""
+        lines += ["", f"## {_heading(message)}{mark}", ""]
         if message.content:
             lines.append(message.content if message.role != "tool" else _fenced(message.content))
         for call in message.tool_calls:
@@ -514,6 +520,8 @@ def _heading(message: Message) -> str:
         parts.append(f"`{message.name or '?'}` ({message.tool_call_id or ''})")
     if message.model:
         parts.append(f"{message.provider}:{message.model}" if message.provider else message.model)
+    if message.endpoint:
+        parts.append(f"at {message.endpoint}")
     if message.usage:
         parts.append(f"{message.usage.prompt_tokens}+{message.usage.completion_tokens} tokens")
     parts.append(_timestamp(message.created))

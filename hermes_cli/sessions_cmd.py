@@ -105,11 +105,12 @@ def list_cmd(
 
 @sessions_app.command("show")
 def show_cmd(session_id: IdArg, json_: JsonOpt = False) -> None:
-    """A session's conversation, readable (Markdown)."""
+    """A session's conversation, readable (Markdown): each answer's route, and what was undone or
+    replaced, marked as superseded."""
 
     def body() -> None:
         with _store() as store:
-            text = store.export(store.resolve(session_id).id, "json" if json_ else "markdown")
+            text = store.export(store.resolve(session_id).id, "json" if json_ else "markdown", superseded=True)
         if json_ or not color_enabled(sys.stdout):
             sys.stdout.write(text)
             return

@@ -52,7 +52,12 @@ class Recorder:
             self.store.set_route(self.session.id, provider=route.provider.id, model=route.model,
                                  base_url=route.endpoint.url)
             self.session = replace(self.session, provider=route.provider.id, model=route.model)
-        self.store.append(self.session.id, scrubbed(message, self.agent.runtime.secrets()))
+        stored = scrubbed(message, self.agent.runtime.secrets())
+        self.store.append(self.session.id, stored)
+        if not self.session.title and message.role == "user":
+            from agent.sessions import title_from
+
+            self.session = replace(self.session, title=title_from(stored.content))
 
     def truncate(self, keep: int, reason: str) -> None:
         if self.store is not None and self.session is not None:

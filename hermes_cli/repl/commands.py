@@ -6,7 +6,7 @@ import difflib
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,7 @@ from agent.errors import HermesError
 
 if TYPE_CHECKING:
     from agent.events import Usage
+    from agent.sessions import SessionInfo
     from providers.models import Cost
     from agent.runtime import Runtime
     from hermes_cli.repl.loop import Chat
@@ -136,9 +137,7 @@ def _system(chat: Chat, arg: str) -> None:
         chat.screen.say(f"System prompt: {system}" if system else "No system prompt is set.")
         return
     chat.agent.system = arg
-    recorder = chat.recorder
-    if recorder.store is not None and recorder.session is not None:
-        recorder.store.set_system(recorder.session.id, arg)
+    chat.recorder.set_system(arg)
     chat.screen.say("System prompt set; it applies from the next request.")
 
 
@@ -198,28 +197,213 @@ def _tools(chat: Chat, arg: str) -> None:
     chat.screen.say("\n".join(lines))
 
 
+def _recent(chat: Chat, limit: int) -> list[SessionInfo]:
+    from agent.sessions import SessionStore
+
+    store = chat.recorder.store
+    if store is not None:
+        return store.list(limit=limit)
+    with SessionStore(chat.ctx.paths.sessions_db) as own:
+        return own.list(limit=limit)
+
+
+def age(then: float, now: float) -> str:
+    seconds = max(0.0, now - then)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now"
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
 def _sessions(chat: Chat, arg: str) -> None:
     try:
-        from agent.sessions import SessionStore
-    except ImportError:
-        chat.screen.say("Stored sessions are not available in this build.")
-        return
-    try:
-        with SessionStore(chat.ctx.paths.sessions_db) as store:
-            sessions = store.list(limit=10)
+        sessions = _recent(chat, 10)
     except HermesError as e:
         chat.screen.error(e)
         return
     if not sessions:
         chat.screen.say("No stored sessions yet.")
         return
-    current = chat.recorder.session_id
-    lines = ["Recent sessions (hermes chat -r ID resumes one):"]
+    current, now = chat.recorder.session_id, time.time()
+    columns = shutil.get_terminal_size((100, 24)).columns
+    model_width = min(28, max(len(f"{s.provider}:{s.model}") for s in sessions))
+    # "* " + id + age + model + msgs, then the title takes what is left of the line.
+    title_width = max(columns - (2 + 12 + 2 + 9 + 2 + model_width + 2 + 9 + 2), 12)
+    lines = ["Recent sessions (/resume ID or TITLE continues one):"]
     for s in sessions:
         mark = "*" if s.id == current else " "
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.updated))
-        lines.append(f"{mark} {s.id}  {when}  {s.provider}:{s.model}  {s.message_count} msgs  {s.title}")
+        model = _cut(f"{s.provider}:{s.model}", model_width)
+        lines.append(f"{mark} {s.id}  {age(s.updated, now):<9}  {model:<{model_width}}  {s.message_count:>4} msgs  "
+                     f"{_cut(s.title or '(untitled)', title_width)}")
     chat.screen.say("\n".join(lines))
+
+
+def _complete_session(chat: Chat, arg: str) -> list[tuple[str, str]]:
+    try:
+        sessions = _recent(chat, 30)
+    except HermesError:
+        return []
+    now = time.time()
+    return [(s.id, f"{_cut(s.title or '(untitled)', 40)} · {age(s.updated, now)} · {s.model}") for s in sessions
+            if s.id != chat.recorder.session_id]
+
+
+def _resume(chat: Chat, arg: str) -> None:
+    if not arg:
+        _sessions(chat, "")
+        return
+    from agent.sessions import SessionStore
+
+    recorder = chat.recorder
+    try:
+        if recorder.store is not None:
+            target = recorder.store.resolve(arg)
+            history = recorder.store.messages(target.id)
+        else:
+            with SessionStore(chat.ctx.paths.sessions_db) as store:
+                target = store.resolve(arg)
+                history = store.messages(target.id)
+        agent = chat.agent
+        if (target.provider, target.model) != (agent.route.provider.id, agent.route.model):
+            agent.switch_model(target.provider, target.model)
+        claimed, forked = recorder.claim(target)
+    except HermesError as e:
+        chat.screen.error(e)
+        return
+    agent.messages[:] = history
+    agent.system = target.system
+    replay(chat)
+    if forked:
+        chat.screen.notice(f"Session {target.id} is open in another hermes: continuing in a copy, {claimed.id}.")
+    chat.screen.say(f"Resumed {claimed.id} \"{claimed.title or '(untitled)'}\" ({len(history)} messages) on "
+                    f"{agent.route.label}.")
+
+
+def replay(chat: Chat) -> None:
+    """Show the end of the conversation again, as it was on screen: the last exchanges that fit."""
+    messages = chat.agent.messages
+    rows = shutil.get_terminal_size((100, 24)).lines - 4
+    start, used = len(messages), 0
+    while start > 0:
+        m = messages[start - 1]
+        used += (m.content or "").count("\n") + 2
+        if used > rows and start < len(messages):
+            break
+        start -= 1
+    while start < len(messages) and messages[start].role != "user":
+        start += 1  # begin at an exchange, not halfway through one
+    if start > 0:
+        chat.screen.notice(f"… {start} earlier messages (/history shows them all)")
+    for m in messages[start:]:
+        if m.role == "user":
+            chat.screen.say(f"you: {m.content or ''}")
+        elif m.role == "assistant" and m.content:
+            with chat.screen.answer() as view:
+                view.feed(m.content)
+        elif m.role == "assistant":
+            names = ", ".join((c.get("function") or {}).get("name", "?") for c in m.tool_calls)
+            chat.screen.notice(f"⚙ {names}")
+
+
+def _title(chat: Chat, arg: str) -> None:
+    recorder = chat.recorder
+    if recorder.session is None:
+        chat.screen.say("Nothing is saved yet: the session starts with your first message." if recorder.store
+                        else "Sessions are not saved here (--no-save).")
+        return
+    if not arg:
+        chat.screen.say(f"Title: {recorder.session.title or '(untitled)'}")
+        return
+    try:
+        recorder.set_title(" ".join(arg.split()))
+    except HermesError as e:
+        chat.screen.error(e)
+        return
+    chat.screen.say(f"Renamed to \"{recorder.session.title}\"; hermes chat -r \"{recorder.session.title}\" resumes it.")
+
+
+def _branch(chat: Chat, arg: str) -> None:
+    recorder = chat.recorder
+    if recorder.store is None or recorder.session is None:
+        chat.screen.say("Nothing to branch from yet: say something first.")
+        return
+    original = recorder.session
+    try:
+        branch = recorder.store.fork(original.id, title=arg or f"{original.title or 'untitled'} (branch)")
+        recorder.claim(branch)
+    except HermesError as e:
+        chat.screen.error(e)
+        return
+    chat.screen.say(f"Branched: now in {branch.id} \"{branch.title}\"; {original.id} stays as it was.")
+
+
+def _edit(chat: Chat, arg: str) -> None:
+    """Compose the next message in $VISUAL/$EDITOR; `last` edits the last message and asks again."""
+    agent = chat.agent
+    last = agent.last_user_index() if arg == "last" else None
+    if arg == "last" and last is None:
+        chat.screen.say("There is no message of yours to edit.")
+        return
+    if arg not in ("", "last"):
+        chat.screen.say("Use /edit (a new message) or /edit last (change your last message and ask again).")
+        return
+    start = (agent.messages[last].content or "") if last is not None else ""
+    try:
+        text = compose(start, chat.ctx.env)
+    except HermesError as e:
+        chat.screen.error(e)
+        return
+    if not text.strip() or (last is not None and text.strip() == start.strip()):
+        chat.screen.say("Nothing sent: the message is empty or unchanged.")
+        return
+    if last is not None:
+        agent.truncate(last, "edit")  # the old question and its answers stay in the session, superseded
+    chat.screen.say(f"you: {text.strip()}")
+    chat.send(text.strip())
+
+
+def compose(text: str, env: Mapping[str, str]) -> str:
+    import shlex
+    import tempfile
+
+    from agent.errors import UsageError
+
+    editor = env.get("VISUAL") or env.get("EDITOR") or "vi"
+    with tempfile.NamedTemporaryFile("w+", suffix=".md", prefix="hermes-message-", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        try:
+            done = subprocess.run([*shlex.split(editor), f.name], check=False)
+        except (OSError, ValueError) as e:
+            raise UsageError(f"Cannot start the editor {editor!r}: {e}.", hint="Set $VISUAL or $EDITOR.") from None
+        if done.returncode != 0:
+            raise UsageError(f"The editor {editor!r} exited {done.returncode}; nothing was sent.")
+        with open(f.name, encoding="utf-8", errors="replace") as edited:
+            return edited.read()
+
+
+def _export(chat: Chat, arg: str) -> None:
+    recorder = chat.recorder
+    if recorder.store is None or recorder.session is None:
+        chat.screen.say("Nothing is saved yet to export.")
+        return
+    from pathlib import Path
+
+    target = Path(arg).expanduser() if arg else Path(f"hermes-{recorder.session.id}.md")
+    try:
+        text = recorder.store.export(recorder.session.id, "markdown")
+        target.write_text(text, encoding="utf-8")
+    except HermesError as e:
+        chat.screen.error(e)
+        return
+    except OSError as e:
+        chat.screen.say(f"Cannot write {target}: {e.strerror}.")
+        return
+    chat.screen.say(f"Exported {recorder.session.id} to {target} (Markdown).")
 
 
 _CLIPBOARDS = (("wl-copy",), ("xclip", "-selection", "clipboard"), ("pbcopy",))
@@ -261,6 +445,13 @@ COMMANDS: tuple[Command, ...] = (
     Command("auth", _auth, "The keys of the current provider and their state"),
     Command("tools", _tools, "The tools the model may call"),
     Command("sessions", _sessions, "Recent stored conversations"),
+    Command("resume", _resume, "Continue a stored conversation (Tab completes)", args="[ID|TITLE]",
+            complete=_complete_session),
+    Command("title", _title, "Name this conversation; no name: show it", args="[NAME]"),
+    Command("branch", _branch, "Continue from here in a new session; this one stays as it is", args="[TITLE]"),
+    Command("edit", _edit, "Write the next message in $EDITOR; last: edit your last message and ask again",
+            args="[last]"),
+    Command("export", _export, "Save this conversation as Markdown", args="[FILE]"),
     Command("copy", _copy, "Copy the last answer to the clipboard"),
     Command("exit", _exit, "Leave (Ctrl-D does too)", aliases=("quit", "q")),
 )

@@ -247,10 +247,23 @@ def run(ctx: Context, agent: Agent, recorder: Recorder) -> None:
     chat = Chat(ctx, agent, recorder, screen)
     route = agent.route
     screen.say(f"hermes · {route.label} at {route.endpoint.url}")
-    if agent.messages and recorder.session_id:
-        screen.say(f"Resumed session {recorder.session_id} ({len(agent.messages)} messages).")
+    if agent.messages and recorder.session is not None:
+        commands.replay(chat)
+        screen.say(f"Resumed {recorder.session.id} \"{recorder.session.title or '(untitled)'}\" "
+                   f"({len(agent.messages)} messages).")
     screen.notice("/help for commands, Ctrl-D to leave")
     read = _reader(chat)
+    try:
+        _loop(chat, read)
+    finally:
+        session = recorder.session
+        if session is not None:
+            screen.notice(f"saved as {session.id} \"{session.title or '(untitled)'}\" — hermes chat -c "
+                          f"(or -r {session.id}) continues it")
+
+
+def _loop(chat: Chat, read: Callable[[], str]) -> None:
+    screen = chat.screen
     while True:
         try:
             line = read()
