@@ -22,6 +22,7 @@ from agent.events import (
     Event,
     Finished,
     Notice,
+    ReasoningDelta,
     TextDelta,
     ToolCallDelta,
     ToolCallFinished,
@@ -55,6 +56,7 @@ class Message:
     finish_reason: str | None = None
     created: float = field(default_factory=time.time)
     endpoint: str | None = None  # the base URL the answer came from
+    reasoning: str | None = None  # what a reasoning model thought first: shown and stored, never sent back
 
     def to_api(self) -> dict[str, Any]:
         data: dict[str, Any] = {"role": self.role, "content": self.content}
@@ -83,6 +85,7 @@ class ReplyBuilder:
     """Assembles an assistant message from events, including streamed tool-call fragments."""
 
     text: list[str] = field(default_factory=list)
+    thoughts: list[str] = field(default_factory=list)
     calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     usage: Usage | None = None
     finish_reason: str | None = None
@@ -90,6 +93,8 @@ class ReplyBuilder:
     def add(self, event: Event) -> None:
         if isinstance(event, TextDelta):
             self.text.append(event.text)
+        elif isinstance(event, ReasoningDelta):
+            self.thoughts.append(event.text)
         elif isinstance(event, ToolCallDelta):
             call = self.calls.setdefault(
                 event.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
@@ -116,6 +121,7 @@ class ReplyBuilder:
             provider=route.provider.id,
             model=route.model,
             endpoint=route.endpoint.url,
+            reasoning="".join(self.thoughts) or None,
             usage=self.usage,
             finish_reason=finish_reason or self.finish_reason or "stop",
         )

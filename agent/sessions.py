@@ -87,13 +87,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE messages ADD COLUMN base_url TEXT",
         "CREATE INDEX IF NOT EXISTS messages_live ON messages (session_id, superseded, id)",
     ),
+    (
+        # A reasoning model's thinking, kept with its answer (never sent back to the provider).
+        "ALTER TABLE messages ADD COLUMN reasoning TEXT",
+        # Attached files by content hash, stored once however often they are attached.
+        """CREATE TABLE IF NOT EXISTS attachments (
+            sha256 TEXT PRIMARY KEY,
+            mime TEXT NOT NULL,
+            data BLOB NOT NULL
+        )""",
+        # Per message: a JSON list of {name, mime, sha256}.
+        "ALTER TABLE messages ADD COLUMN attachments TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _SESSION_COLUMNS = ("id", "title", "created", "updated", "provider", "model", "base_url", "system", "message_count")
 _MESSAGE_COLUMNS = (
     "role", "content", "tool_calls", "tool_call_id", "name", "provider", "model",
-    "prompt_tokens", "completion_tokens", "finish_reason", "created", "base_url",
+    "prompt_tokens", "completion_tokens", "finish_reason", "created", "base_url", "reasoning",
 )
 _SECRET_PARAM = re.compile(r"key|token|secret|password|passwd|sig|auth|credential", re.IGNORECASE)
 _HEX = re.compile(r"[0-9a-f]+")
@@ -548,19 +560,19 @@ def _message_row(m: Message) -> tuple[Any, ...]:
         m.role, m.content, json.dumps(list(m.tool_calls)) if m.tool_calls else None, m.tool_call_id, m.name,
         m.provider, m.model, m.usage.prompt_tokens if m.usage else None,
         m.usage.completion_tokens if m.usage else None, m.finish_reason, m.created,
-        redact_url(m.endpoint) if m.endpoint else None,
+        redact_url(m.endpoint) if m.endpoint else None, m.reasoning,
     )
 
 
 def _message_from_row(row: tuple[Any, ...]) -> Message:
     (role, content, tool_calls, tool_call_id, name, provider, model,
-     prompt_tokens, completion_tokens, finish_reason, created, base_url) = row
+     prompt_tokens, completion_tokens, finish_reason, created, base_url, reasoning) = row
     return Message(
         role, content,
         tool_calls=tuple(json.loads(tool_calls)) if tool_calls else (),
         tool_call_id=tool_call_id, name=name, provider=provider, model=model,
         usage=Usage(prompt_tokens, completion_tokens) if prompt_tokens is not None else None,
-        finish_reason=finish_reason, created=created, endpoint=base_url,
+        finish_reason=finish_reason, created=created, endpoint=base_url, reasoning=reasoning,
     )
 
 

@@ -45,11 +45,15 @@ ProviderOpt = Annotated[Optional[str], typer.Option("--provider", "-p", help="Pr
 BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="Endpoint override for this run.")]
 SystemOpt = Annotated[Optional[str], typer.Option("--system", "-s", help="System prompt.")]
 ContinueOpt = Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session.")]
-ResumeOpt = Annotated[Optional[str], typer.Option("--resume", "-r", help="Resume a session by id or id prefix.")]
+ResumeOpt = Annotated[Optional[str], typer.Option("--resume", "-r", help="Resume a session by id (or prefix) or title.")]
 NoToolsOpt = Annotated[bool, typer.Option("--no-tools", help="Do not offer tools to the model.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Approve tool actions without asking.")]
 NoSaveOpt = Annotated[bool, typer.Option("--no-save", help="Do not store this conversation.")]
 NoFallbackOpt = Annotated[bool, typer.Option("--no-fallback", help="Do not use the [[fallback]] chain.")]
+AttachOpt = Annotated[Optional[list[str]], typer.Option(
+    "--attach", "-a", metavar="FILE", help="Attach a file or image (repeatable; - reads stdin).")]
+NoProjectContextOpt = Annotated[bool, typer.Option("--no-project-context",
+                                                   help="Leave AGENTS.md / .hermes.md out of the system prompt.")]
 
 
 @app.command()
@@ -67,12 +71,20 @@ def ask(
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for the whole answer.")] = False,
     no_save: NoSaveOpt = False,
     no_fallback: NoFallbackOpt = False,
+    attach: AttachOpt = None,
+    no_project_context: NoProjectContextOpt = False,
+    reasoning: Annotated[bool, typer.Option("--reasoning", help="Write the model's reasoning to stderr.")] = False,
 ) -> None:
     """One-shot answer for scripts: only the answer goes to stdout."""
     from hermes_cli.ask_cmd import run_ask
 
-    options = ChatOptions(model, provider, base_url, system, continue_, resume, no_tools, yes, no_save, no_fallback)
-    guarded(lambda: run_ask(options, " ".join(prompt or []), as_json=json_, stream=not no_stream))
+    options = ChatOptions(
+        model=model, provider=provider, base_url=base_url, system=system, continue_latest=continue_,
+        resume=resume, no_tools=no_tools, yes=yes, no_save=no_save, no_fallback=no_fallback,
+        attach=tuple(attach or ()), no_project_context=no_project_context,
+    )
+    guarded(lambda: run_ask(options, " ".join(prompt or []), as_json=json_, stream=not no_stream,
+                            show_reasoning=reasoning))
 
 
 @app.command()
@@ -87,11 +99,17 @@ def chat(
     yes: YesOpt = False,
     no_save: NoSaveOpt = False,
     no_fallback: NoFallbackOpt = False,
+    attach: AttachOpt = None,
+    no_project_context: NoProjectContextOpt = False,
 ) -> None:
     """Interactive chat: streamed Markdown answers, /model to switch, /help for commands."""
     from hermes_cli.chat_cmd import run_chat
 
-    options = ChatOptions(model, provider, base_url, system, continue_, resume, no_tools, yes, no_save, no_fallback)
+    options = ChatOptions(
+        model=model, provider=provider, base_url=base_url, system=system, continue_latest=continue_,
+        resume=resume, no_tools=no_tools, yes=yes, no_save=no_save, no_fallback=no_fallback,
+        attach=tuple(attach or ()), no_project_context=no_project_context,
+    )
     guarded(lambda: run_chat(options))
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import errors
-from agent.events import ApprovalNeeded, Notice, TextDelta, ToolCallFinished, ToolCallStarted
+from agent.events import ApprovalNeeded, Notice, ReasoningDelta, TextDelta, ToolCallFinished, ToolCallStarted
 from hermes_cli import approvals
 from hermes_cli.context import Context
 from hermes_cli.options import ChatOptions
 from hermes_cli.output import info, print_json
 from hermes_cli.startup import start_agent
+
+if TYPE_CHECKING:
+    from agent.conversation import Agent
 
 
 def read_stdin() -> str:
@@ -39,7 +42,7 @@ def build_prompt(stdin_text: str, prompt: str) -> str:
     return text
 
 
-def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool) -> None:
+def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, show_reasoning: bool = False) -> None:
     ctx = Context()
     text = build_prompt(read_stdin(), prompt)
     agent, recorder = start_agent(ctx, options)
@@ -49,9 +52,13 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool) -
     wrote_text = False
     new_message = False
     interactive = approvals.can_ask()
+    reasoned = False  # reasoning on stderr ended mid-line
     try:
         for event in agent.reply(stream=stream):
             if isinstance(event, TextDelta):
+                if reasoned:
+                    sys.stderr.write("\n")
+                    reasoned = False
                 text = event.text
                 if new_message and answer:
                     # What the model said before its tool calls, then its answer: two paragraphs.
@@ -63,6 +70,11 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool) -
                     sys.stdout.write(text)
                     sys.stdout.flush()
                     wrote_text = True
+            elif isinstance(event, ReasoningDelta):
+                if show_reasoning:  # stderr: stdout holds the answer alone
+                    sys.stderr.write(event.text)
+                    sys.stderr.flush()
+                    reasoned = not event.text.endswith("\n")
             elif isinstance(event, Notice):
                 info(event.text)
             elif isinstance(event, ToolCallStarted):
@@ -116,4 +128,10 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool) -
             "tool_calls": tool_calls,
             "finish_reason": last.finish_reason if last else None,
             "session_id": recorder.session_id,
-        })
+        } | ({"reasoning": agent.runtime.secrets().scrub(thoughts)} if (thoughts := _reasoning(agent)) else {}))
+
+
+def _reasoning(agent: Agent) -> str:
+    """The reasoning of this turn's answers (a turn with tool calls has several)."""
+    start = agent.last_user_index() or 0
+    return "\n\n".join(m.reasoning for m in agent.messages[start:] if m.role == "assistant" and m.reasoning)

@@ -17,3 +17,5 @@ class ChatOptions:
     yes: bool = False
     no_save: bool = False
     no_fallback: bool = False
+    attach: tuple[str, ...] = ()  # -a FILE (repeatable; "-" is stdin)
+    no_project_context: bool = False  # --no-project-context: leave AGENTS.md out

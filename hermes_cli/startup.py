@@ -118,9 +118,10 @@ def scrubbed(message: Message, secrets: Secrets) -> Message:
                   if isinstance(c.get("function"), dict) and isinstance(c["function"].get("arguments"), str) else c
                   for c in message.tool_calls)
     content = secrets.scrub(message.content) if message.content else message.content
-    if content == message.content and calls == message.tool_calls:
+    reasoning = secrets.scrub(message.reasoning) if message.reasoning else message.reasoning
+    if content == message.content and calls == message.tool_calls and reasoning == message.reasoning:
         return message
-    return replace(message, content=content, tool_calls=calls)
+    return replace(message, content=content, tool_calls=calls, reasoning=reasoning)
 
 
 def build_toolset(ctx: Context, runtime: Runtime, options: ChatOptions) -> ToolSet | None:

@@ -75,6 +75,10 @@ class Reply:
     finish_reason: str = "stop"
     delay: float = 0.0
     model: str | None = None
+    # Sent first, as `reasoning_content` (DeepSeek, llama.cpp, vLLM) or, with reasoning_field="reasoning",
+    # as OpenRouter's `reasoning`; streamed in ~8-character pieces like the text.
+    reasoning: str | None = None
+    reasoning_field: str = "reasoning_content"
 
 
 @dataclass(frozen=True)
@@ -480,11 +484,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not self._stream:
             self._pause(r.delay)
             message = {"role": "assistant", "content": r.text}
+            if r.reasoning:
+                message[r.reasoning_field] = r.reasoning
             body = _completion(model, message, r.finish_reason, r.usage)
             self._write_full(200, _encode(body), "application/json")
             return
         pieces = list(r.chunks) if r.chunks is not None else _split(r.text)
-        deltas: list[dict[str, Any]] = [{"content": p} for p in pieces] or [{"content": ""}]
+        deltas: list[dict[str, Any]] = [{r.reasoning_field: p} for p in _split(r.reasoning or "")]
+        deltas += [{"content": p} for p in pieces] or [{"content": ""}]
         deltas[0] = {"role": "assistant", **deltas[0]}
         self._stream_deltas(model, deltas, r.finish_reason, r.usage, r.delay)
 

@@ -309,6 +309,23 @@ def replay(chat: Chat) -> None:
             chat.screen.notice(f"⚙ {names}")
 
 
+def _reasoning(chat: Chat, arg: str) -> None:
+    """show: print reasoning whole from now on (and the last one now); hide: one line; last: reprint it."""
+    last = next((m.reasoning for m in reversed(chat.agent.messages) if m.role == "assistant" and m.reasoning), None)
+    if arg not in ("show", "hide", "last", ""):
+        chat.screen.say("Use /reasoning show, /reasoning hide or /reasoning last.")
+        return
+    if arg in ("show", "hide"):
+        chat.show_reasoning = arg == "show"
+        chat.screen.say("Reasoning is shown whole from now on." if chat.show_reasoning
+                        else "Reasoning is summed up in one line from now on.")
+    if arg in ("show", "last", ""):
+        if last:
+            chat.screen.notice(last.strip())
+        elif arg != "show":
+            chat.screen.say("No answer in this conversation came with reasoning.")
+
+
 def _title(chat: Chat, arg: str) -> None:
     recorder = chat.recorder
     if recorder.session is None:
@@ -452,6 +469,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("edit", _edit, "Write the next message in $EDITOR; last: edit your last message and ask again",
             args="[last]"),
     Command("export", _export, "Save this conversation as Markdown", args="[FILE]"),
+    Command("reasoning", _reasoning, "A reasoning model's thinking: show it whole, hide it to one line, or "
+            "print the last", args="show|hide|last",
+            complete=lambda chat, arg: [(c, "") for c in ("show", "hide", "last")]),
     Command("copy", _copy, "Copy the last answer to the clipboard"),
     Command("exit", _exit, "Leave (Ctrl-D does too)", aliases=("quit", "q")),
 )

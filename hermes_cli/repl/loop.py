@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -12,11 +13,21 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 from agent.conversation import INTERRUPTED
 from agent.errors import HermesError
-from agent.events import ApprovalNeeded, Event, Finished, Notice, TextDelta, ToolCallFinished, ToolCallStarted
+from agent.events import (
+    ApprovalNeeded,
+    Event,
+    Finished,
+    Notice,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from hermes_cli import approvals
 from hermes_cli.exit_codes import redact
 from hermes_cli.output import color_enabled, console
 from hermes_cli.repl import commands
+from hermes_cli.repl.markdown_stream import Reasoning
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
@@ -30,22 +41,36 @@ PROMPT = "› "
 
 class AnswerView(Protocol):
     def feed(self, text: str) -> None: ...
+    def reason(self, text: str) -> None: ...
     def notice(self, text: str) -> None: ...
 
 
 class _PlainAnswer:
-    """The answer's text as it arrives, untouched; notices on stderr, on a line of their own."""
+    """The answer's text as it arrives, untouched; notices on stderr, on a line of their own. A
+    reasoning model's thinking is summed up on stderr in one line (or printed whole when shown)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, show_reasoning: bool = False) -> None:
         self._mid_line = False
+        self.reasoning = Reasoning(time.monotonic, show=show_reasoning)
 
     def __enter__(self) -> _PlainAnswer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._end_reasoning()
         self._end_line()
 
+    def reason(self, text: str) -> None:
+        self.reasoning.add(text)
+
+    def _end_reasoning(self) -> None:
+        shown = self.reasoning.finish()
+        if shown:
+            print(shown, file=sys.stderr, flush=True)
+
     def feed(self, text: str) -> None:
+        if self.reasoning.open:
+            self._end_reasoning()
         if text:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -92,12 +117,12 @@ class Screen:
         else:
             print(f"error: {text}", file=sys.stderr, flush=True)
 
-    def answer(self) -> AbstractContextManager[AnswerView]:
+    def answer(self, *, show_reasoning: bool = False) -> AbstractContextManager[AnswerView]:
         if self.console is None:
-            return _PlainAnswer()
+            return _PlainAnswer(show_reasoning=show_reasoning)
         from hermes_cli.repl.markdown_stream import MarkdownStream
 
-        return MarkdownStream(self.console)
+        return MarkdownStream(self.console, show_reasoning=show_reasoning)
 
 
 @dataclass
@@ -108,6 +133,7 @@ class Chat:
     agent: Agent
     recorder: Recorder
     screen: Screen
+    show_reasoning: bool = False  # /reasoning show|hide
 
     def send(self, text: str) -> None:
         self.agent.add_user(text)
@@ -120,13 +146,16 @@ class Chat:
         between them, with no live region on screen."""
         # reply() is a generator (typed as an Iterator): closing it closes the HTTP stream.
         events = cast("Generator[Event, None, None]", self.agent.reply())
-        view: _View | None = _View(self.screen.answer())
+        view: _View | None = _View(self.screen.answer(show_reasoning=self.show_reasoning))
         try:
             try:
                 for event in events:
                     if isinstance(event, TextDelta):
-                        view = view or _View(self.screen.answer())
+                        view = view or _View(self.screen.answer(show_reasoning=self.show_reasoning))
                         view.feed(event.text)
+                    elif isinstance(event, ReasoningDelta):
+                        view = view or _View(self.screen.answer(show_reasoning=self.show_reasoning))
+                        view.reason(event.text)
                     elif isinstance(event, Notice):
                         (view or self.screen).notice(event.text)
                     elif isinstance(event, Finished) and event.reason == "length":
@@ -136,7 +165,8 @@ class Chat:
                         self._tool_event(event)
                     elif isinstance(event, ToolCallFinished):
                         self._tool_event(event)
-                        view = _View(self.screen.answer())  # the spinner, until the model answers again
+                        # the spinner, until the model answers again
+                        view = _View(self.screen.answer(show_reasoning=self.show_reasoning))
             finally:
                 events.close()  # after Ctrl-C: the agent records the partial answer
                 _close(view)
@@ -171,6 +201,9 @@ class _View:
 
     def feed(self, text: str) -> None:
         self._view.feed(text)
+
+    def reason(self, text: str) -> None:
+        self._view.reason(text)
 
     def notice(self, text: str) -> None:
         self._view.notice(text)

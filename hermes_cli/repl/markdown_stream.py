@@ -205,6 +205,44 @@ def _trim(lines: list[list[Segment]]) -> list[list[Segment]]:
     return lines[start:end]
 
 
+REASONING_LINES = 6  # of a reasoning model's thinking, the live region shows the last lines
+
+
+class Reasoning:
+    """A reasoning model's thinking as it arrives, and the line it collapses to once the answer starts."""
+
+    def __init__(self, clock: Callable[[], float], *, show: bool = False) -> None:
+        self._clock = clock
+        self._parts: list[str] = []
+        self._started: float | None = None
+        self.show = show  # /reasoning show: print it whole instead of collapsing it
+        self.open = False
+
+    def add(self, text: str) -> None:
+        if self._started is None:
+            self._started = self._clock()
+        self._parts.append(text)
+        self.open = True
+
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    def finish(self) -> str:
+        """What stays on screen once the answer starts: the summary line (or, shown, the whole text)."""
+        if not self.open or self._started is None:
+            return ""
+        self.open = False
+        text = self.text().strip()
+        if self.show:
+            return text
+        return summary(text, self._clock() - self._started)
+
+
+def summary(text: str, seconds: float) -> str:
+    tokens = max(1, len(text.encode("utf-8")) // 4)  # the usual ~4 bytes a token; providers rarely say
+    return f"thought for {seconds:.0f} s, ~{tokens:,} tokens — /reasoning to show"
+
+
 class MarkdownStream:
     """Shows a streamed answer on a terminal console: finished blocks printed once, below one
     blank line like rich's own spacing; the open block (or a thinking spinner) in a live region.
@@ -225,7 +263,7 @@ class MarkdownStream:
 
     def __init__(
         self, console: Console, *, code_theme: str = "monokai", preview_limit: int = 2000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, show_reasoning: bool = False,
     ) -> None:
         self.console = console
         self.code_theme = code_theme
@@ -243,6 +281,8 @@ class MarkdownStream:
         self._printed_at = float("-inf")
         self._printed = False
         self._live: Live | None = None
+        self.started = clock()
+        self.reasoning = Reasoning(clock, show=show_reasoning)
 
     def __enter__(self) -> MarkdownStream:
         from rich.live import Live
@@ -256,6 +296,7 @@ class MarkdownStream:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._end_reasoning()
         with self._lock:
             self._held += self._splitter.close()
         self._stop.set()
@@ -271,7 +312,21 @@ class MarkdownStream:
                 if self._live is not None:
                     self._live.refresh()
 
+    def reason(self, text: str) -> None:
+        """Reasoning before the answer: its tail, dimmed, in the live region until the answer starts."""
+        self.reasoning.add(text)
+
+    def _end_reasoning(self) -> None:
+        from rich.text import Text
+
+        shown = self.reasoning.finish()
+        if shown:
+            with self._output:
+                self.console.print(Text(shown, style="dim"))
+
     def feed(self, text: str) -> None:
+        if self.reasoning.open:
+            self._end_reasoning()
         with self._lock:
             self._held += self._splitter.feed(text)
             self._version += 1
@@ -341,6 +396,10 @@ class _OpenBlock:
 
         version, prints = self._stream.progress()
         if version == 0:
+            thoughts = self._stream.reasoning
+            if thoughts.open:
+                yield from self._reasoning(console, options, thoughts)
+                return
             yield self._thinking()
             return
         now = time.monotonic()
@@ -356,9 +415,20 @@ class _OpenBlock:
     def _thinking(self) -> Spinner:
         from rich.spinner import Spinner
 
+        text = f"thinking… {time.monotonic() - self._stream.started:.0f} s"
         if self._spinner is None:
-            self._spinner = Spinner("dots", text="thinking…", style="dim")
+            self._spinner = Spinner("dots", text=text, style="dim")
+        else:
+            self._spinner.update(text=text)
         return self._spinner
+
+    def _reasoning(self, console: Console, options: ConsoleOptions, thoughts: Reasoning) -> RenderResult:
+        from rich.segment import SegmentLines
+        from rich.text import Text
+
+        lines = console.render_lines(Text(thoughts.text(), style="dim"), options.update(height=None), pad=False)
+        yield self._thinking()
+        yield SegmentLines(lines[-REASONING_LINES:], new_lines=True)
 
     def _render(self, console: Console, options: ConsoleOptions, text: str) -> list[list[Segment]]:
         from rich.text import Text

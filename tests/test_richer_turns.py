@@ -1,0 +1,58 @@
+"""Richer turns end to end: reasoning, project context, attachments, summarising long conversations,
+the status line and plain output — against the scripted fake, the REPL on a real pseudo-terminal."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.conftest import Hermes, terminal_lines
+from tests.fakeserver import FakeServer, Reply
+from tests.test_chat import PROMPT, Session, plain
+
+THOUGHT = "The user greets me. A greeting deserves a greeting back, short and warm."
+
+
+def sent_roles(body: dict) -> list[str]:  # type: ignore[type-arg]
+    return [m["role"] for m in body["messages"]]
+
+
+# -- reasoning -------------------------------------------------------------------------------------------
+
+
+def test_ask_keeps_reasoning_off_stdout_and_never_sends_it_back(myplan: Hermes, fake: FakeServer) -> None:
+    fake.script(Reply("Hello!", reasoning=THOUGHT), Reply("Again.", reasoning=THOUGHT), Reply("Third."))
+    plain_run = myplan.run("ask", "-m", "myplan:model-a", "hi")
+    assert plain_run.returncode == 0 and plain_run.stdout == "Hello!\n"
+    assert THOUGHT not in plain_run.stderr
+
+    shown = myplan.run("ask", "-c", "--reasoning", "again")
+    assert shown.stdout == "Again.\n" and THOUGHT in shown.stderr
+
+    as_json = myplan.run("ask", "-c", "--json", "--no-stream", "third")
+    assert json.loads(as_json.stdout).get("reasoning") is None  # the third answer had none
+    for request in fake.requests():
+        assert THOUGHT not in json.dumps(request.body)  # stored, shown, never sent back
+
+
+def test_json_carries_reasoning_in_both_wire_formats(myplan: Hermes, fake: FakeServer) -> None:
+    for field in ("reasoning_content", "reasoning"):  # DeepSeek/llama.cpp/vLLM, and OpenRouter
+        for stream in ([], ["--no-stream"]):
+            fake.script(Reply("Hi.", reasoning=THOUGHT, reasoning_field=field))
+            out = json.loads(myplan.run("ask", "-m", "myplan:model-a", "--json", *stream, "hi").stdout)
+            assert out["content"] == "Hi." and out["reasoning"] == THOUGHT
+
+
+def test_the_repl_shows_reasoning_dimmed_then_collapses_it(myplan: Hermes, fake: FakeServer) -> None:
+    del myplan.env["NO_COLOR"]
+    session = Session(myplan)
+    fake.script(Reply("Hello there.", reasoning=THOUGHT, delay=0.05))
+    out = session.send("hi", until="Hello there.")
+    assert re.search(r"\x1b\[(?:[0-9;]*;)?2(?:;[0-9;]*)?m[^\x1b]*The user", out)  # drawn dimmed while it arrived
+    session.send("/reasoning last", until="short and warm")
+    assert session.leave() == 0
+    screen = "\n".join(terminal_lines(session.transcript, 120, 40))
+    before_last = screen.split("/reasoning last")[0]
+    assert "thought for" in before_last and "/reasoning to show" in before_last
+    assert "A greeting deserves" not in before_last  # collapsed to one line once the answer began
+    assert "A greeting deserves" in screen.split("/reasoning last")[1]
