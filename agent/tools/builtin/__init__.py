@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from agent.tools.base import Tool
 from agent.tools.builtin.clock import CurrentTime
 from agent.tools.builtin.files import EditFile, ListDir, ReadFile, SearchFiles, WriteFile
@@ -9,6 +11,12 @@ from agent.tools.builtin.shell import RunCommand
 from agent.tools.builtin.web import FetchUrl
 
 
-def builtin_tools() -> list[Tool]:
-    """One instance of each built-in tool, in a stable order (it is the order the model sees)."""
-    return [ReadFile(), ListDir(), SearchFiles(), WriteFile(), EditFile(), RunCommand(), FetchUrl(), CurrentTime()]
+def builtin_tools(*, command_env: Mapping[str, str] | None = None, network: bool = False,
+                  sandbox: bool = True) -> list[Tool]:
+    """One instance of each built-in tool, in a stable order (it is the order the model sees).
+
+    `command_env` is the environment of the commands the model runs (None: hermes's own, less the provider
+    keys); `network` gives sandboxed commands the network ([tools] network); `sandbox` False runs them
+    unconfined even where bubblewrap works ([tools] sandbox)."""
+    return [ReadFile(), ListDir(), SearchFiles(), WriteFile(), EditFile(),
+            RunCommand(env=command_env, network=network, sandbox=sandbox), FetchUrl(), CurrentTime()]
