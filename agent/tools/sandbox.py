@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import functools
 import os
-import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +44,8 @@ class Sandbox:
 
     def start(self, command: str, *, workspace: Path, cwd: Path, network: bool,
               env: Mapping[str, str]) -> SandboxedShell:
+        import tempfile
+
         out_r, out_w = os.pipe()
         status_r, status_w = os.pipe()
         errors = tempfile.TemporaryFile()  # bwrap's own messages: it lives as long as the sandbox, not a pipe
@@ -82,6 +81,8 @@ class SandboxedShell:
     def wait(self, timeout: float) -> int | None:
         """The shell's exit code, or None after `timeout` seconds. Raises ToolError when the sandbox
         could not be set up."""
+        import select
+
         ready, _, _ = select.select([self._status], [], [], timeout)
         if not ready:
             return None
@@ -123,6 +124,8 @@ def _confinement(network: bool) -> list[str]:
 def find() -> Sandbox | str:
     """The sandbox, or why commands cannot be sandboxed here. Probed once: bwrap may be installed in a
     container that forbids the namespaces it needs."""
+    import shutil
+
     if not sys.platform.startswith("linux"):
         return "sandboxing needs Linux and bubblewrap"
     bwrap = shutil.which("bwrap")
