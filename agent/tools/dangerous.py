@@ -205,10 +205,12 @@ class _Walk:
             self.opaque.append("shell text nested too deep")
             return state
         tree = _parser().parse(text.encode("utf-8", "surrogateescape"))
-        if tree.root_node.has_error:
-            self.opaque.append("it does not parse as a shell command line")
         self.depth += 1
         try:
+            if tree.root_node.has_error:
+                self.opaque.append("it does not parse as a shell command line")
+                if "((" in text:  # to dash, the /bin/sh of Debian, `((cmd))` is two subshells, not arithmetic
+                    self.script(text.replace("((", "( (").replace("))", ") )"), state)
             return self.run(tree.root_node, state)
         finally:
             self.depth -= 1
@@ -279,7 +281,7 @@ class _Walk:
         variable = node.child_by_field_name("variable")
         if variable is not None:
             words = [c for c in node.children_by_field_name("value") if c.is_named]
-            values = [v for w in words for v in self.arguments(w, state)] if words else [None]
+            values = [v for w in words for split in self.arguments(w, state) for v in split] if words else [None]
             state = state.set(_text(variable), values)
         body = [c for c in node.named_children if c != variable and c.type not in _WORDS]
         once = _merge([state, self.sequence(body, state)], self.home)
@@ -373,14 +375,15 @@ class _Walk:
             self.run(child, state)
         return [None]
 
-    def arguments(self, node: Node, state: _State) -> list[Value]:
-        """Values of one argument word, with an unquoted expansion split into words as the shell does."""
+    def arguments(self, node: Node, state: _State) -> list[tuple[Value, ...]]:
+        """The words one argument may become: an unquoted expansion is split as the shell does, and a
+        brace list expanded."""
         values = self.values(node, state)
         if node.type in ("simple_expansion", "expansion", "command_substitution"):
-            return [w for v in values for w in (v.split() if v is not None and v.strip() else [v])]
+            return [tuple(v.split()) if v is not None and v.strip() else (v,) for v in values]
         if node.type == "word" and "," in _text(node) and "{" in _text(node):
-            return [w for v in values for w in (_expand_braces([v]) if v is not None else [None])]
-        return values
+            return [tuple(_expand_braces([v])) for v in values]
+        return [(v,) for v in values]
 
     # --- commands -----------------------------------------------------------------------------------
 
@@ -395,7 +398,7 @@ class _Walk:
             return state
         slots = [self.arguments(name, state)]
         slots += [self.arguments(a, state) for a in node.children_by_field_name("argument")]
-        outcomes = [self.argv(list(argv), state) for argv in _variants(slots)]
+        outcomes = [self.argv(argv, state) for argv in _variants(slots)]
         return _merge(outcomes, self.home) if outcomes else state
 
     def argv(self, argv: list[Value], state: _State) -> _State:
@@ -746,14 +749,15 @@ def _expand_braces(values: list[Value]) -> list[Value]:
     return out if len(out) <= MAX_VALUES else [None]
 
 
-def _variants(slots: list[list[Value]]) -> Iterator[tuple[Value, ...]]:
+def _variants(slots: list[list[tuple[Value, ...]]]) -> Iterator[list[Value]]:
     """Every argv the words may make; past MAX_VALUES, each word with several values is unknown."""
     count = 1
     for values in slots:
         count *= max(len(values), 1)
     if count > MAX_VALUES:
-        slots = [values if len(values) == 1 else [None] for values in slots]
-    return itertools.product(*slots)
+        slots = [values if len(values) == 1 else [(None,)] for values in slots]
+    for choice in itertools.product(*slots):
+        yield [word for words in choice for word in words]
 
 
 def _normal(path: str) -> str:

@@ -67,7 +67,7 @@ class FetchUrl(BuiltinTool):
         url = args["url"].strip()
         hop = target(url, self._resolve, strict=False)
         self._checked[url] = hop
-        return Escape(f"reaches a local address: {hop.host} ({hop.local})") if hop.local else None
+        return Escape(f"reaches a local address ({hop.local})") if hop.local else None
 
     def run(self, args: Arguments, workspace: Workspace) -> ToolResult:
         import httpx  # lazily: most sessions never fetch a page
