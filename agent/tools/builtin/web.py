@@ -112,14 +112,10 @@ class Hop:
 
 
 def resolve_host(host: str, port: int) -> list[Address]:
-    """The addresses a connection to host:port may reach (an IP literal is its own)."""
+    """The addresses a connection to host:port may reach, from the system's resolver."""
     import ipaddress
     import socket
 
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
 
@@ -149,8 +145,14 @@ def target(url: str, resolve: Resolver, *, strict: bool = True) -> Hop:
     if scheme not in ("http", "https") or not host:
         raise ToolError(f"only absolute http:// and https:// URLs can be fetched, not {url!r}.")
     port = port or (443 if scheme == "https" else 80)
+    import ipaddress
+
     try:
-        addresses = tuple(resolve(host, port))
+        addresses: tuple[Address, ...] = (ipaddress.ip_address(host),)  # an IP literal is its own address
+    except ValueError:
+        addresses = ()
+    try:
+        addresses = addresses or tuple(resolve(host, port))
     except (OSError, UnicodeError) as e:
         if strict:
             raise ToolError(f"could not fetch {url}: cannot resolve {host} ({e}).") from None
