@@ -57,7 +57,7 @@ def test_a_redirect_from_a_public_address_to_a_local_one_is_refused() -> None:
         with pytest.raises(ToolError) as refused:
             next_hop(start, location, None, PUBLIC)
         assert refused.value.message.startswith(f"https://example.test/a redirects to {location}, a local address (")
-        assert f"call fetch_url with that URL directly, so that the user is asked" in refused.value.message
+        assert "call fetch_url with that URL directly, so that the user is asked" in refused.value.message
 
 
 def test_a_redirect_stays_within_the_local_origin_the_user_approved() -> None:

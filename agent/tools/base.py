@@ -78,7 +78,11 @@ class Tool(Protocol):
     parameters: dict[str, Any]  # JSON schema of the arguments (an object)
     effect: Effect
     source: str  # "built-in", or "mcp:<server>"
-    confinement: str  # for a tool that runs programs: "sandboxed: ..." or "not sandboxed: ..."; else ""
+
+    @property
+    def confinement(self) -> str:
+        """For a tool that runs programs: "sandboxed: ..." or "not sandboxed: ..."; else ""."""
+        ...
 
     def paths(self, args: Arguments) -> list[str]:
         """The paths the call touches (as given), for the workspace check."""
@@ -109,7 +113,10 @@ class BuiltinTool:
     parameters: dict[str, Any] = {}
     effect: Effect = Effect.READ
     source = "built-in"
-    confinement = ""
+
+    @property
+    def confinement(self) -> str:
+        return ""
 
     def paths(self, args: Arguments) -> list[str]:
         path = args.get("path")

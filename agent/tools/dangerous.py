@@ -325,7 +325,7 @@ class _Walk:
         if operator in (">", ">>", ">|", "&>", "&>>", ">&", "&>|"):
             for target in targets:
                 if target is not None and not target.isdigit() and target != "-":
-                    self.device(f"redirects output onto {{}}", target, state)
+                    self.device("redirects output onto {}", target, state)
         return stdin
 
     def assign(self, node: Node, state: _State) -> _State:
@@ -479,7 +479,7 @@ class _Walk:
             elif arg == "--":
                 i += 1
                 break
-            elif arg.startswith("-") or re.fullmatch(r"[A-Za-z_]\w*=.*", arg, re.S):
+            elif arg.startswith("-") or re.fullmatch(r"[A-Za-z_]\w*=.*", arg, re.DOTALL):
                 i += 1
             else:
                 break
@@ -641,9 +641,8 @@ class _Walk:
             for target in operands if program in ("tee", "shred", "truncate") else operands[-1:]:
                 if target is not None:
                     self.device(f"{program} writes to {{}}", target, state)
-        elif program in _POWER or (program == "systemctl" and _POWER.intersection(a for a in args if a)):
-            self.reasons.append("shuts down or reboots the machine")
-        elif program in ("init", "telinit") and args[:1] in (["0"], ["6"]):
+        elif (program in _POWER or (program == "systemctl" and _POWER.intersection(a for a in args if a))
+              or (program in ("init", "telinit") and args[:1] in (["0"], ["6"]))):
             self.reasons.append("shuts down or reboots the machine")
 
     def find(self, args: list[Value], state: _State) -> None:
@@ -696,7 +695,7 @@ class _Walk:
             return [_normal(target)]
         if target.startswith("~"):
             target = self.home + target[1:]
-        if target.startswith("/") or target.startswith("~"):
+        if target.startswith(("/", "~")):
             return [_normal(target)]
         bases = [cwd] if cwd is not None else ["/", self.home]
         return [_normal(f"{base}/{target}") for base in bases]

@@ -134,7 +134,7 @@ def find() -> Sandbox | str:
     try:
         probe = subprocess.run(
             [bwrap, *_confinement(False), "--dev", "/dev", "--proc", "/proc", "--", "/bin/sh", "-c", "true"],
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT,
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT, check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"bwrap does not work here ({e or type(e).__name__})"
