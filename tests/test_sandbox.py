@@ -8,6 +8,7 @@ hermes process inside an outer bwrap jail where nothing but the test's scratch d
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -172,6 +173,25 @@ def test_a_sandboxed_command_writes_in_the_workspace_and_nowhere_else(myplan: He
         assert home.startswith("exit code 2") and not (scratch.home / "new.txt").exists()
         assert tmp == "exit code 0\nmine\n" and not (Path("/tmp") / name).exists()  # /tmp is the sandbox's own
         assert scratch.intact()
+    finally:
+        outside.unlink(missing_ok=True)
+
+
+def test_a_sandboxed_command_cannot_reach_around_the_read_only_filesystem(myplan: Hermes, fake: FakeServer,
+                                                                          scratch: Scratch) -> None:
+    # Without a PID namespace, /proc/PID/root of any process outside (hermes, bwrap, this test) would lead
+    # to the writable filesystem; as root, bwrap would keep every capability and could remount / rw.
+    outside = Path("/var/tmp") / f"hermes-sandbox-{uuid.uuid4().hex}"
+    commands = [f"touch /proc/{os.getpid()}/root{outside}", "mount -o remount,rw / && touch " + str(outside),
+                "grep CapEff /proc/self/status"]
+    fake.script(ToolCalls([("run_command", {"command": c}) for c in commands]), Reply("Done."))
+    try:
+        result = myplan.run("ask", "-y", "Escape.", cwd=scratch.ws)
+        assert result.returncode == 0, result.stderr
+        via_proc, remount, caps = (m["content"] for m in tool_messages(fake.requests()[1].body))
+        assert not via_proc.startswith("exit code 0") and not remount.startswith("exit code 0"), (via_proc, remount)
+        assert "CapEff:\t0000000000000000" in caps
+        assert not outside.exists()
     finally:
         outside.unlink(missing_ok=True)
 
