@@ -76,6 +76,7 @@ def test_the_bypasses_of_issue_13_are_caught(command: str, sandboxed: bool) -> N
         "dd of=/dev/mapper/root if=x", "dd of=/dev/loop0 if=x", "cd /dev && dd of=sda if=x", "wipefs -a /dev/sda",
         "chown -R nobody ~", "chmod -R 000 /e*", "init 0", "telinit 6", "systemctl reboot",
         "rm -rf --recursive /var/lib", "rm -rf /usr/local", "rm -r ~/.*", "RM=/; rm -rf ${RM}",
+        "rm -rf $(mktemp; echo /)", "rm -rf $(mktemp -p $DIR)", "rm -rf $(mktemp -d)/../..",
     ],
 )
 def test_dangerous(command: str, sandboxed: bool) -> None:
@@ -103,6 +104,7 @@ def test_dangerous(command: str, sandboxed: bool) -> None:
         "ls | while read f; do echo \"$f\"; done", "case $1 in a) echo a;; esac", "[[ -f x ]] && cat x",
         "echo $((1 + 2))", "sh -c 'cd /tmp && rm -rf scratch'", "timeout 10 pytest -x", "env FOO=1 make",
         "sudo -u www-data ls /srv", "rm -rf node_modules dist .cache", "cp -r src /tmp/backup", "tee out.log < in",
+        'd=$(mktemp -d) && cd "$d" && rm -rf *', 'rm -rf "$(mktemp -d -p /var/tmp)"', "rm -rf $(mktemp -d build.XXXX)",
     ],
 )
 def test_ordinary(command: str, sandboxed: bool) -> None:

@@ -370,7 +370,9 @@ class _Walk:
             return [None]
         if kind in ("command_substitution", "process_substitution"):
             self.run(node, state)
-            return [STREAM if kind == "process_substitution" else None]
+            if kind == "process_substitution":
+                return [STREAM]
+            return [self._mktemp(node, state)]
         for child in node.named_children:  # arithmetic and the rest: only what they run matters
             self.run(child, state)
         return [None]
@@ -384,6 +386,29 @@ class _Walk:
         if node.type == "word" and "," in _text(node) and "{" in _text(node):
             return [tuple(_expand_braces([v])) for v in values]
         return [(v,) for v in values]
+
+    def _mktemp(self, node: Node, state: _State) -> Value:
+        """What `$(mktemp [-d] [-p DIR] [TEMPLATE])` prints: a new name in DIR or /tmp. Other command
+        substitutions are known only at run time."""
+        commands = [c for c in node.named_children if c.type != "comment"]
+        if len(commands) != 1 or commands[0].type != "command":
+            return None
+        name = commands[0].child_by_field_name("name")
+        args = [v for a in commands[0].children_by_field_name("argument") for v in self.values(a, state)]
+        if name is None or _text(name) != "mktemp" or None in args:
+            return None
+        directory, template = "/tmp", "tmp.XXXXXXXXXX"
+        words = [a for a in args if a is not None]
+        for i, word in enumerate(words):
+            if word in ("-p", "--tmpdir") and i + 1 < len(words):
+                directory = words[i + 1]
+            elif word.startswith("--tmpdir="):
+                directory = word.partition("=")[2]
+            elif not word.startswith("-") and (i == 0 or words[i - 1] not in ("-p", "--tmpdir", "--suffix")):
+                template = word
+        if "/" in template or not directory.startswith("/") or "X" not in template:
+            return None
+        return f"{directory.rstrip('/')}/{template}"
 
     # --- commands -----------------------------------------------------------------------------------
 
