@@ -122,6 +122,19 @@ def test_what_cannot_be_seen_into_is_dangerous_only_without_the_sandbox(command:
     assert reason(command, sandboxed=True) is None
 
 
+def test_a_command_line_too_intricate_to_follow_is_not_followed_forever() -> None:
+    nested = "true"
+    for i in range(30):  # each loop walks its body twice: 2**30 walks if nothing stopped it
+        nested = f"for i{i} in a b; do {nested}; done"
+    assert reason(nested) == reason(nested, sandboxed=True) == "it is too intricate to check"
+    assert reason(f"rm -rf /; {nested}", sandboxed=True) == "recursive rm of /"
+
+
+def test_case_branches_are_each_followed() -> None:
+    assert reason("case $x in a|b) cd /;; *) cd /tmp;; esac; rm -rf *") == "recursive rm of * in /"
+    assert reason("case $x in a|b) rm -rf ~;; esac") == "recursive rm of ~"
+
+
 def test_a_recursive_rm_of_everything_in_the_workspace_is_its_own_business() -> None:
     # The workspace is the user's project, not the machine; in a home or / it is another story.
     assert reason("rm -rf *", cwd=WS) is None
@@ -140,7 +153,7 @@ SAFE = ["ls -la", "rm -rf build", "echo hi > out.txt", "git status | head", "pyt
 # Ways of running a command line inside another: each keeps what the inner one does.
 WRAPPERS = [
     lambda c: f"true && {c}", lambda c: f"{c}; true", lambda c: f"( {c} )", lambda c: f"{{ {c}; }}",
-    lambda c: f"if true; then {c}; fi", lambda c: f"echo $({c})", lambda c: f"for i in 1 2; do {c}; done",
+    lambda c: f"if true; then {c}; fi", lambda c: f"echo \"$( {c} )\"", lambda c: f"for i in 1 2; do {c}; done",
     lambda c: f"sh -c {shlex.quote(c)}", lambda c: f"bash -lc {shlex.quote(c)}", lambda c: f"eval {shlex.quote(c)}",
     lambda c: f"sudo sh -c {shlex.quote(c)}", lambda c: f"env X=1 bash -c -- {shlex.quote(c)}",
     lambda c: f"f() {{ {c}; }}; f", lambda c: f"while false; do {c}; done", lambda c: f"false || {c}",

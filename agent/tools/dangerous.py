@@ -94,6 +94,7 @@ _POWER = frozenset({"shutdown", "reboot", "halt", "poweroff"})
 _GLOB = re.compile(r"[*?\[]")
 MAX_DEPTH = 8  # sh -c inside sh -c...: deeper than this is not a command anyone types
 MAX_VALUES = 32  # values one word may have before it counts as unknown
+MAX_STEPS = 5_000  # nodes walked (loops twice, functions at each call): past this, it counts as dangerous
 
 
 def dangerous_reason(command: str, *, cwd: str | None = None, home: str | None = None,
@@ -136,8 +137,8 @@ class _State:
         return frozenset({None})
 
     def set(self, name: str, values: Iterable[Value]) -> _State:
-        kept = tuple((k, v) for k, v in self.variables if k != name)
-        return _State(self.cwds, (*kept, (name, _cap(values))), self.stdin, self.functions)
+        variables = {**dict(self.variables), name: _cap(values)}
+        return _State(self.cwds, tuple(sorted(variables.items())), self.stdin, self.functions)
 
     def at(self, cwds: Iterable[Value]) -> _State:
         return _State(_cap(cwds), self.variables, self.stdin, self.functions)
@@ -160,12 +161,12 @@ def _cap(values: Iterable[Value]) -> frozenset[Value]:
 def _merge(states: Sequence[_State], home: str) -> _State:
     """Where the shell may be after one of several paths was taken."""
     first = states[0]
-    names = {k for s in states for k, _ in s.variables}
-    merged = first.at(c for s in states for c in s.cwds)
-    for name in names:
-        merged = merged.set(name, (v for s in states for v in s.get(name, home)))
-    functions = {k: v for s in states for k, v in s.functions}
-    return _State(merged.cwds, merged.variables, first.stdin, tuple(functions.items()))
+    functions = tuple({k: v for s in states for k, v in s.functions}.items())
+    if all(s == first for s in states[1:]):
+        return _State(first.cwds, first.variables, first.stdin, functions)
+    names = sorted({k for s in states for k, _ in s.variables})
+    variables = tuple((name, _cap(v for s in states for v in s.get(name, home))) for name in names)
+    return _State(_cap(c for s in states for c in s.cwds), variables, first.stdin, functions)
 
 
 def _widen(before: _State, after: _State, home: str) -> _State:
@@ -186,6 +187,7 @@ class _Walk:
         self.reasons: list[str] = []
         self.opaque: list[str] = []  # what could not be seen into
         self.depth = 0
+        self.steps = 0
         self.calling: set[str] = set()
         critical = [*_SYSTEM_DIRS, *([] if self.home == "~" else _ancestors(self.home)), self.home]
         self._critical = [[c for c in d.split("/") if c] for d in critical]
@@ -221,6 +223,11 @@ class _Walk:
         return state
 
     def run(self, node: Node, state: _State) -> _State:
+        self.steps += 1
+        if self.steps > MAX_STEPS:  # nested loops and calls multiply the walk; a command line cannot hang hermes
+            if self.steps == MAX_STEPS + 1:  # no command anyone types gets here: what it hides is not seen
+                self.reasons.append("it is too intricate to check")
+            return state
         kind = node.type
         if kind in ("comment", "heredoc_body", "heredoc_start", "heredoc_end"):
             return state
@@ -257,8 +264,10 @@ class _Walk:
             value = node.child_by_field_name("value")
             if value is not None:
                 self.values(value, state)
-            outcomes = [state] + [self.sequence(item.named_children[1:], state)
-                                  for item in node.named_children if item.type == "case_item"]
+            items = [c for c in node.named_children if c.type == "case_item"]
+            outcomes = [state] + [self.sequence((c for c in item.named_children
+                                                 if c not in item.children_by_field_name("value")), state)
+                                  for item in items]
             return _merge(outcomes, self.home)
         if kind in ("while_statement", "until_statement", "for_statement", "c_style_for_statement"):
             return self.loop(node, state)
