@@ -95,8 +95,10 @@ class SandboxedShell:
             self._proc.wait(5)
         except subprocess.TimeoutExpired:
             self.kill()
-        self._errors.seek(0)
-        message = self._errors.read().decode("utf-8", "replace").strip() or f"bwrap exited with {self._proc.returncode}"
+        with self._errors:
+            self._errors.seek(0)
+            message = self._errors.read().decode("utf-8", "replace").strip()
+        message = message or f"bwrap exited with {self._proc.returncode}"
         raise ToolError(f"the sandbox could not start: {message}")
 
     def kill(self) -> None:

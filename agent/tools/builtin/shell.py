@@ -31,8 +31,8 @@ class RunCommand(BuiltinTool):
         "(`cmd &`) that still holds the output 2 s after the shell exits is stopped; to leave one running, "
         "redirect its output (`cmd > log 2>&1 &`). Not interactive: pass flags such as --yes or --no-pager "
         "to commands that would prompt. Where hermes has a sandbox (Linux with bubblewrap), commands can "
-        "write only in the workspace and a private /tmp, and have no network unless you pass network: true "
-        "(the user is asked)."
+        "write only in the workspace and a private /tmp (fresh for each command), and have no network "
+        "unless you pass network: true (the user is asked)."
     )
     parameters = object_schema(
         {
