@@ -77,6 +77,8 @@ def test_the_bypasses_of_issue_13_are_caught(command: str, sandboxed: bool) -> N
         "chown -R nobody ~", "chmod -R 000 /e*", "init 0", "telinit 6", "systemctl reboot",
         "rm -rf --recursive /var/lib", "rm -rf /usr/local", "rm -r ~/.*", "RM=/; rm -rf ${RM}",
         "rm -rf $(mktemp; echo /)", "rm -rf $(mktemp -p $DIR)", "rm -rf $(mktemp -d)/../..",
+        "rsync -a --delete empty/ /", "rsync -a --delete-after x/ ~/", "find / -name x -exec rm {} \\;",
+        "find /usr -type f -exec sudo shred {} +", "cd / && rm -rf \"$(pwd)\"",
     ],
 )
 def test_dangerous(command: str, sandboxed: bool) -> None:
@@ -105,6 +107,8 @@ def test_dangerous(command: str, sandboxed: bool) -> None:
         "echo $((1 + 2))", "sh -c 'cd /tmp && rm -rf scratch'", "timeout 10 pytest -x", "env FOO=1 make",
         "sudo -u www-data ls /srv", "rm -rf node_modules dist .cache", "cp -r src /tmp/backup", "tee out.log < in",
         'd=$(mktemp -d) && cd "$d" && rm -rf *', 'rm -rf "$(mktemp -d -p /var/tmp)"', "rm -rf $(mktemp -d build.XXXX)",
+        'rm -rf "$(pwd)/build"', "rsync -a --delete src/ backup/", "rsync -a --delete src/ host:/",
+        "find . -name '*.tmp' -exec rm {} +",
     ],
 )
 def test_ordinary(command: str, sandboxed: bool) -> None:

@@ -397,13 +397,15 @@ class _Walk:
         return [(v,) for v in values]
 
     def _mktemp(self, node: Node, state: _State) -> Value:
-        """What `$(mktemp [-d] [-p DIR] [TEMPLATE])` prints: a new name in DIR or /tmp. Other command
-        substitutions are known only at run time."""
+        """What `$(mktemp [-d] [-p DIR] [TEMPLATE])` prints: a new name in DIR or /tmp; and `$(pwd)`.
+        Other command substitutions are known only at run time."""
         commands = [c for c in node.named_children if c.type != "comment"]
         if len(commands) != 1 or commands[0].type != "command":
             return None
         name = commands[0].child_by_field_name("name")
         args = [v for a in commands[0].children_by_field_name("argument") for v in self.values(a, state)]
+        if name is not None and _text(name) == "pwd" and not args and len(state.cwds) == 1:
+            return next(iter(state.cwds))
         if name is None or _text(name) != "mktemp" or None in args:
             return None
         directory, template = "/tmp", "tmp.XXXXXXXXXX"
@@ -662,6 +664,10 @@ class _Walk:
                     self.removal(f"recursive {program} of {{}}", target, state)
         elif program == "find":
             self.find(args, state)
+        elif program == "rsync" and any(a is not None and a.startswith("--delete") for a in args):
+            _, operands = _split_options(args)
+            if operands and (operands[-1] is None or ":" not in operands[-1]):  # host:path is another machine
+                self.removal("rsync --delete into {}", operands[-1], state)
         elif program.startswith("mkfs") or program in ("mke2fs", "mkswap"):
             self.reasons.append("creates a filesystem (erases a disk)")
         elif program == "wipefs":
@@ -696,7 +702,11 @@ class _Walk:
             if word in ("-exec", "-execdir", "-ok", "-okdir"):
                 end = next((k for k in range(j + 1, len(expression)) if expression[k] in (";", "+")), len(expression))
                 command = expression[j + 1:end]
+                program = _program(command)
+                removes = program in ("rm", "unlink", "shred")
                 for start in starts:  # the first path it hands over is the start itself
+                    if removes:  # even without -r: every file below the start goes
+                        self.removal(f"find -exec {program} in {{}}", start, state)
                     self.argv([start if w == "{}" else w for w in command], state)
 
     def removal(self, what: str, target: Value, state: _State) -> None:
@@ -840,6 +850,13 @@ def _unwrap(program: str, args: Sequence[Value]) -> list[Value]:
             break
         i += 2 if arg in valued else 1
     return list(args[i + operands:])
+
+
+def _program(argv: Sequence[Value]) -> str:
+    """The program a command line runs, through wrappers: `sudo nice rm` -> rm ("" when unknown)."""
+    while argv and argv[0] is not None and posixpath.basename(argv[0]) in _WRAPPERS:
+        argv = _unwrap(posixpath.basename(argv[0]), argv[1:])
+    return posixpath.basename(argv[0]) if argv and argv[0] is not None else ""
 
 
 def _xargs_command(args: list[Value]) -> list[Value]:
