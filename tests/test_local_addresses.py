@@ -4,6 +4,9 @@ approves that URL, after DNS resolution and again at every redirect."""
 from __future__ import annotations
 
 import ipaddress
+import shutil
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -135,6 +138,36 @@ def test_the_fetch_connects_to_the_address_that_was_checked(tmp_path: Path, page
     result = tool.run(args, Workspace(tmp_path))
     assert result.content == f"http://rebind.test:{page}/ (text/plain)\n\nhost header: rebind.test:{page}\n"
     assert lookups == ["rebind.test"]
+
+
+@pytest.fixture
+def tls_page(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """An HTTPS server on 127.0.0.1 whose certificate names only `pinned.test`, and that certificate."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=pinned.test", "-addext", "subjectAltName=DNS:pinned.test", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd.server_address[1], cert
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a certificate")
+def test_https_to_the_checked_address_verifies_the_name(tmp_path: Path, tls_page: tuple[int, Path],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Connecting to the IP that was checked, TLS still sends and verifies the URL's name.
+    port, cert = tls_page
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    tool = FetchUrl(resolve=resolver({"pinned.test": "127.0.0.1", "other.test": "127.0.0.1"}))
+    result = tool.run({"url": f"https://pinned.test:{port}/"}, Workspace(tmp_path))
+    assert result.content.endswith(f"host header: pinned.test:{port}\n")
+    with pytest.raises(ToolError, match="could not fetch"):  # a name the certificate does not hold
+        tool.run({"url": f"https://other.test:{port}/"}, Workspace(tmp_path))
 
 
 # --- end to end ---------------------------------------------------------------------------------------
