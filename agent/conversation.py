@@ -282,7 +282,10 @@ class Agent:
             return f"Error: {call.error}"
         if call.needs_approval:
             assert call.verdict is not None
-            request = ApprovalNeeded(call.name, call.preview, call.verdict.reason, call.verdict.dangerous)
+            from agent.tools.approval import unapproved  # the tools are loaded by now
+
+            refusal = unapproved(call.verdict, yes=self.tools.settings.yes)
+            request = ApprovalNeeded(call.name, call.preview, call.verdict.reason, call.verdict.dangerous, refusal)
             yield request
             if request.choice == APPROVE_ALWAYS and not call.verdict.dangerous:
                 self.tools.always.add(call.name)
@@ -291,8 +294,7 @@ class Agent:
                 yield ToolCallFinished(call.name, False, "declined" if declined else "not approved", 0.0)
                 if declined:
                     return "Not run: the user declined this call."
-                return ("Not run: this call needs the user's approval, and no one can approve it here (no "
-                        "terminal; the user can allow it with --yes). Tell the user what you would have done.")
+                return f"Not run: {refusal}. Tell the user what you would have done."
         result, seconds = self.tools.run(call)
         yield ToolCallFinished(call.name, result.ok, result.summary, seconds)
         # A command like `env` or a read of auth.json would otherwise send a key to the model.

@@ -70,8 +70,9 @@ class ApprovalNeeded:
 
     name: str
     preview: str  # the command, the diff, the URL
-    reason: str  # why it asks: "changes files", "dangerous: ..."
-    dangerous: bool = False
+    reason: str  # why it asks, after "it": "changes files", "is dangerous: ..."
+    dangerous: bool = False  # asks even with --yes; "always" is not offered
+    refusal: str = ""  # why it did not run when no one can answer, and what would allow it
     _answer: list[str] = field(default_factory=list, repr=False, compare=False)
 
     def answer(self, choice: str) -> None:

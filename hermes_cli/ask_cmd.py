@@ -90,8 +90,7 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
                 if interactive:
                     approvals.ask(event)
                 else:
-                    info(f"{event.name} not run: it {event.reason} and needs approval; pass -y to allow "
-                         "(no terminal to ask on).")
+                    info(f"{event.name} not run: {event.refusal}.")
     finally:
         if wrote_text and not "".join(answer).endswith("\n"):
             sys.stdout.write("\n")

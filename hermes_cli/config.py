@@ -138,6 +138,8 @@ SCHEMA: dict[Path_, Field] = {
     ("mcp", "servers", "*", "command"): Field(_check_str_list),
     ("mcp", "servers", "*", "env"): Field(_check_env_table, redact=_mask_env_table),
     ("tools", "pass_env"): Field(_check_env_names, doc="variables commands and MCP servers may see"),
+    ("tools", "network"): Field(_check_bool, doc="sandboxed commands may use the network"),
+    ("tools", "sandbox"): Field(_check_bool, doc="false: run commands without bubblewrap's sandbox"),
     ("sessions", "save"): Field(_check_bool),
     ("models", "*", "context"): Field(_check_int),
     ("models", "*", "input_price"): Field(_check_number, doc="USD per million prompt tokens"),

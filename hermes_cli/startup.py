@@ -137,7 +137,9 @@ def build_toolset(ctx: Context, runtime: Runtime, options: ChatOptions) -> ToolS
     from agent.tools.builtin import builtin_tools
     from agent.tools.toolset import DEFAULT_MAX_ITERATIONS, ToolSet
 
-    tools = builtin_tools(command_env=runtime.child_env())
+    tools = builtin_tools(command_env=runtime.child_env(),
+                          network=ctx.config.get("tools", "network", default=False) is True,
+                          sandbox=ctx.config.get("tools", "sandbox", default=True) is not False)
     servers = ctx.config.table("mcp", "servers")
     if servers:
         from agent.tools.mcp import McpServers  # the mcp package loads only when a server is configured

@@ -74,7 +74,7 @@ def test_tools_are_listed_with_schema_source_and_effect(shared: McpServers) -> N
     assert add.effect is Effect.READ  # readOnlyHint: true
     assert tools["test__shout"].effect is Effect.EXEC  # no hint: the user approves it
     assert tools["fail"].effect is Effect.EXEC
-    assert add.paths({"a": 1, "b": 2}) == [] and add.danger({"a": 1, "b": 2}) is None
+    assert add.paths({"a": 1, "b": 2}) == [] and add.danger({"a": 1, "b": 2}, Workspace(Path.cwd())) is None
 
 
 def test_call_returns_the_text(shared: McpServers, ws: Workspace) -> None:

@@ -15,6 +15,7 @@ import pytest
 from agent.tools.approval import ASK, RUN, ApprovalSettings, decide
 from agent.tools.base import Workspace
 from agent.tools.builtin import builtin_tools
+from agent.tools.sandbox import find as find_sandbox
 from agent.tools.toolset import ToolSet, check_arguments
 from tests.conftest import Hermes
 from tests.fakeserver import FakeServer, Reply, ToolCalls
@@ -254,6 +255,9 @@ def tool(name: str) -> Any:
         ("run_command", {"command": "mkfs.ext4 /dev/sda1"}, ApprovalSettings(yes=True), ("run_command",), ASK),
         ("run_command", {"command": "mkfs.ext4 /dev/sda1"}, ApprovalSettings(yes=True, allow_dangerous=True), (), RUN),
         ("fetch_url", {"url": "http://127.0.0.1/"}, ApprovalSettings(), (), ASK),
+        ("fetch_url", {"url": "http://127.0.0.1/"}, ApprovalSettings(yes=True), ("fetch_url",), ASK),  # local
+        ("fetch_url", {"url": "http://[::1]:8080/"}, ApprovalSettings(yes=True, allow_dangerous=True), (), ASK),
+        ("run_command", {"command": "ls", "network": False}, ApprovalSettings(yes=True), (), RUN),
         ("current_time", {}, ApprovalSettings(), (), RUN),
     ],
 )
@@ -276,6 +280,18 @@ def test_decide(tmp_path: Path, name: str, args: dict[str, Any], settings: Appro
 def test_check_arguments(args: dict[str, Any], problem: str | None) -> None:
     got = check_arguments(tool("read_file").parameters, args)
     assert got == problem if problem is None else (got is not None and got.startswith(problem))
+
+
+@pytest.mark.skipif(isinstance(find_sandbox(), str), reason="no sandbox here")
+def test_a_sandboxed_command_asking_for_the_network_asks_even_with_yes(tmp_path: Path) -> None:
+    ws, yes = Workspace(tmp_path), ApprovalSettings(yes=True)
+    call = {"command": "pip download x", "network": True}
+    verdict = decide(tool("run_command"), call, ws, yes, ("run_command",))
+    assert verdict.action == ASK and verdict.dangerous and verdict.setting == "[tools] network = true"
+    with_network = next(t for t in builtin_tools(network=True) if t.name == "run_command")
+    assert decide(with_network, call, ws, yes).action == RUN
+    unsandboxed = next(t for t in builtin_tools(sandbox=False) if t.name == "run_command")
+    assert decide(unsandboxed, call, ws, yes).action == RUN  # nothing to leave
 
 
 def test_always_does_not_cover_a_dangerous_call(tmp_path: Path) -> None:

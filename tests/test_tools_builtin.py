@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import stat
@@ -22,8 +23,10 @@ from agent.tools.base import Effect, Tool, ToolError, ToolResult, Workspace
 from agent.tools.builtin import builtin_tools
 from agent.tools.builtin.clock import CurrentTime
 from agent.tools.builtin.files import EditFile, ListDir, ReadFile, SearchFiles, WriteFile
-from agent.tools.builtin.shell import RunCommand, dangerous_reason
+from agent.tools.builtin.shell import RunCommand
 from agent.tools.builtin.web import FetchUrl
+from agent.tools.dangerous import dangerous_reason
+from agent.tools.sandbox import Sandbox
 
 
 @pytest.fixture
@@ -274,25 +277,29 @@ def test_edit_file_not_found_and_ambiguous(ws: Workspace, tmp_path: Path) -> Non
 # --- run_command ---------------------------------------------------------------------------------------
 
 
-def test_run_command_exit_code_and_combined_output(ws: Workspace) -> None:
-    result = run(RunCommand(), ws, command="echo out; echo err >&2; exit 3")
+def test_run_command_exit_code_and_combined_output(ws: Workspace, shell: RunCommand) -> None:
+    result = run(shell, ws, command="echo out; echo err >&2; exit 3")
     assert result.content == "exit code 3\nout\nerr\n"
     assert result.summary.startswith("exit 3 in ") and result.summary.endswith(" s")
 
 
-def test_run_command_cwd_and_stdin(ws: Workspace, tmp_path: Path) -> None:
+def test_run_command_cwd_and_stdin(ws: Workspace, tmp_path: Path, shell: RunCommand) -> None:
     (tmp_path / "sub").mkdir()
-    tool = RunCommand()
+    tool = shell
     assert run(tool, ws, command="pwd", cwd="sub").content == f"exit code 0\n{tmp_path / 'sub'}\n"
     assert run(tool, ws, command="cat").content == "exit code 0 (no output)"  # stdin is /dev/null, no hang
     assert tool.paths({"command": "ls", "cwd": "sub"}) == ["sub"] and tool.paths({"command": "ls"}) == []
+    first = tool.preview({"command": "ls -l", "cwd": "sub"}, ws)
     assert tool.preview({"command": "ls -l", "cwd": "sub"}, ws) == "$ ls -l\n(in sub)"
+    # Without the sandbox, the first command of the session says so.
+    unsandboxed = "\n(commands are not sandboxed in this session: [tools] sandbox = false)"
+    assert first == "$ ls -l\n(in sub)" + ("" if isinstance(tool.sandbox(), Sandbox) else unsandboxed)
     with pytest.raises(ToolError, match="not an existing directory"):
         run(tool, ws, command="pwd", cwd="missing")
 
 
-def test_run_command_caps_output_keeping_head_and_tail(ws: Workspace) -> None:
-    result = run(RunCommand(), ws, command="seq 1 100000")  # 588,895 bytes
+def test_run_command_caps_output_keeping_head_and_tail(ws: Workspace, shell: RunCommand) -> None:
+    result = run(shell, ws, command="seq 1 100000")  # 588,895 bytes
     lines = result.content.splitlines()
     assert lines[:3] == ["exit code 0", "1", "2"] and lines[-1] == "100000"
     assert "50000" not in lines and "bytes of output omitted" in result.content
@@ -307,42 +314,69 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie has already been killed, it only waits for its parent to reap it
 
 
-def test_run_command_timeout_kills_the_process_group(ws: Workspace, tmp_path: Path) -> None:
+def _running(marker: str) -> list[int]:
+    """Live processes with `marker` as one of their arguments, seen from here: a sandboxed command has
+    PIDs of its own (`$!` means nothing outside), so background jobs are found by a unique argument."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return [pid for pid in found if _alive(pid)]
+
+
+def _wait_gone(marker: str) -> bool:
+    deadline = time.monotonic() + 5
+    while _running(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _running(marker)
+
+
+@pytest.fixture(params=[True, False], ids=["sandboxed", "unsandboxed"])
+def shell(request: pytest.FixtureRequest) -> RunCommand:
+    return RunCommand(sandbox=request.param)
+
+
+@pytest.fixture
+def sleep_for() -> str:
+    """A sleep duration no other process on the machine has in its arguments."""
+    return f"{300 + random.random():.9f}"
+
+
+def test_run_command_timeout_kills_the_process_group(ws: Workspace, shell: RunCommand, sleep_for: str) -> None:
     started = time.monotonic()
     with pytest.raises(ToolError, match=r"^timed out after 1 s; output so far:\nstarted"):
-        run(RunCommand(), ws, command="sleep 300 & echo $! > child.pid; echo started; wait", timeout_seconds=1)
+        run(shell, ws, command=f"sleep {sleep_for} & echo started; wait", timeout_seconds=1)
     assert time.monotonic() - started < 10
-    assert _wait_gone(int((tmp_path / "child.pid").read_text()))
+    assert _wait_gone(sleep_for)
 
 
-def _wait_gone(pid: int) -> bool:
-    deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return not _alive(pid)
-
-
-def test_run_command_stops_background_jobs_that_hold_the_output(ws: Workspace, tmp_path: Path) -> None:
+def test_run_command_stops_background_jobs_that_hold_the_output(ws: Workspace, shell: RunCommand,
+                                                                sleep_for: str) -> None:
     started = time.monotonic()
-    result = run(RunCommand(), ws, command="sleep 300 & echo $! > child.pid; echo started", timeout_seconds=60)
+    result = run(shell, ws, command=f"sleep {sleep_for} & echo started", timeout_seconds=60)
     assert time.monotonic() - started < 10  # not the 60 s timeout
     assert result.content.startswith("exit code 0\nstarted\n")
     assert "were stopped; to leave one running, redirect its output" in result.content
-    assert _wait_gone(int((tmp_path / "child.pid").read_text()))
+    assert _wait_gone(sleep_for)
 
 
-def test_run_command_leaves_a_background_job_with_its_own_output_running(ws: Workspace, tmp_path: Path) -> None:
-    result = run(RunCommand(), ws, command="sleep 300 > /dev/null 2>&1 & echo $! > child.pid; echo started")
+def test_run_command_leaves_a_background_job_with_its_own_output_running(ws: Workspace, shell: RunCommand,
+                                                                         sleep_for: str) -> None:
+    result = run(shell, ws, command=f"sleep {sleep_for} > /dev/null 2>&1 & echo started")
     assert result.content == "exit code 0\nstarted\n"
-    child = int((tmp_path / "child.pid").read_text())
+    children = _running(sleep_for)
     try:
-        assert _alive(child)
+        assert children
     finally:
-        os.kill(child, signal.SIGKILL)
+        for child in children:
+            os.kill(child, signal.SIGKILL)
 
 
-def test_run_command_collects_what_a_short_background_job_writes(ws: Workspace) -> None:
-    result = run(RunCommand(), ws, command="(sleep 0.3; echo later) & echo now")
+def test_run_command_collects_what_a_short_background_job_writes(ws: Workspace, shell: RunCommand) -> None:
+    result = run(shell, ws, command="(sleep 0.3; echo later) & echo now")
     assert result.content == "exit code 0\nnow\nlater\n"
 
 
@@ -392,9 +426,11 @@ def test_run_command_rejects_bad_arguments(ws: Workspace) -> None:
         "systemctl poweroff",
     ],
 )
-def test_dangerous_commands(command: str) -> None:
+def test_dangerous_commands(command: str, tmp_path: Path) -> None:
     assert dangerous_reason(command)
-    assert RunCommand().danger({"command": command}) == dangerous_reason(command)
+    ws = Workspace(tmp_path)
+    assert RunCommand().danger({"command": command}, ws) == dangerous_reason(
+        command, cwd=str(tmp_path), home=str(Path.home()), sandboxed=True)
 
 
 @pytest.mark.parametrize(

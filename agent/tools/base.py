@@ -51,6 +51,15 @@ class Workspace:
 
 
 @dataclass(frozen=True)
+class Escape:
+    """Why a call leaves the confinement that --yes approves (the sandbox, the public network): it asks
+    even with --yes, and "always" does not cover it."""
+
+    reason: str  # "needs network access, ...", "reaches a local address: ..."
+    setting: str = ""  # the config setting under which such calls stay inside and run without asking, if any
+
+
+@dataclass(frozen=True)
 class ToolResult:
     """`content` is what the model reads; `summary` one short line for the user ("42 lines", "exit 1")."""
 
@@ -70,6 +79,11 @@ class Tool(Protocol):
     effect: Effect
     source: str  # "built-in", or "mcp:<server>"
 
+    @property
+    def confinement(self) -> str:
+        """For a tool that runs programs: "sandboxed: ..." or "not sandboxed: ..."; else ""."""
+        ...
+
     def paths(self, args: Arguments) -> list[str]:
         """The paths the call touches (as given), for the workspace check."""
         ...
@@ -78,8 +92,12 @@ class Tool(Protocol):
         """What the user sees when asked to approve: the command, the diff, the URL. May raise ToolError."""
         ...
 
-    def danger(self, args: Arguments) -> str | None:
+    def danger(self, args: Arguments, workspace: Workspace) -> str | None:
         """Why this call is dangerous (asks even with --yes), or None."""
+        ...
+
+    def escapes(self, args: Arguments, workspace: Workspace) -> Escape | None:
+        """How this call leaves the confinement --yes approves (asks even with --yes), or None."""
         ...
 
     def run(self, args: Arguments, workspace: Workspace) -> ToolResult:
@@ -88,13 +106,17 @@ class Tool(Protocol):
 
 
 class BuiltinTool:
-    """Defaults for the built-in tools: a `path` argument if there is one; nothing dangerous."""
+    """Defaults for the built-in tools: a `path` argument if there is one; nothing dangerous; no escape."""
 
     name: str = ""
     description: str = ""
     parameters: dict[str, Any] = {}
     effect: Effect = Effect.READ
     source = "built-in"
+
+    @property
+    def confinement(self) -> str:
+        return ""
 
     def paths(self, args: Arguments) -> list[str]:
         path = args.get("path")
@@ -103,7 +125,10 @@ class BuiltinTool:
     def preview(self, args: Arguments, workspace: Workspace) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in args.items())
 
-    def danger(self, args: Arguments) -> str | None:
+    def danger(self, args: Arguments, workspace: Workspace) -> str | None:
+        return None
+
+    def escapes(self, args: Arguments, workspace: Workspace) -> Escape | None:
         return None
 
     def run(self, args: Arguments, workspace: Workspace) -> ToolResult:

@@ -36,7 +36,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Self
 
 from agent.errors import ConfigError
-from agent.tools.base import Arguments, Effect, ToolError, ToolResult, Workspace, truncate
+from agent.tools.base import Arguments, Effect, Escape, ToolError, ToolResult, Workspace, truncate
 from providers.secrets import Secrets
 
 if TYPE_CHECKING:
@@ -168,6 +168,7 @@ class McpTool:
         read_only = (spec.get("annotations") or {}).get("readOnlyHint") is True
         self.effect = Effect.READ if read_only else Effect.EXEC
         self.source = f"mcp:{server.name}"
+        self.confinement = "" if read_only else "not sandboxed: runs in its MCP server"
         self.call_timeout = call_timeout
         self._server = server
 
@@ -177,7 +178,10 @@ class McpTool:
     def preview(self, args: Arguments, workspace: Workspace) -> str:
         return f"{self._server.name}.{self.mcp_name}({json.dumps(dict(args), ensure_ascii=False)})"
 
-    def danger(self, args: Arguments) -> str | None:
+    def danger(self, args: Arguments, workspace: Workspace) -> str | None:
+        return None
+
+    def escapes(self, args: Arguments, workspace: Workspace) -> Escape | None:
         return None
 
     def run(self, args: Arguments, workspace: Workspace) -> ToolResult:

@@ -194,6 +194,8 @@ def _tools(chat: Chat, arg: str) -> None:
                                                              else "asks first")
         summary = t.description.strip().splitlines()[0] if t.description.strip() else ""
         lines.append(f"  {t.name:<{width}}  {t.source:<12} {ask:<11}  {summary[:70]}")
+        if t.confinement:
+            lines.append(f"  {'':<{width}}  {t.confinement}")
     chat.screen.say("\n".join(lines))
 
 

@@ -189,7 +189,7 @@ class Chat:
         elif approvals.can_ask():
             approvals.ask(event, out=sys.stdout)
         else:
-            self.screen.notice(f"  not run: it {event.reason}, and there is no terminal to ask on (-y allows it).")
+            self.screen.notice(f"  not run: {event.refusal}.")
 
 
 class _View:
