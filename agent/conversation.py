@@ -138,10 +138,13 @@ class Agent:
         log: ConversationLog | None = None,
         fallbacks: Sequence[FallbackEntry] = (),
         tools: ToolSet | None = None,
+        project_context: str | None = None,
     ) -> None:
         self.runtime = runtime
         self.tools = tools
         self.system = system
+        # AGENTS.md: part of every request's system message, never of the session's own prompt.
+        self.project_context = project_context
         self.messages: list[Message] = list(messages or [])
         self.log = log
         self.fallbacks = tuple(fallbacks)
@@ -182,8 +185,9 @@ class Agent:
 
     def api_messages(self) -> list[dict[str, Any]]:
         messages = [m.to_api() for m in self.messages]
-        if self.system:
-            messages.insert(0, {"role": "system", "content": self.system})
+        system = "\n\n".join(part for part in (self.system, self.project_context) if part)
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
         return messages
 
     def body(self, *, stream: bool, route: Route | None = None, messages: list[dict[str, Any]] | None = None,

@@ -129,6 +129,7 @@ SCHEMA: dict[Path_, Field] = {
     ("fallback", "[]", "base_url"): Field(_check_url, redact=_mask_url),
     ("agent", "max_tool_iterations"): Field(_check_int),
     ("agent", "allow_dangerous"): Field(_check_bool),
+    ("agent", "project_context"): Field(_check_bool, doc="false: leave AGENTS.md out of the system prompt"),
     ("agent", "timeout"): Field(_check_number, doc="seconds to wait for data from the provider"),
     ("agent", "connect_timeout"): Field(_check_number),
     ("agent", "max_retries"): Field(_check_int, doc="retries of 5xx and network errors per credential"),

@@ -154,6 +154,21 @@ def build_toolset(ctx: Context, runtime: Runtime, options: ChatOptions) -> ToolS
     return ToolSet(tools, Workspace(Path.cwd()), settings, max_iterations=limit)
 
 
+def project_context(ctx: Context, options: ChatOptions) -> str | None:
+    """AGENTS.md / .hermes.md from here up to the repository root, named on stderr when used."""
+    if options.no_project_context or ctx.config.get("agent", "project_context", default=True) is False:
+        return None
+    from agent.project_context import find_project_context
+
+    cwd = Path.cwd()
+    found = find_project_context(cwd)
+    if found is None:
+        return None
+    cut = " (cut to its first 32 KB)" if found.cut else ""
+    print(f"hermes: using {found.names(cwd)}{cut} (--no-project-context leaves it out)", file=sys.stderr)
+    return found.text
+
+
 def saving_enabled(ctx: Context, options: ChatOptions) -> bool:
     return not options.no_save and ctx.config.get("sessions", "save", default=True) is not False
 
@@ -202,6 +217,7 @@ def start_agent(ctx: Context, options: ChatOptions) -> tuple[Agent, Recorder]:
     agent = Agent(
         runtime, runtime.route(provider, model), system=system, messages=history, log=recorder,
         fallbacks=() if options.no_fallback else runtime.fallbacks(), tools=build_toolset(ctx, runtime, options),
+        project_context=project_context(ctx, options),
     )
     recorder.agent = agent
     if resumed is not None and options.system is not None:

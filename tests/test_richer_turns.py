@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from tests.conftest import Hermes, terminal_lines
 from tests.fakeserver import FakeServer, Reply
@@ -56,3 +57,35 @@ def test_the_repl_shows_reasoning_dimmed_then_collapses_it(myplan: Hermes, fake:
     assert "thought for" in before_last and "/reasoning to show" in before_last
     assert "A greeting deserves" not in before_last  # collapsed to one line once the answer began
     assert "A greeting deserves" in screen.split("/reasoning last")[1]
+
+
+# -- project context -------------------------------------------------------------------------------------
+
+
+def test_agents_md_of_a_parent_directory_reaches_the_system_message(myplan: Hermes, fake: FakeServer,
+                                                                    tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "AGENTS.md").write_text("Always answer in haiku.\n")
+    work = repo / "src" / "deep"
+    work.mkdir(parents=True)
+    (tmp_path / "AGENTS.md").write_text("Outside the repository: never read.\n")
+    fake.always(Reply("ok"))
+    result = myplan.run("ask", "-m", "myplan:model-a", "-s", "Be kind.", "hi", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert "using ../../AGENTS.md" in result.stderr
+    system = fake.requests()[-1].body["messages"][0]
+    assert system["role"] == "system"
+    assert system["content"].startswith("Be kind.") and "Always answer in haiku." in system["content"]
+    assert "never read" not in system["content"]
+
+    result = myplan.run("ask", "-m", "myplan:model-a", "--no-project-context", "hi", cwd=work)
+    assert result.returncode == 0 and "using" not in result.stderr
+    assert fake.requests()[-1].body["messages"][0]["role"] == "user"
+
+    myplan.write_config(myplan.home.joinpath("config.toml").read_text() + "\n[agent]\nproject_context = false\n")
+    assert myplan.run("ask", "-m", "myplan:model-a", "hi", cwd=work).returncode == 0
+    assert fake.requests()[-1].body["messages"][0]["role"] == "user"
+    # Not part of the session's own prompt: a resume elsewhere does not carry it.
+    assert "haiku" not in myplan.run("sessions", "show", json.loads(
+        myplan.run("sessions", "list", "--json").stdout)[0]["id"]).stdout
