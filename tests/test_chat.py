@@ -27,7 +27,8 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b\][^\x1b]*\x1b
 class Session:
     """One `hermes chat` process on a 40x120 pseudo-terminal."""
 
-    def __init__(self, hermes: Hermes, *args: str, env: dict[str, str] | None = None, cpr: bool = False) -> None:
+    def __init__(self, hermes: Hermes, *args: str, env: dict[str, str] | None = None, cpr: bool = False,
+                 dimensions: tuple[int, int] = (40, 120)) -> None:
         full_env = {**hermes.env, **(env or {})}
         if not cpr:
             # pexpect answers no terminal queries; without this prompt-toolkit waits for one at start.
@@ -35,7 +36,7 @@ class Session:
         self.cpr = cpr
         self.child = pexpect.spawn(
             sys.executable, ["-m", "hermes_cli", "chat", *args], env=full_env,
-            dimensions=(40, 120), encoding="utf-8", timeout=10,
+            dimensions=dimensions, encoding="utf-8", timeout=10,
         )
         self.transcript = ""
         self.expect(PROMPT)

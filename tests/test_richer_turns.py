@@ -89,3 +89,40 @@ def test_agents_md_of_a_parent_directory_reaches_the_system_message(myplan: Herm
     # Not part of the session's own prompt: a resume elsewhere does not carry it.
     assert "haiku" not in myplan.run("sessions", "show", json.loads(
         myplan.run("sessions", "list", "--json").stdout)[0]["id"]).stdout
+
+
+# -- the status line --------------------------------------------------------------------------------------
+
+
+def test_the_toolbar_drops_the_host_first_and_the_cost_last() -> None:
+    from hermes_cli.repl.status import Status, toolbar
+
+    status = Status("openrouter:anthropic/claude-sonnet-4", "openrouter.ai", 12_400, 200_000, "≥ $0.0612", 42.0)
+    wide = toolbar(status, 100)
+    assert wide == " openrouter:anthropic/claude-sonnet-4 │ openrouter.ai │ 12.4K/200K (6%) │ ≥ $0.0612 │ 42 tok/s "
+    assert "openrouter.ai" not in toolbar(status, 90) and "tok/s" in toolbar(status, 90)
+    assert toolbar(status, 60) == " openrouter:anthropic/claude-sonnet-4 │ ≥ $0.0612 "
+    assert toolbar(status, 40) == " openrouter:anthropic/claude-sonnet-4 "
+    for width in (100, 90, 60, 40, 20):
+        assert len(toolbar(status, width)) <= width
+
+
+def test_the_toolbar_on_a_terminal_at_100_and_40_columns(myplan: Hermes, fake: FakeServer) -> None:
+    myplan.write_config(myplan.home.joinpath("config.toml").read_text()
+                        + '\n[models."model-a"]\ncontext = 8000\ninput_price = 1.0\noutput_price = 2.0\n')
+    for columns in (100, 40):
+        fake.script(Reply("Fine.", usage=(1500, 500)))
+        # The toolbar sits at the bottom of the screen: prompt-toolkit draws it once it knows where the
+        # cursor is, so this session answers its cursor-position queries.
+        session = Session(myplan, "-m", "myplan:model-a", env={"COLUMNS": str(columns), "LINES": "24"},
+                          dimensions=(24, columns), cpr=True)
+        session.send("hi", until="Fine.")
+        session.expect("$0.0025")  # the toolbar, redrawn under the prompt
+        screen = terminal_lines(session.transcript, columns, 24)
+        bottom = next(line for line in reversed(screen) if "myplan:model-a" in line)
+        session.leave()
+        if columns == 100:
+            assert f"127.0.0.1:{fake.port}" in bottom and "2K/8K (25%)" in bottom and "$0.0025" in bottom
+        else:
+            assert "127.0.0.1" not in bottom and "$0.0025" in bottom
+        assert len(bottom.rstrip()) <= columns

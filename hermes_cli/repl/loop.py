@@ -134,6 +134,7 @@ class Chat:
     recorder: Recorder
     screen: Screen
     show_reasoning: bool = False  # /reasoning show|hide
+    last_rate: float | None = None  # the last answer's tokens per second, for the toolbar
 
     def send(self, text: str) -> None:
         self.agent.add_user(text)
@@ -146,11 +147,13 @@ class Chat:
         between them, with no live region on screen."""
         # reply() is a generator (typed as an Iterator): closing it closes the HTTP stream.
         events = cast("Generator[Event, None, None]", self.agent.reply())
+        first_text: float | None = None
         view: _View | None = _View(self.screen.answer(show_reasoning=self.show_reasoning))
         try:
             try:
                 for event in events:
                     if isinstance(event, TextDelta):
+                        first_text = first_text or time.monotonic()
                         view = view or _View(self.screen.answer(show_reasoning=self.show_reasoning))
                         view.feed(event.text)
                     elif isinstance(event, ReasoningDelta):
@@ -170,6 +173,7 @@ class Chat:
             finally:
                 events.close()  # after Ctrl-C: the agent records the partial answer
                 _close(view)
+                self._measure(first_text)
         except KeyboardInterrupt:
             last = self.agent.messages[-1] if self.agent.messages else None
             kept = last is not None and last.finish_reason == INTERRUPTED
@@ -177,6 +181,12 @@ class Chat:
                                else "Stopped. /retry asks again.")
         except HermesError as e:
             self.screen.error(e, "The conversation is intact; /retry sends your message again.")
+
+    def _measure(self, first_text: float | None) -> None:
+        last = self.agent.messages[-1] if self.agent.messages else None
+        seconds = time.monotonic() - first_text if first_text else 0.0
+        if last is not None and last.role == "assistant" and last.usage and seconds > 0.05:
+            self.last_rate = last.usage.completion_tokens / seconds
 
     def _tool_event(self, event: ToolCallStarted | ToolCallFinished | ApprovalNeeded) -> None:
         if isinstance(event, ToolCallStarted):
@@ -226,9 +236,20 @@ def _private_file(path: Path) -> Path:
 
 
 def _toolbar(chat: Chat) -> str:
-    route = chat.agent.route
-    tokens = chat.agent.usage_total.total_tokens
-    return f" {route.label}  ·  {route.endpoint.host}  ·  {tokens:,} tokens this session "
+    import shutil
+
+    from agent.context_window import estimate_tokens
+    from hermes_cli.repl.status import Status, toolbar
+
+    agent = chat.agent
+    route = agent.route
+    window = agent.runtime.model_info(route.model, route.provider.id).context
+    last = next((m for m in reversed(agent.messages) if m.role == "assistant" and m.usage), None)
+    used = (last.usage.total_tokens if last and last.usage and last is agent.messages[-1]
+            else sum(estimate_tokens(m) for m in agent.api_messages()))
+    cost = agent.cost.describe(short=True) if agent.cost.priced or agent.cost.unpriced else ""
+    status = Status(route.label, route.endpoint.host, used, window, "" if cost == "-" else cost, chat.last_rate)
+    return toolbar(status, shutil.get_terminal_size((100, 24)).columns)
 
 
 def _prompt_session(chat: Chat) -> PromptSession[str]:
