@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from hermes_cli.context import Context
 from hermes_cli.options import ChatOptions
 from hermes_cli.output import info, print_json
 from hermes_cli.startup import start_agent
+from hermes_cli.wrap import WordWrap
 
 if TYPE_CHECKING:
     from agent.conversation import Agent
@@ -52,6 +54,8 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
     wrote_text = False
     new_message = False
     interactive = approvals.can_ask()
+    wrap = WordWrap(sys.stdout.write, shutil.get_terminal_size((80, 24)).columns) if sys.stdout.isatty() else None
+    write = wrap.feed if wrap is not None else sys.stdout.write  # a pipe gets the text exactly
     reasoned = False  # reasoning on stderr ended mid-line
     try:
         for event in agent.reply(stream=stream):
@@ -67,7 +71,7 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
                 new_message = False
                 answer.append(text)
                 if not as_json:
-                    sys.stdout.write(text)
+                    write(text)
                     sys.stdout.flush()
                     wrote_text = True
             elif isinstance(event, ReasoningDelta):
@@ -92,6 +96,8 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
                 else:
                     info(f"{event.name} not run: {event.refusal}.")
     finally:
+        if wrap is not None:
+            wrap.close()
         if wrote_text and not "".join(answer).endswith("\n"):
             sys.stdout.write("\n")
             sys.stdout.flush()

@@ -51,7 +51,7 @@ def _age(t: float, now: float) -> str:
 
 def _snippet_cell(snippet: str) -> Any:
     if not color_enabled(sys.stdout):
-        return snippet
+        return snippet.replace(HIGHLIGHT, "")  # plain text: no ** around the matched words
     from rich.text import Text
 
     pieces = re.split(re.escape(HIGHLIGHT) + "(.*?)" + re.escape(HIGHLIGHT), snippet)

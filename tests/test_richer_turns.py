@@ -126,3 +126,29 @@ def test_the_toolbar_on_a_terminal_at_100_and_40_columns(myplan: Hermes, fake: F
         else:
             assert "127.0.0.1" not in bottom and "$0.0025" in bottom
         assert len(bottom.rstrip()) <= columns
+
+
+# -- plain output -------------------------------------------------------------------------------------------
+
+WORDY = ("Plain output should read well: every word of this answer stays whole on the screen, however "
+         "the stream happens to cut it into pieces, even supercalifragilistic ones.")
+
+
+def test_plain_answers_wrap_at_spaces_on_a_narrow_terminal(myplan: Hermes, fake: FakeServer) -> None:
+    fake.script(Reply(WORDY, chunks=[WORDY[i:i + 3] for i in range(0, len(WORDY), 3)]))
+    session = Session(myplan, env={"COLUMNS": "40", "LINES": "24"}, dimensions=(24, 40))
+    session.send("talk", until="ones.")
+    session.leave()
+    screen = terminal_lines(session.transcript, 40, 24)
+    start = next(i for i, line in enumerate(screen) if line.startswith("Plain output"))
+    lines = screen[start:start + 6]
+    words = WORDY.split()
+    shown = " ".join(" ".join(lines).split())
+    assert all(w in shown.split() for w in words)  # no word broken across two lines
+    assert all(len(line) <= 40 for line in lines)
+
+
+def test_ask_through_a_pipe_keeps_the_text_exact(myplan: Hermes, fake: FakeServer) -> None:
+    fake.script(Reply(WORDY))
+    result = myplan.run("ask", "-m", "myplan:model-a", "talk", env={"COLUMNS": "40"})
+    assert result.stdout == WORDY + "\n"

@@ -28,6 +28,7 @@ from hermes_cli.exit_codes import redact
 from hermes_cli.output import color_enabled, console
 from hermes_cli.repl import commands
 from hermes_cli.repl.markdown_stream import Reasoning
+from hermes_cli.wrap import WordWrap
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
@@ -46,18 +47,27 @@ class AnswerView(Protocol):
 
 
 class _PlainAnswer:
-    """The answer's text as it arrives, untouched; notices on stderr, on a line of their own. A
-    reasoning model's thinking is summed up on stderr in one line (or printed whole when shown)."""
+    """The answer's text as it arrives, as plain text: on a terminal (NO_COLOR) wrapped at spaces,
+    not mid-word; through a pipe untouched. Notices on stderr, on a line of their own. A reasoning
+    model's thinking is summed up on stderr in one line (or printed whole when shown)."""
 
     def __init__(self, *, show_reasoning: bool = False) -> None:
         self._mid_line = False
         self.reasoning = Reasoning(time.monotonic, show=show_reasoning)
+        self._wrap: WordWrap | None = None
+        if sys.stdout.isatty():
+            import shutil
+
+            self._wrap = WordWrap(sys.stdout.write, shutil.get_terminal_size((80, 24)).columns)
 
     def __enter__(self) -> _PlainAnswer:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._end_reasoning()
+        if self._wrap is not None:
+            self._wrap.close()
+            sys.stdout.flush()
         self._end_line()
 
     def reason(self, text: str) -> None:
@@ -72,11 +82,13 @@ class _PlainAnswer:
         if self.reasoning.open:
             self._end_reasoning()
         if text:
-            sys.stdout.write(text)
+            (self._wrap.feed if self._wrap is not None else sys.stdout.write)(text)
             sys.stdout.flush()
             self._mid_line = not text.endswith("\n")
 
     def notice(self, text: str) -> None:
+        if self._wrap is not None:
+            self._wrap.close()
         self._end_line()
         print(text, file=sys.stderr, flush=True)
 
