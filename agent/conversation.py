@@ -33,6 +33,7 @@ from agent.fallback import FallbackEntry, reason, should_fall_back
 from providers.models import Cost
 
 if TYPE_CHECKING:
+    from agent.attachments import Attachment
     from agent.recovery import RecoveringClient
     from agent.route import Route
     from agent.runtime import Runtime
@@ -57,9 +58,12 @@ class Message:
     created: float = field(default_factory=time.time)
     endpoint: str | None = None  # the base URL the answer came from
     reasoning: str | None = None  # what a reasoning model thought first: shown and stored, never sent back
+    attachments: tuple[Attachment, ...] = ()  # files and images the user attached to this message
 
     def to_api(self) -> dict[str, Any]:
         data: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.attachments:
+            data["content"] = _with_attachments(self.content or "", self.attachments)
         if self.tool_calls:
             data["tool_calls"] = [dict(c) for c in self.tool_calls]
         if self.tool_call_id is not None:
@@ -67,6 +71,17 @@ class Message:
         if self.name is not None and self.role == "tool":
             data["name"] = self.name
         return data
+
+
+def _with_attachments(text: str, attachments: Sequence[Attachment]) -> str | list[dict[str, Any]]:
+    """Text files as fenced blocks after the message; images, when there are any, as content parts."""
+    blocks = [text, *(a.fenced() for a in attachments if not a.is_image)]
+    body = "\n\n".join(b for b in blocks if b)
+    images = [a for a in attachments if a.is_image]
+    if not images:
+        return body
+    return [{"type": "text", "text": body},
+            *({"type": "image_url", "image_url": {"url": a.data_url()}} for a in images)]
 
 
 class ConversationLog(Protocol):
@@ -201,8 +216,17 @@ class Agent:
             body["tools"] = self.tools.api_tools()
         return body
 
-    def add_user(self, text: str) -> None:
-        self._record(Message("user", text))
+    def add_user(self, text: str, attachments: Sequence[Attachment] = ()) -> None:
+        """Raises AttachmentError for an image the current model cannot take."""
+        images = [a for a in attachments if a.is_image]
+        if images and not self.runtime.model_info(self.route.model, self.route.provider.id).image_input:
+            from agent.attachments import AttachmentError
+
+            raise AttachmentError(
+                f"{self.route.label} does not take images (the models.dev catalogue says so), so {images[0].name} "
+                "was not sent.",
+                hint=f'Use a model that does, or set [models."{self.route.model}"] vision = true if it does.')
+        self._record(Message("user", text, attachments=tuple(attachments)))
 
     def reply(self, *, stream: bool = True) -> Iterator[Event]:
         """Ask for the assistant's answer to the conversation as it stands, yielding events as they come.

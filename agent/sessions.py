@@ -17,12 +17,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from agent.attachments import Attachment
 from agent.conversation import Message
 from agent.errors import StorageError, UsageError
 from agent.events import Usage
@@ -105,7 +106,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _SESSION_COLUMNS = ("id", "title", "created", "updated", "provider", "model", "base_url", "system", "message_count")
 _MESSAGE_COLUMNS = (
     "role", "content", "tool_calls", "tool_call_id", "name", "provider", "model",
-    "prompt_tokens", "completion_tokens", "finish_reason", "created", "base_url", "reasoning",
+    "prompt_tokens", "completion_tokens", "finish_reason", "created", "base_url", "reasoning", "attachments",
 )
 _SECRET_PARAM = re.compile(r"key|token|secret|password|passwd|sig|auth|credential", re.IGNORECASE)
 _HEX = re.compile(r"[0-9a-f]+")
@@ -157,8 +158,10 @@ def title_from(text: str | None) -> str:
 
 
 def message_to_dict(message: Message) -> dict[str, Any]:
-    data = asdict(message)
+    data = asdict(replace(message, attachments=()))
     data["tool_calls"] = list(message.tool_calls)
+    data["attachments"] = [{"name": a.name, "mime": a.mime, "sha256": a.sha256, "bytes": len(a.data)}
+                           for a in message.attachments]
     return data
 
 
@@ -215,6 +218,8 @@ class SessionStore:
             )
             if updated.rowcount == 0:
                 raise _no_such_session(session_id)
+            conn.executemany("INSERT OR IGNORE INTO attachments (sha256, mime, data) VALUES (?, ?, ?)",
+                             [(a.sha256, a.mime, a.data) for a in message.attachments])
             conn.execute(
                 f"INSERT INTO messages (session_id, {', '.join(_MESSAGE_COLUMNS)})"
                 f" VALUES (?, {', '.join('?' * len(_MESSAGE_COLUMNS))})",
@@ -350,8 +355,9 @@ class SessionStore:
             rows = conn.execute(
                 f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE session_id = ? AND superseded IS NULL"
                 " ORDER BY id", (session_id,)
-            )
-            return [_message_from_row(row) for row in rows]
+            ).fetchall()
+            blobs = _blobs(conn, rows)
+            return [_message_from_row(row, blobs) for row in rows]
 
     def history(self, session_id: str) -> list[tuple[Message, str | None]]:
         """Every message ever recorded, each with why it was superseded (None: still in the conversation)."""
@@ -359,8 +365,9 @@ class SessionStore:
             rows = conn.execute(
                 f"SELECT {', '.join(_MESSAGE_COLUMNS)}, superseded FROM messages WHERE session_id = ? ORDER BY id",
                 (session_id,),
-            )
-            return [(_message_from_row(row[:-1]), row[-1]) for row in rows]
+            ).fetchall()
+            blobs = _blobs(conn, [row[:-1] for row in rows])
+            return [(_message_from_row(row[:-1], blobs), row[-1]) for row in rows]
 
     def search(self, text: str, *, limit: int = 20) -> list[SearchHit]:
         """Messages matching an FTS5 query, best first; text FTS5 rejects is searched as a phrase."""
@@ -517,6 +524,8 @@ def to_markdown(info: SessionInfo, messages: list[tuple[Message, str | None]]) -
         lines += ["", f"## {_heading(message)}{mark}", ""]
         if message.content:
             lines.append(message.content if message.role != "tool" else _fenced(message.content))
+        if message.attachments:
+            lines += ["", "Attached: " + ", ".join(f"`{a.name}` ({a.mime})" for a in message.attachments)]
         for call in message.tool_calls:
             function = call.get("function", {})
             lines += [f"Tool call `{function.get('name', '?')}` ({call.get('id', '')}):", "",
@@ -561,19 +570,36 @@ def _message_row(m: Message) -> tuple[Any, ...]:
         m.provider, m.model, m.usage.prompt_tokens if m.usage else None,
         m.usage.completion_tokens if m.usage else None, m.finish_reason, m.created,
         redact_url(m.endpoint) if m.endpoint else None, m.reasoning,
+        json.dumps([{"name": a.name, "mime": a.mime, "sha256": a.sha256} for a in m.attachments])
+        if m.attachments else None,
     )
 
 
-def _message_from_row(row: tuple[Any, ...]) -> Message:
+def _message_from_row(row: tuple[Any, ...], blobs: dict[str, bytes]) -> Message:
     (role, content, tool_calls, tool_call_id, name, provider, model,
-     prompt_tokens, completion_tokens, finish_reason, created, base_url, reasoning) = row
+     prompt_tokens, completion_tokens, finish_reason, created, base_url, reasoning, attached) = row
     return Message(
         role, content,
         tool_calls=tuple(json.loads(tool_calls)) if tool_calls else (),
         tool_call_id=tool_call_id, name=name, provider=provider, model=model,
         usage=Usage(prompt_tokens, completion_tokens) if prompt_tokens is not None else None,
         finish_reason=finish_reason, created=created, endpoint=base_url, reasoning=reasoning,
+        attachments=tuple(Attachment(a["name"], a["mime"], blobs[a["sha256"]]) for a in _attached(attached)
+                          if a["sha256"] in blobs),
     )
+
+
+def _attached(column: str | None) -> list[dict[str, str]]:
+    return json.loads(column) if column else []
+
+
+def _blobs(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> dict[str, bytes]:
+    """The attached files the rows name, by content hash (each stored once)."""
+    wanted = sorted({a["sha256"] for row in rows for a in _attached(row[len(_MESSAGE_COLUMNS) - 1])})
+    if not wanted:
+        return {}
+    marks = ",".join("?" * len(wanted))
+    return dict(conn.execute(f"SELECT sha256, data FROM attachments WHERE sha256 IN ({marks})", wanted).fetchall())
 
 
 def _user_version(conn: sqlite3.Connection) -> int:

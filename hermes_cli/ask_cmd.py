@@ -13,7 +13,7 @@ from hermes_cli import approvals
 from hermes_cli.context import Context
 from hermes_cli.options import ChatOptions
 from hermes_cli.output import info, print_json
-from hermes_cli.startup import start_agent
+from hermes_cli.startup import gather_attachments, start_agent
 from hermes_cli.wrap import WordWrap
 
 if TYPE_CHECKING:
@@ -46,9 +46,16 @@ def build_prompt(stdin_text: str, prompt: str) -> str:
 
 def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, show_reasoning: bool = False) -> None:
     ctx = Context()
-    text = build_prompt(read_stdin(), prompt)
+    # `-a -`: stdin is the attachment (an image, say), not text joined to the prompt.
+    stdin_attached = "-" in options.attach
+    raw = sys.stdin.buffer.read() if stdin_attached and sys.stdin is not None and not sys.stdin.isatty() else None
+    if stdin_attached and not raw:
+        raise errors.UsageError("-a - attaches stdin, but nothing was piped in.",
+                                hint="Pipe the file in: cat shot.png | hermes ask -a - \"what is this?\"")
+    text = build_prompt("" if stdin_attached else read_stdin(), prompt)
+    attachments = gather_attachments(ctx, text, options.attach, yes=options.yes, stdin=raw)
     agent, recorder = start_agent(ctx, options)
-    agent.add_user(text)
+    agent.add_user(text, attachments)
     answer: list[str] = []
     tool_calls: list[dict[str, Any]] = []
     wrote_text = False

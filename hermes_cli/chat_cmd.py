@@ -12,4 +12,4 @@ def run_chat(options: ChatOptions) -> None:
     agent, recorder = start_agent(ctx, options)
     from hermes_cli.repl.loop import run  # prompt-toolkit and rich load only once the agent is set up
 
-    run(ctx, agent, recorder)
+    run(ctx, agent, recorder, attach=options.attach, yes=options.yes)

@@ -145,6 +145,8 @@ SCHEMA: dict[Path_, Field] = {
     ("models", "*", "context"): Field(_check_int),
     ("models", "*", "input_price"): Field(_check_number, doc="USD per million prompt tokens"),
     ("models", "*", "output_price"): Field(_check_number, doc="USD per million completion tokens"),
+    ("models", "*", "vision"): Field(_check_bool, doc="the model takes image attachments"),
+    ("agent", "max_attachment_bytes"): Field(_check_int, doc="largest file -a or @path attaches"),
 }
 
 # Leaf tables whose whole value is checked by one field (their keys are data, not schema).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,9 +13,12 @@ from hermes_cli.context import Context
 from hermes_cli.options import ChatOptions
 from providers.endpoint import normalize_base_url
 
+DEFAULT_ATTACHMENT_BYTES = 10_000_000  # [agent] max_attachment_bytes
+
 if TYPE_CHECKING:
     from filelock import FileLock
 
+    from agent.attachments import Attachment
     from agent.runtime import Runtime
     from agent.sessions import SessionInfo, SessionStore
     from providers.secrets import Secrets
@@ -152,6 +156,37 @@ def build_toolset(ctx: Context, runtime: Runtime, options: ChatOptions) -> ToolS
     )
     limit = ctx.config.get("agent", "max_tool_iterations", default=DEFAULT_MAX_ITERATIONS)
     return ToolSet(tools, Workspace(Path.cwd()), settings, max_iterations=limit)
+
+
+def gather_attachments(ctx: Context, text: str, named: Sequence[str], *, yes: bool,
+                       stdin: bytes | None = None) -> list[Attachment]:
+    """The files `-a` names and the `@path` words of `text` name, read and checked. One outside the
+    working directory asks first, as read_file does (--yes approves; with no terminal it is refused)."""
+    from agent.attachments import AttachmentError, from_bytes, mentions, outside, read_attachment
+
+    cwd = Path.cwd()
+    limit = int(ctx.config.get("agent", "max_attachment_bytes", default=DEFAULT_ATTACHMENT_BYTES))
+    found: list[Attachment] = []
+    for path in dict.fromkeys([*named, *mentions(text, cwd)]):
+        if path == "-":
+            found.append(from_bytes("stdin", stdin or b"", max_bytes=limit))
+            continue
+        if outside(path, cwd) and not yes and not _approve_outside(path, cwd):
+            raise AttachmentError(f"{path} is outside the working directory {cwd}, so it was not attached.",
+                                  hint="Pass -y to attach it, or run hermes from its directory.")
+        found.append(read_attachment(path, cwd=cwd, max_bytes=limit))
+    return found
+
+
+def _approve_outside(path: str, cwd: Path) -> bool:
+    from agent.events import APPROVE, APPROVE_ALWAYS, ApprovalNeeded
+    from hermes_cli import approvals
+
+    if not approvals.can_ask():
+        return False
+    request = ApprovalNeeded("attach", path, f"reads a file outside the working directory {cwd}", False)
+    approvals.ask(request)
+    return request.choice in (APPROVE, APPROVE_ALWAYS)
 
 
 def project_context(ctx: Context, options: ChatOptions) -> str | None:

@@ -87,5 +87,6 @@ def model_info(model: str, overrides: Mapping[str, Any], entry: CatalogueModel |
         context=int(own.get("context", base.context)),
         input_price=own.get("input_price", base.input_price),
         output_price=own.get("output_price", base.output_price),
+        image_input=own.get("vision", base.image_input) is True,
         source="config",
     )

@@ -152,3 +152,97 @@ def test_ask_through_a_pipe_keeps_the_text_exact(myplan: Hermes, fake: FakeServe
     fake.script(Reply(WORDY))
     result = myplan.run("ask", "-m", "myplan:model-a", "talk", env={"COLUMNS": "40"})
     assert result.stdout == WORDY + "\n"
+
+
+# -- attachments ------------------------------------------------------------------------------------------
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+       b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def vision(myplan: Hermes) -> None:
+    myplan.write_config(myplan.home.joinpath("config.toml").read_text() + '\n[models."model-a"]\nvision = true\n')
+
+
+def user_content(fake: FakeServer) -> object:
+    return next(m for m in reversed(fake.requests()[-1].body["messages"]) if m["role"] == "user")["content"]
+
+
+def test_a_text_and_an_image_attachment_reach_the_request(myplan: Hermes, fake: FakeServer, tmp_path: Path) -> None:
+    import base64
+
+    vision(myplan)
+    (tmp_path / "notes.txt").write_text("The launch code is 4242.\n")
+    (tmp_path / "shot.png").write_bytes(PNG)
+    fake.always(Reply("Seen."))
+    result = myplan.run("ask", "-m", "myplan:model-a", "-a", "notes.txt", "what is in @shot.png?", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    text, image = user_content(fake)  # type: ignore[misc]
+    assert text["type"] == "text" and "what is in @shot.png?" in text["text"]
+    assert "notes.txt:\n```\nThe launch code is 4242.\n```" in text["text"]
+    url = image["image_url"]["url"]
+    assert url.startswith("data:image/png;base64,") and base64.b64decode(url.split(",", 1)[1]) == PNG
+
+    piped = myplan.run("ask", "-m", "myplan:model-a", "-a", "-", "what is this?", input=PNG, cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    assert user_content(fake)[1]["image_url"]["url"].startswith("data:image/png;base64,")  # type: ignore[index]
+
+    # Stored once by content hash, named in the export, and sent again after a resume.
+    exported = myplan.run("sessions", "export", json.loads(myplan.run("sessions", "list", "--json").stdout)[1]["id"])
+    assert "`notes.txt` (text/plain)" in exported.stdout and "`shot.png` (image/png)" in exported.stdout
+    assert myplan.run("ask", "-c", "and now?", cwd=tmp_path).returncode == 0
+    assert any(isinstance(m["content"], list) for m in fake.requests()[-1].body["messages"])
+
+
+def test_a_text_attachment_without_images_stays_plain_text(myplan: Hermes, fake: FakeServer, tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("print('hi')\n")
+    fake.always(Reply("ok"))
+    assert myplan.run("ask", "-m", "myplan:model-a", "review @a.py", cwd=tmp_path).returncode == 0
+    assert user_content(fake) == "review @a.py\n\na.py:\n```\nprint('hi')\n```"
+
+
+def test_attachments_that_cannot_go_are_refused_clearly(myplan: Hermes, fake: FakeServer, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "shot.png").write_bytes(PNG)
+    (work / "blob.bin").write_bytes(b"\x00\x01\x02binary")
+    (work / "huge.txt").write_bytes(b"x" * 20_000_000)
+    (tmp_path / "outside.txt").write_text("secret plans")
+    cases = {
+        ("-a", "shot.png"): "does not take images",
+        ("-a", "blob.bin"): "neither text nor an image",
+        ("-a", "huge.txt"): "over the 10,000,000-byte limit",
+        ("-a", "missing.txt"): "no such file",
+        ("-a", "../outside.txt"): "outside the working directory",
+    }
+    for args, needle in cases.items():
+        result = myplan.run("ask", "-m", "myplan:model-a", *args, "look", cwd=work)
+        assert result.returncode == 2, (args, result.stderr)
+        assert needle in result.stderr and "Traceback" not in result.stderr
+    assert fake.log == []
+    approved = myplan.run("ask", "-y", "-m", "myplan:model-a", "-a", "../outside.txt", "look", cwd=work)
+    assert approved.returncode == 0 and "secret plans" in json.dumps(fake.requests()[-1].body)
+
+
+def test_at_path_in_the_repl_attaches_and_history_names_it(myplan: Hermes, fake: FakeServer, tmp_path: Path) -> None:
+    (tmp_path / "todo.txt").write_text("buy milk\n")
+    fake.always(Reply("Noted."))
+    import pexpect
+    import sys
+
+    child = pexpect.spawn(sys.executable, ["-m", "hermes_cli", "chat", "-m", "myplan:model-a"],
+                          env={**myplan.env, "PROMPT_TOOLKIT_NO_CPR": "1"}, cwd=str(tmp_path),
+                          dimensions=(40, 120), encoding="utf-8", timeout=10)
+    child.expect_exact(PROMPT)
+    child.send("read @to")
+    child.send("\t")
+    child.expect_exact("do.txt")  # Tab completed the path: "@to" + "do.txt"
+    child.send("\r")
+    child.expect_exact("Noted.")
+    child.expect_exact(PROMPT)
+    child.send("/history\r")
+    child.expect_exact("attached: todo.txt")
+    child.expect_exact(PROMPT)
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    assert "buy milk" in user_content(fake)  # type: ignore[operator]

@@ -64,7 +64,9 @@ def fixed_ids(monkeypatch: pytest.MonkeyPatch, *ids: str) -> None:
 
 def message_from_dict(data: dict[str, Any]) -> Message:
     usage = data["usage"]
-    return Message(**{**data, "tool_calls": tuple(data["tool_calls"]), "usage": usage and Usage(**usage)})
+    assert data["attachments"] == []  # listed by name and hash only: the JSON carries no file contents
+    return Message(**{**data, "tool_calls": tuple(data["tool_calls"]), "usage": usage and Usage(**usage),
+                      "attachments": ()})
 
 
 # --- the store ---

@@ -127,7 +127,8 @@ def _history(chat: Chat, arg: str) -> None:
         if len(text) > 100:
             text = text[:99] + "…"
         mark = " (interrupted)" if m.finish_reason == "interrupted" else ""
-        lines.append(f"{i:>3}. {who}: {text}{mark}")
+        attached = f" [attached: {', '.join(a.name for a in m.attachments)}]" if m.attachments else ""
+        lines.append(f"{i:>3}. {who}: {text}{attached}{mark}")
     chat.screen.say("\n".join(lines))
 
 

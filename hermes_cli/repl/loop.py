@@ -147,9 +147,21 @@ class Chat:
     screen: Screen
     show_reasoning: bool = False  # /reasoning show|hide
     last_rate: float | None = None  # the last answer's tokens per second, for the toolbar
+    pending: tuple[str, ...] = ()  # `hermes chat -a FILE`: attached to the first message
+    yes: bool = False  # -y: files outside the working directory are attached without asking
 
     def send(self, text: str) -> None:
-        self.agent.add_user(text)
+        from hermes_cli.startup import gather_attachments
+
+        try:
+            attachments = gather_attachments(self.ctx, text, self.pending, yes=self.yes)
+            self.agent.add_user(text, attachments)
+        except HermesError as e:
+            self.screen.error(e, "Nothing was sent.")
+            return
+        self.pending = ()
+        if attachments:
+            self.screen.notice("attached " + ", ".join(f"{a.name} ({a.mime})" for a in attachments))
         self.turn()
 
     def turn(self) -> None:
@@ -266,14 +278,22 @@ def _toolbar(chat: Chat) -> str:
 
 def _prompt_session(chat: Chat) -> PromptSession[str]:
     from prompt_toolkit import PromptSession
-    from prompt_toolkit.completion import Completer, Completion
+    from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
     from prompt_toolkit.document import Document
+
+    paths = PathCompleter(expanduser=True)
     from prompt_toolkit.history import FileHistory
     from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
     from prompt_toolkit.output import create_output
 
     class SlashCompleter(Completer):
         def get_completions(self, document: Document, complete_event: object) -> Iterator[Completion]:
+            word = document.get_word_before_cursor(WORD=True)
+            if word.startswith("@"):  # @path attaches a file: complete the path
+                inner = Document(word[1:], len(word) - 1)
+                for c in paths.get_completions(inner, CompleteEvent()):
+                    yield Completion(c.text, c.start_position, display=c.display)
+                return
             for text, start, meta in commands.completions(chat, document.text_before_cursor):
                 yield Completion(text, start_position=start, display_meta=meta or None)
 
@@ -308,9 +328,9 @@ def _reader(chat: Chat) -> Callable[[], str]:
     return lambda: session.prompt(PROMPT)
 
 
-def run(ctx: Context, agent: Agent, recorder: Recorder) -> None:
+def run(ctx: Context, agent: Agent, recorder: Recorder, *, attach: tuple[str, ...] = (), yes: bool = False) -> None:
     screen = Screen()
-    chat = Chat(ctx, agent, recorder, screen)
+    chat = Chat(ctx, agent, recorder, screen, pending=attach, yes=yes)
     route = agent.route
     screen.say(f"hermes · {route.label} at {route.endpoint.url}")
     if agent.messages and recorder.session is not None:
