@@ -379,9 +379,9 @@ def test_piped_stdin_sends_one_message_per_line(myplan: Hermes, fake: FakeServer
 
 def test_toolbar_shows_model_endpoint_and_tokens(myplan: Hermes, fake: FakeServer) -> None:
     session = Session(myplan, cpr=True)
-    session.expect("0 tokens this session")
+    session.expect("0/128K (0%)")  # the context used of the model's window (the default, 128K)
     session.child.send("hi\r")
     session.expect("Hello from fake")
-    session.expect("15 tokens this session")
-    assert f"myplan:model-a  ·  {fake.host}" in session.transcript
+    session.expect("15/128K (0%)")
+    assert f"myplan:model-a │ {fake.host} │ 15/128K" in session.transcript
     assert session.leave() == 0
