@@ -30,4 +30,8 @@ class Context:
     def runtime(self):  # type: ignore[no-untyped-def]
         from agent.runtime import Runtime
 
-        return Runtime(config=self.config, env=self.env, state_dir=self.paths.state_dir, data_dir=self.paths.data_dir)
+        from hermes_cli.output import warn
+
+        return Runtime(
+            config=self.config, env=self.env, state_dir=self.paths.state_dir, data_dir=self.paths.data_dir, warn=warn
+        )
