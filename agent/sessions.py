@@ -410,7 +410,7 @@ class SessionStore:
         except OSError as e:
             raise StorageError(
                 f"Cannot create the sessions database {self.path}: {e.strerror}.",
-                hint="Check the permissions of its directory.",
+                hint="Check the permissions of its directory and the free disk space, or pass --no-save.",
             ) from e
         except sqlite3.Error as e:
             code = _primary_code(e)

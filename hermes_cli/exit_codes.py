@@ -36,7 +36,7 @@ _ENVIRONMENT_ERRNOS: dict[int, str] = {
     errno.EDQUOT: "Free some space within your disk quota and try again.",
     errno.EACCES: "Check the permissions of the file and its directory.",
     errno.EPERM: "Check the permissions of the file and its directory.",
-    errno.EROFS: "The file system is read-only; point HERMES_HOME at a writable directory.",
+    errno.EROFS: "Point HERMES_HOME at a writable directory.",
     errno.ENAMETOOLONG: "Use a shorter path.",
     errno.EISDIR: "Move the directory aside.",
     errno.ENOTDIR: "A part of the path is a file, not a directory; move it aside.",
@@ -65,7 +65,7 @@ def environment_message(error: OSError) -> str | None:
     if hint is None:
         return None
     where = f" {error.filename}" if error.filename else ""
-    return f"Cannot write or read{where}: {error.strerror or os.strerror(error.errno or 0)}. {hint}"
+    return f"Cannot use{where}: {error.strerror or os.strerror(error.errno or 0)}. {hint}"
 
 
 def silence_stdout() -> None:
