@@ -153,7 +153,7 @@ def _table_kind(path: Path_) -> str | None:
 
 def _walk(value: Any, path: Path_) -> Iterator[tuple[Path_, Any]]:
     # A value where the schema has a setting is checked whole, even a table (`[model.name]` is no name).
-    if path and field_for(path) is not None:
+    if path and field_for(path) is not None or isinstance(value, dict) and _table_kind(path) == "array":
         yield path, value
     elif isinstance(value, dict):
         for k, v in value.items():
