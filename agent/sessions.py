@@ -88,6 +88,7 @@ _MESSAGE_COLUMNS = (
     "role", "content", "tool_calls", "tool_call_id", "name", "provider", "model",
     "prompt_tokens", "completion_tokens", "finish_reason", "created",
 )
+_SQLITE_HEADER = b"SQLite format 3\0"
 _OWN_NAMES = {"sessions", "messages", "sessions_updated", "messages_session"}
 _SECRET_PARAM = re.compile(r"key|token|secret|password|passwd|sig|auth|credential", re.IGNORECASE)
 _HEX = re.compile(r"[0-9a-f]+")
@@ -365,6 +366,14 @@ class SessionStore:
             if self.path.is_dir():
                 raise StorageError(
                     f"The sessions database {self.path} is a directory, not a file; it was left untouched.",
+                    hint="Move it aside, and hermes starts a new one.",
+                ) from None
+            # SQLite takes a file shorter than its header for an empty database and writes over it.
+            with open(self.path, "rb") as f:
+                head = f.read(len(_SQLITE_HEADER))
+            if head and head != _SQLITE_HEADER:
+                raise StorageError(
+                    f"{self.path} is not a SQLite database; it was left untouched.",
                     hint="Move it aside, and hermes starts a new one.",
                 ) from None
 
