@@ -292,3 +292,23 @@ def test_redis_stopped_mid_run_still_answers_with_one_warning(tmp_path: Path, fa
     warnings = [line for line in stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and WARNING.match(warnings[0]), stderr
     assert [r.key for r in fake.requests()] == [K1]
+
+
+def test_garbage_values_in_redis_are_no_crash_and_no_cooldown_for_ever(
+    tmp_path: Path, fake: FakeServer, redis_url: str, redis_server: RedisServer
+) -> None:
+    """Values hermes would never write (a stranger's, a hand edit, bytes that are not UTF-8) read as no state."""
+    with redis_server.client() as client:
+        client.sadd("hermes:myplan:ids", ID1, ID2)
+        client.hset(f"hermes:myplan:{ID1}:stats", mapping={
+            "requests": "many", "errors": "1e400", "last_used": "nan", "last_error": b"\xff\xfe bad",
+        })
+        client.hset(f"hermes:myplan:{ID2}:stats", mapping={"requests": "-5", "last_used": "inf"})
+        client.set(f"hermes:myplan:{ID2}:cooldown", b"\xff", px=10**15)  # ~30,000 years
+    (machine,) = machines(tmp_path, fake, redis_url, count=1)
+    listing = machine.run("auth", "list", "myplan")
+    assert listing.returncode == 0, listing.stderr
+    rows = [line.split("\t") for line in listing.stdout.splitlines()[1:]]
+    assert [(row[1], row[6], row[7]) for row in rows] == [(ID1, "ok", "0 / 0 err"), (ID2, "ok", "0 / 0 err")]
+    done = machine.run("ask", "-p", "myplan", "-m", "m", "hi")
+    assert (done.returncode, done.stdout) == (0, "Hello from fake\n"), done.stderr
