@@ -2,29 +2,44 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
-def _check_argv() -> None:
-    """Python hands undecodable bytes of argv on as lone surrogates, which crash the first encode that meets
-    them: refuse them here, naming the argument, before any of it is used."""
-    for position, arg in enumerate(sys.argv[1:], 1):
-        try:
-            arg.encode("utf-8")
-        except UnicodeEncodeError:
-            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            print(
-                f"hermes: error: argument {position} ('{shown}') is not UTF-8 text. "
-                "Convert it first, e.g. with `iconv -t utf-8`.",
-                file=sys.stderr,
-            )
-            from hermes_cli.exit_codes import USAGE
+# Variables hermes reads as text (paths such as HERMES_HOME may be any bytes: they stay os.fsencode-able).
+_TEXT_VARIABLES = ("HERMES_MODEL", "HERMES_PROVIDER", "HERMES_STATE_URL")
+_TEXT_SUFFIXES = ("_API_KEY", "_API_KEYS", "_BASE_URL")
 
-            raise SystemExit(USAGE)
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _refuse(what: str) -> None:
+    from hermes_cli.exit_codes import USAGE
+
+    print(f"hermes: error: {what} is not UTF-8 text. Convert it first, e.g. with `iconv -t utf-8`.", file=sys.stderr)
+    raise SystemExit(USAGE)
+
+
+def _check_text_input() -> None:
+    """Python hands undecodable bytes of argv and the environment on as lone surrogates, which crash the first
+    encode that meets them: refuse them here, by name, before any of it is used."""
+    for position, arg in enumerate(sys.argv[1:], 1):
+        if not _is_utf8(arg):
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            _refuse(f"argument {position} ('{shown}')")
+    for name, value in os.environ.items():
+        if (name in _TEXT_VARIABLES or name.endswith(_TEXT_SUFFIXES)) and not _is_utf8(value):
+            _refuse(f"the environment variable {name}")  # its value may be a key: not shown
 
 
 def _main() -> None:
-    _check_argv()
+    _check_text_input()
     if sys.argv[1:] in (["--version"], ["-V"]):
         # The common liveness check of scripts: answer before importing anything.
         from hermes_cli import __version__

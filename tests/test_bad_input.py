@@ -282,6 +282,29 @@ def test_a_non_utf8_argument_is_exit_2_naming_it(myplan: Hermes) -> None:
     )
 
 
+@pytest.mark.parametrize("name", ["HERMES_MODEL", "HERMES_PROVIDER", "MYPLAN_API_KEY", "MYPLAN_BASE_URL"])
+def test_a_non_utf8_variable_hermes_reads_is_exit_2_naming_it_not_its_value(myplan: Hermes, name: str) -> None:
+    env = {k.encode(): v.encode() for k, v in myplan.env.items()}
+    env[name.encode()] = b"sk-caf\xe9-secret-0001"
+    done = subprocess.run([sys.executable, "-m", "hermes_cli", "ask", "hi"], capture_output=True, env=env, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.decode() == (
+        f"hermes: error: the environment variable {name} is not UTF-8 text. "
+        "Convert it first, e.g. with `iconv -t utf-8`.\n"
+    )
+
+
+def test_permission_denied_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from hermes_cli.exit_codes import report
+
+    # EACCES cannot be made for real as root (the tests' usual user); the mapping is the one ENOSPC goes through.
+    assert report(PermissionError(13, "Permission denied", "/home/u/.local/state/hermes/auth.json")) == 2
+    assert capsys.readouterr().err == (
+        "hermes: error: Cannot use /home/u/.local/state/hermes/auth.json: Permission denied. "
+        "Check the permissions of the file and its directory.\n"
+    )
+
+
 # -- 9. config set never turns bad list input into a key ------------------------------------------
 
 
