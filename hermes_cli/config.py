@@ -21,6 +21,7 @@ from agent.errors import ConfigError, UsageError
 Path_ = tuple[str, ...]
 
 STRATEGIES = ("fill_first", "round_robin", "least_used", "random")
+DAY = 86_400
 
 
 def _check_str(v: Any) -> str | None:
@@ -48,17 +49,14 @@ def _whole(maximum: int) -> Callable[[Any], str | None]:
     return check
 
 
-def _number(maximum: float) -> Callable[[Any], str | None]:
+def _number(maximum: int) -> Callable[[Any], str | None]:
     """A finite number from 0 to `maximum` (TOML and `config set` can spell inf and nan; neither is a setting)."""
 
     def check(v: Any) -> str | None:
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= maximum
-        return None if ok else f"a number from 0 to {maximum:g}"
+        return None if ok else f"a number from 0 to {maximum}"
 
     return check
-
-
-DAY = 86_400
 
 
 def _check_str_list(v: Any) -> str | None:
@@ -128,9 +126,10 @@ SCHEMA: dict[Path_, Field] = {
     ("mcp", "servers", "*", "env"): Field(_check_env_table),
     ("sessions", "save"): Field(_check_bool),
     ("models", "*", "context"): Field(_whole(100_000_000)),
-    ("models", "*", "input_price"): Field(_number(1e6), doc="USD per million prompt tokens"),
-    ("models", "*", "output_price"): Field(_number(1e6), doc="USD per million completion tokens"),
+    ("models", "*", "input_price"): Field(_number(1_000_000), doc="USD per million prompt tokens"),
+    ("models", "*", "output_price"): Field(_number(1_000_000), doc="USD per million completion tokens"),
 }
+
 
 def _match(pattern: Path_, path: Path_) -> bool:
     return len(pattern) == len(path) and all(p in ("*", x) for p, x in zip(pattern, path))

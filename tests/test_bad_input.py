@@ -88,7 +88,7 @@ def test_config_set_refuses_a_non_finite_or_absurd_timeout_naming_key_and_range(
         ("[agent]\nmax_retries = 1000000000", "agent.max_retries must be a whole number from 0 to 100"),
         ("[agent]\nmax_tool_iterations = 99999999999", "agent.max_tool_iterations must be a whole number from 0 to 1000"),
         ('[models."model-a"]\ncontext = 99999999999999999999', "context must be a whole number from 0 to 100000000"),
-        ('[models."model-a"]\ninput_price = inf', "input_price must be a number from 0 to 1e+06"),
+        ('[models."model-a"]\ninput_price = inf', "input_price must be a number from 0 to 1000000"),
         ('[local]\nkeep_alive = "99999999999h"', "local.keep_alive must be a duration of at most a year"),
         ('[model.name]\nx = 1', "model.name must be a string"),
         ("credentials = 5", "credentials must be a table"),
