@@ -236,6 +236,9 @@ def parse_toml(text: str, file: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         # tomllib says "... (at line L, column C)"; keep that, it is what the user needs.
         raise ConfigError(f"{file} is not valid TOML: {e}.", hint="The file was left as it is.") from None
+    except RecursionError:
+        raise ConfigError(f"{file} nests arrays or tables too deeply to read.", hint="The file was left as it is.") \
+            from None
 
 
 def load_config(file: Path) -> Config:
@@ -275,7 +278,7 @@ def coerce_value(path: Path_, text: str) -> Any:
         # (`api_keys "[1,2]"` must not become the key "[1,2]").
         try:
             array = tomllib.loads(f"v = {stripped}")["v"]
-        except tomllib.TOMLDecodeError:
+        except (tomllib.TOMLDecodeError, RecursionError):
             array = None
         candidates = [array] if isinstance(array, list) else candidates
     else:

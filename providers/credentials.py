@@ -105,7 +105,7 @@ class AuthStore:
             raise ValueError(e.strerror or str(e)) from None
         try:
             data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than json can follow
             raise ValueError("it is not JSON") from None
         entries = data.get("credentials") if isinstance(data, dict) else None
         if not isinstance(entries, list):

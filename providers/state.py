@@ -200,7 +200,7 @@ class FileStateStore:
         except IsADirectoryError:
             self._warn_once("read", f"credential state {self.path} is a directory, not a file: move it aside.")
             return {}
-        except (ValueError, OSError) as e:
+        except (ValueError, RecursionError, OSError) as e:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else "not JSON"
             self._warn_once(
                 "read", f"credential state {self.path} is unreadable ({reason}); starting it afresh. "

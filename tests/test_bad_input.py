@@ -105,6 +105,23 @@ def test_a_hand_written_bad_number_or_shape_is_exit_2_naming_the_key(myplan: Her
     assert config.read_text() == text
 
 
+def test_nesting_deeper_than_a_parser_follows_is_a_clear_error(myplan: Hermes) -> None:
+    deep = "[" * 50_000 + "]" * 50_000
+    config = myplan.home / "config.toml"
+    config.write_text(f"x = {deep}\n" + config.read_text())
+    done = myplan.run("ask", "-p", "myplan", "-m", "model-a", "hi")
+    assert done.returncode == 2 and "nests arrays or tables too deeply" in done.stderr, done.stderr
+    config.unlink()
+    set_deep = myplan.run("config", "set", "providers.myplan.models", deep)
+    assert set_deep.returncode == 2 and "must be a list of strings" in set_deep.stderr, set_deep.stderr
+    for name in ("credentials.json", "auth.json"):
+        (myplan.home / "state").mkdir(exist_ok=True)
+        (myplan.home / "state" / name).write_text(deep)
+    listed = myplan.run("auth", "list")
+    assert listed.returncode == 0 and "auth.json is unusable (it is not JSON)" in listed.stderr, listed.stderr
+    assert "credentials.json is unreadable" in listed.stderr
+
+
 # -- 3. credentials.json of the wrong shape -------------------------------------------------------
 
 
