@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
 
 
 # Variables hermes reads as text (paths such as HERMES_HOME may be any bytes: they stay os.fsencode-able).
@@ -19,7 +20,7 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _refuse(what: str) -> None:
+def _refuse(what: str) -> NoReturn:
     from hermes_cli.exit_codes import USAGE
 
     print(f"hermes: error: {what} is not UTF-8 text. Convert it first, e.g. with `iconv -t utf-8`.", file=sys.stderr)
@@ -52,6 +53,11 @@ def _main() -> None:
 
 
 def main() -> None:
+    # Started with stdout or stderr closed (`>&-`), Python has None there: what would go to it goes nowhere.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     # A reader that stops early (`hermes sessions list | head -1`) is no error: leave quietly, like git.
     try:
         try:

@@ -287,6 +287,18 @@ def test_sessions_list_into_a_closed_pipe_stops_quietly_with_141(hermes: Hermes)
     assert (code, stderr) == (141, b"")
 
 
+@pytest.mark.parametrize("closed", ["stdout", "stderr"])
+def test_ask_with_stdout_or_stderr_closed_still_answers(myplan: Hermes, closed: str) -> None:
+    fd = 1 if closed == "stdout" else 2
+    done = subprocess.run(
+        [sys.executable, "-m", "hermes_cli", "ask", "-p", "myplan", "-m", "model-a", "hi"],
+        stdin=subprocess.DEVNULL, capture_output=True, env=myplan.env, timeout=60,
+        preexec_fn=lambda: os.close(fd),
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(SessionStore(myplan.home / "data" / "sessions.db").list()) == 1
+
+
 # -- 7. non-UTF-8 argv ------------------------------------------------------------------------
 
 
