@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -281,6 +282,12 @@ def coerce_value(path: Path_, text: str) -> Any:
         except (tomllib.TOMLDecodeError, RecursionError):
             array = None
         candidates = [array] if isinstance(array, list) else candidates
+    elif path[-1] == "command":
+        # A command line, split as the shell would: "python -m srv" is three words, not one program name.
+        try:
+            candidates.append(shlex.split(text))
+        except ValueError:
+            pass
     else:
         if "," in stripped:
             candidates.append([x.strip() for x in stripped.split(",") if x.strip()])

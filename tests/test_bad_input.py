@@ -346,6 +346,14 @@ def test_config_set_refuses_array_text_that_is_not_a_list_of_strings(hermes: Her
     assert config.read_text() == '[providers.myplan]\napi_keys = ["sk-the-real-key-0001"]\n'
 
 
+def test_config_set_splits_an_mcp_command_line_as_the_shell_would(hermes: Hermes) -> None:
+    done = hermes.run("config", "set", "mcp.servers.files.command", "python -m 'my server'")
+    assert done.returncode == 0, done.stderr
+    assert 'command = ["python", "-m", "my server"]' in (hermes.home / "config.toml").read_text()
+    unbalanced = hermes.run("config", "set", "mcp.servers.files.command", "python -m 'my server")
+    assert unbalanced.returncode == 2 and "must be a list of strings" in unbalanced.stderr
+
+
 # -- 10. a symlinked config.toml ----------------------------------------------------------------
 
 
