@@ -89,6 +89,12 @@ _MESSAGE_COLUMNS = (
     "prompt_tokens", "completion_tokens", "finish_reason", "created",
 )
 _SQLITE_HEADER = b"SQLite format 3\0"
+# The columns of schema 1, which every later schema keeps: what tells a hermes database from a foreign one.
+_SCHEMA_1_COLUMNS = {
+    "sessions": ("id", "title", "created", "updated", "provider", "model", "base_url", "system", "message_count"),
+    "messages": ("session_id", "role", "content", "tool_calls", "tool_call_id", "name", "provider", "model",
+                 "prompt_tokens", "completion_tokens", "finish_reason", "created"),
+}
 _OWN_NAMES = {"sessions", "messages", "sessions_updated", "messages_session"}
 _SECRET_PARAM = re.compile(r"key|token|secret|password|passwd|sig|auth|credential", re.IGNORECASE)
 _HEX = re.compile(r"[0-9a-f]+")
@@ -516,7 +522,7 @@ def _message_from_row(row: tuple[Any, ...]) -> Message:
 def _not_ours(conn: sqlite3.Connection, version: int) -> str | None:
     """Why this SQLite database was not written by hermes (None when it was, or is still empty)."""
     names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    for table, columns in (("sessions", _SESSION_COLUMNS), ("messages", ("session_id", *_MESSAGE_COLUMNS))):
+    for table, columns in _SCHEMA_1_COLUMNS.items():
         if table in names:
             have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
             missing = [c for c in columns if c not in have]
