@@ -166,8 +166,10 @@ def _walk(value: Any, path: Path_) -> Iterator[tuple[Path_, Any]]:
 
 
 def format_key(path: Path_) -> str:
-    # json.dumps quotes like TOML does, and escapes control characters a key may hold.
-    return ".".join(p if re.fullmatch(r"[A-Za-z0-9_\-\[\]]+", p) else json.dumps(p, ensure_ascii=False) for p in path)
+    # json.dumps quotes like TOML does, and escapes control characters a key may hold; an array entry
+    # reads as TOML's [[fallback]] does: fallback[].name.
+    shown = ".".join(p if re.fullmatch(r"[A-Za-z0-9_\-\[\]]+", p) else json.dumps(p, ensure_ascii=False) for p in path)
+    return shown.replace(".[]", "[]")
 
 
 def parse_key(key: str) -> Path_:

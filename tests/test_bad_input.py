@@ -93,6 +93,7 @@ def test_config_set_refuses_a_non_finite_or_absurd_timeout_naming_key_and_range(
         ('[model.name]\nx = 1', "model.name must be a string"),
         ("credentials = 5", "credentials must be a table"),
         ("fallback = [1, 2]", "fallback must be a list of tables"),
+        ('[[fallback]]\nname = nan', "fallback[].name must be a string, not nan"),
     ],
 )
 def test_a_hand_written_bad_number_or_shape_is_exit_2_naming_the_key(myplan: Hermes, setting: str, shown: str) -> None:
