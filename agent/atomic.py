@@ -8,9 +8,18 @@ from pathlib import Path
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, fsync: bool = True) -> None:
-    """`fsync=False` for state that may be rebuilt: the rename still keeps readers from a torn file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """`fsync=False` for state that may be rebuilt: the rename still keeps readers from a torn file.
+
+    A symlink is written through (dotfiles repos link config.toml): the temp file goes beside the link's
+    target and is renamed onto it, so the link stays and the target changes atomically. An OSError names
+    `path`, not the temp file, and leaves the target as it was.
+    """
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
@@ -18,10 +27,12 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, fsync: bool = Tr
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        os.replace(tmp, target)
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError):
+            raise OSError(e.errno, e.strerror, str(path)) from None
         raise

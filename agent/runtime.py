@@ -51,6 +51,7 @@ class Runtime:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         transport: "Transport | None" = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.env = env
@@ -68,7 +69,9 @@ class Runtime:
         self._secrets: Secrets | None = None
         self._added: set[str] | None = None  # providers with keys from `hermes auth add`
         self.notes: list[str] = []  # things the user should hear once, printed by the CLI
-        self.auth_store = AuthStore(state_dir / "auth.json")
+        # Problems with the user's state files, told as they are found (the CLI prints them at once).
+        self.warn: Callable[[str], None] = warn or self.notes.append
+        self.auth_store = AuthStore(state_dir / "auth.json", warn=self.warn)
 
     def attach_base_url(self, provider_id: str, url: str) -> None:
         """--base-url belongs to the provider chosen on the command line, never to one switched to later."""
@@ -232,14 +235,14 @@ class Runtime:
     def state_store(self) -> StateStore:
         """The shared credential state: the local file, or Redis when configured (a fleet shares it)."""
         if self._store is None:
-            file_store = FileStateStore(self.state_dir / "credentials.json")
+            file_store = FileStateStore(self.state_dir / "credentials.json", warn=self.warn)
             url = self.env.get("HERMES_STATE_URL") or str(self.config.get("credentials", "state", default="file"))
             if url == "file":
                 self._store = file_store
             else:
                 from providers.redis_state import open_redis_store  # the redis package only when configured
 
-                self._store = open_redis_store(url, fallback=file_store)
+                self._store = open_redis_store(url, fallback=file_store, warn=self.warn)
         return self._store
 
     def local_server(self):  # type: ignore[no-untyped-def]
@@ -279,6 +282,11 @@ class Runtime:
                 auth_store=self.auth_store,
             )
             if not creds:
+                if self.auth_store.problem:  # `auth add` would refuse too: say what is really wrong
+                    raise NoCredentialError(
+                        f"No API key for {provider_id}: {self.auth_store.problem}",
+                        hint=f"Fix or move aside {self.auth_store.path}, or set {spec.key_env}.",
+                    )
                 raise NoCredentialError(
                     f"No API key for {provider_id}.",
                     hint=f"Set {spec.key_env} (or {spec.keys_env} for several), or run `hermes auth add {provider_id}`.",

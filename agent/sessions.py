@@ -108,6 +108,14 @@ _MESSAGE_COLUMNS = (
     "role", "content", "tool_calls", "tool_call_id", "name", "provider", "model",
     "prompt_tokens", "completion_tokens", "finish_reason", "created", "base_url", "reasoning", "attachments",
 )
+_SQLITE_HEADER = b"SQLite format 3\0"
+# The columns of schema 1, which every later schema keeps: what tells a hermes database from a foreign one.
+_SCHEMA_1_COLUMNS = {
+    "sessions": ("id", "title", "created", "updated", "provider", "model", "base_url", "system", "message_count"),
+    "messages": ("session_id", "role", "content", "tool_calls", "tool_call_id", "name", "provider", "model",
+                 "prompt_tokens", "completion_tokens", "finish_reason", "created"),
+}
+_OWN_NAMES = {"sessions", "messages", "sessions_updated", "messages_session"}
 _SECRET_PARAM = re.compile(r"key|token|secret|password|passwd|sig|auth|credential", re.IGNORECASE)
 _HEX = re.compile(r"[0-9a-f]+")
 _CANDIDATES_SHOWN = 10
@@ -437,6 +445,7 @@ class SessionStore:
                 self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
             )
             try:
+                self._check_foreign(conn)  # before anything writes: a database that is not ours stays as it is
                 # synchronous=NORMAL in WAL mode survives any crash of the process; only a power cut
                 # may lose the last commits. FULL would fsync on every message.
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -454,7 +463,33 @@ class SessionStore:
         try:
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
-            pass
+            if self.path.is_dir():
+                raise StorageError(
+                    f"The sessions database {self.path} is a directory, not a file; it was left untouched.",
+                    hint="Move it aside, and hermes starts a new one.",
+                ) from None
+            # SQLite takes a file shorter than its header for an empty database and writes over it.
+            with open(self.path, "rb") as f:
+                head = f.read(len(_SQLITE_HEADER))
+            if head and head != _SQLITE_HEADER:
+                raise StorageError(
+                    f"{self.path} is not a SQLite database; it was left untouched.",
+                    hint="Move it aside, and hermes starts a new one.",
+                ) from None
+
+    def _check_foreign(self, conn: sqlite3.Connection) -> None:
+        version = _user_version(conn)
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"The sessions database {self.path} was written by a newer hermes (schema {version}).",
+                hint="Upgrade hermes to use it.",
+            )
+        problem = _not_ours(conn, version)
+        if problem:
+            raise StorageError(
+                f"{self.path} is not a hermes sessions database ({problem}); it was left untouched.",
+                hint="Move it aside, and hermes starts a new one.",
+            )
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         if _user_version(conn) == SCHEMA_VERSION:
@@ -484,7 +519,7 @@ class SessionStore:
         except OSError as e:
             raise StorageError(
                 f"Cannot create the sessions database {self.path}: {e.strerror}.",
-                hint="Check the permissions of its directory.",
+                hint="Check the permissions of its directory and the free disk space, or pass --no-save.",
             ) from e
         except sqlite3.Error as e:
             code = _primary_code(e)
@@ -600,6 +635,24 @@ def _blobs(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> dict[str, b
         return {}
     marks = ",".join("?" * len(wanted))
     return dict(conn.execute(f"SELECT sha256, data FROM attachments WHERE sha256 IN ({marks})", wanted).fetchall())
+def _not_ours(conn: sqlite3.Connection, version: int) -> str | None:
+    """Why this SQLite database was not written by hermes (None when it was, or is still empty)."""
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    for table, columns in _SCHEMA_1_COLUMNS.items():
+        if table in names:
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            missing = [c for c in columns if c not in have]
+            if missing:
+                return f"its {table} table has no column {missing[0]}"
+        elif version >= 1:
+            return f"it has no {table} table"
+    if version >= 2 and "messages_fts" not in names:
+        return "it has no search index"
+    if version == 0:
+        others = sorted(n for n in names if n not in _OWN_NAMES and not n.startswith(("messages_fts", "sqlite_")))
+        if others:
+            return "it holds other tables: " + ", ".join(others[:3])
+    return None
 
 
 def _user_version(conn: sqlite3.Connection) -> int:

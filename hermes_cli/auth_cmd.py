@@ -68,8 +68,6 @@ def list_cmd(
             )
             states = store.read(spec.id)
             rows += [_row(c, states.get(c.id, FRESH), now) for c in creds if c.id != ANONYMOUS]
-        if runtime.auth_store.warning:
-            info(f"warning: {runtime.auth_store.warning}")
         if json_:
             print_json({"state_store": store.describe(), "credentials": rows})
             return

@@ -6,7 +6,10 @@ Reading uses the stdlib's tomllib (fast, on every start); editing uses tomlkit (
 
 from __future__ import annotations
 
+import json
+import math
 import re
+import shlex
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from providers.secrets import looks_secret, mask_key, mask_url
 Path_ = tuple[str, ...]
 
 STRATEGIES = ("fill_first", "round_robin", "least_used", "random")
+DAY = 86_400
 
 
 def _check_str(v: Any) -> str | None:
@@ -44,13 +48,24 @@ def _check_bool(v: Any) -> str | None:
     return None if isinstance(v, bool) else "true or false"
 
 
-def _check_int(v: Any) -> str | None:
-    return None if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else "a whole number >= 0"
+def _whole(maximum: int) -> Callable[[Any], str | None]:
+    """A whole number from 0 to `maximum`: beyond it a setting stops making sense and starts breaking things."""
+
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= maximum
+        return None if ok else f"a whole number from 0 to {maximum}"
+
+    return check
 
 
-def _check_number(v: Any) -> str | None:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-    return None if ok else "a number >= 0"
+def _number(maximum: int) -> Callable[[Any], str | None]:
+    """A finite number from 0 to `maximum` (TOML and `config set` can spell inf and nan; neither is a setting)."""
+
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= maximum
+        return None if ok else f"a number from 0 to {maximum}"
+
+    return check
 
 
 def _check_str_list(v: Any) -> str | None:
@@ -72,8 +87,10 @@ def _check_state(v: Any) -> str | None:
 
 
 def _check_duration(v: Any) -> str | None:
-    ok = isinstance(v, str) and re.fullmatch(r"\d+[smh]?", v) is not None
-    return None if ok or _check_int(v) is None else 'a duration such as "10m", "30s" or "1h"'
+    match = re.fullmatch(r"(\d{1,9})([smh]?)", v) if isinstance(v, str) else None
+    seconds = int(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]] if match else v
+    ok = _whole(366 * DAY)(seconds) is None
+    return None if ok else 'a duration of at most a year, such as "10m", "30s" or "1h"'
 
 
 def _check_env_table(v: Any) -> str | None:
@@ -121,18 +138,18 @@ SCHEMA: dict[Path_, Field] = {
     ("providers", "*", "models"): Field(_check_str_list),
     ("providers", "*", "needs_key"): Field(_check_bool),
     ("credentials", "strategy"): Field(_check_strategy),
-    ("credentials", "max_wait_seconds"): Field(_check_number),
-    ("credentials", "cooldown_seconds"): Field(_check_number),
+    ("credentials", "max_wait_seconds"): Field(_number(DAY)),
+    ("credentials", "cooldown_seconds"): Field(_number(DAY)),
     ("credentials", "state"): Field(_check_state, redact=_mask_url),
     ("fallback", "[]", "provider"): Field(_check_str),
     ("fallback", "[]", "name"): Field(_check_str),
     ("fallback", "[]", "base_url"): Field(_check_url, redact=_mask_url),
-    ("agent", "max_tool_iterations"): Field(_check_int),
+    ("agent", "max_tool_iterations"): Field(_whole(1000)),
     ("agent", "allow_dangerous"): Field(_check_bool),
     ("agent", "project_context"): Field(_check_bool, doc="false: leave AGENTS.md out of the system prompt"),
-    ("agent", "timeout"): Field(_check_number, doc="seconds to wait for data from the provider"),
-    ("agent", "connect_timeout"): Field(_check_number),
-    ("agent", "max_retries"): Field(_check_int, doc="retries of 5xx and network errors per credential"),
+    ("agent", "timeout"): Field(_number(DAY), doc="seconds to wait for data from the provider"),
+    ("agent", "connect_timeout"): Field(_number(3600)),
+    ("agent", "max_retries"): Field(_whole(100), doc="retries of 5xx and network errors per credential"),
     ("local", "model"): Field(_check_str),
     ("local", "keep_alive"): Field(_check_duration),
     ("local", "auto"): Field(_check_bool, doc="answer with the local model when no provider is configured"),
@@ -142,15 +159,12 @@ SCHEMA: dict[Path_, Field] = {
     ("tools", "network"): Field(_check_bool, doc="sandboxed commands may use the network"),
     ("tools", "sandbox"): Field(_check_bool, doc="false: run commands without bubblewrap's sandbox"),
     ("sessions", "save"): Field(_check_bool),
-    ("models", "*", "context"): Field(_check_int),
-    ("models", "*", "input_price"): Field(_check_number, doc="USD per million prompt tokens"),
-    ("models", "*", "output_price"): Field(_check_number, doc="USD per million completion tokens"),
+    ("models", "*", "context"): Field(_whole(100_000_000)),
+    ("models", "*", "input_price"): Field(_number(1_000_000), doc="USD per million prompt tokens"),
+    ("models", "*", "output_price"): Field(_number(1_000_000), doc="USD per million completion tokens"),
     ("models", "*", "vision"): Field(_check_bool, doc="the model takes image attachments"),
-    ("agent", "max_attachment_bytes"): Field(_check_int, doc="largest file -a or @path attaches"),
+    ("agent", "max_attachment_bytes"): Field(_whole(1_000_000_000), doc="largest file -a or @path attaches"),
 }
-
-# Leaf tables whose whole value is checked by one field (their keys are data, not schema).
-_LEAF_TABLES = {("mcp", "servers", "*", "env")}
 
 
 def _match(pattern: Path_, path: Path_) -> bool:
@@ -164,8 +178,19 @@ def field_for(path: Path_) -> Field | None:
     return None
 
 
+def _table_kind(path: Path_) -> str | None:
+    """"table" or "array" when the schema has keys below `path` (so a scalar cannot stand there), else None."""
+    for pattern in SCHEMA:
+        if len(pattern) > len(path) and _match(pattern[: len(path)], path):
+            return "array" if pattern[len(path)] == "[]" else "table"
+    return None
+
+
 def _walk(value: Any, path: Path_) -> Iterator[tuple[Path_, Any]]:
-    if isinstance(value, dict) and not any(_match(p, path) for p in _LEAF_TABLES):
+    # A value where the schema has a setting is checked whole, even a table (`[model.name]` is no name).
+    if path and field_for(path) is not None or isinstance(value, dict) and _table_kind(path) == "array":
+        yield path, value
+    elif isinstance(value, dict):
         for k, v in value.items():
             yield from _walk(v, (*path, k))
     elif isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
@@ -176,7 +201,10 @@ def _walk(value: Any, path: Path_) -> Iterator[tuple[Path_, Any]]:
 
 
 def format_key(path: Path_) -> str:
-    return ".".join(p if re.fullmatch(r"[A-Za-z0-9_\-\[\]]+", p) else f'"{p}"' for p in path)
+    # json.dumps quotes like TOML does, and escapes control characters a key may hold; an array entry
+    # reads as TOML's [[fallback]] does: fallback[].name.
+    shown = ".".join(p if re.fullmatch(r"[A-Za-z0-9_\-\[\]]+", p) else json.dumps(p, ensure_ascii=False) for p in path)
+    return shown.replace(".[]", "[]")
 
 
 def parse_key(key: str) -> Path_:
@@ -216,16 +244,28 @@ def validate(data: Mapping[str, Any], file: Path) -> tuple[str, ...]:
     for path, value in _walk(dict(data), ()):
         f = field_for(path)
         if f is None:
+            kind = _table_kind(path)
+            if kind is not None and value != []:
+                raise ConfigError(
+                    f"{file}: {format_key(path)} must be a {'table' if kind == 'table' else 'list of tables'}, "
+                    f"not {_shown(value)}.",
+                    hint="Fix it with `hermes config edit`.",
+                )
             warnings.append(f"{file}: unknown key {format_key(path)} is ignored.")
             continue
         problem = f.check(value)
         if problem:
-            shown = "<secret>" if f.secret else repr(f.redact(value))
+            shown = "<secret>" if f.secret else _shown(f.redact(value))
             raise ConfigError(
                 f"{file}: {format_key(path)} must be {problem}, not {shown}.",
                 hint="Fix it with `hermes config edit` or `hermes config set`.",
             )
     return tuple(warnings)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def parse_toml(text: str, file: Path) -> dict[str, Any]:
@@ -234,6 +274,9 @@ def parse_toml(text: str, file: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         # tomllib says "... (at line L, column C)"; keep that, it is what the user needs.
         raise ConfigError(f"{file} is not valid TOML: {e}.", hint="The file was left as it is.") from None
+    except RecursionError:
+        raise ConfigError(f"{file} nests arrays or tables too deeply to read.", hint="The file was left as it is.") \
+            from None
 
 
 def load_config(file: Path) -> Config:
@@ -269,19 +312,29 @@ def coerce_value(path: Path_, text: str) -> Any:
         except ValueError:
             pass
     if stripped.startswith("["):
+        # Text that looks like an array is that array or an error: never a one-element list of its text
+        # (`api_keys "[1,2]"` must not become the key "[1,2]").
         try:
-            candidates.insert(0, tomllib.loads(f"v = {stripped}")["v"])
-        except tomllib.TOMLDecodeError:
+            array = tomllib.loads(f"v = {stripped}")["v"]
+        except (tomllib.TOMLDecodeError, RecursionError):
+            array = None
+        candidates = [array] if isinstance(array, list) else candidates
+    elif path[-1] == "command":
+        # A command line, split as the shell would: "python -m srv" is three words, not one program name.
+        try:
+            candidates.append(shlex.split(text))
+        except ValueError:
             pass
-    elif "," in stripped:
-        candidates.append([x.strip() for x in stripped.split(",") if x.strip()])
-    candidates.append([text])
+    else:
+        if "," in stripped:
+            candidates.append([x.strip() for x in stripped.split(",") if x.strip()])
+        candidates.append([text])
     problem = None
     for value in candidates:
         problem = f.check(value)
         if problem is None:
             return value
-    shown = "<secret>" if f.secret else repr(f.redact(text))
+    shown = "<secret>" if f.secret else _shown(f.redact(text))
     raise UsageError(f"{format_key(path)} must be {problem}, not {shown}.")
 
 

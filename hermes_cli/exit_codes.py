@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -21,6 +22,7 @@ AUTH = 3
 RATE_LIMITED = 4
 PROVIDER = 5
 INTERRUPTED = 130
+PIPE_CLOSED = 141  # 128 + SIGPIPE, what `git log | head` returns: the reader stopped reading
 
 _CODES: tuple[tuple[type[errors.HermesError], int], ...] = (
     (errors.UsageError, USAGE),
@@ -28,6 +30,22 @@ _CODES: tuple[tuple[type[errors.HermesError], int], ...] = (
     (errors.RateLimited, RATE_LIMITED),
     (errors.ProviderError, PROVIDER),
 )
+
+# OSErrors that say something about the machine (disk, permissions, paths), not about hermes: each gets
+# a plain sentence and exit 2 rather than "a bug".
+_ENVIRONMENT_ERRNOS: dict[int, str] = {
+    errno.ENOSPC: "Free some disk space and try again.",
+    errno.EDQUOT: "Free some space within your disk quota and try again.",
+    errno.EACCES: "Check the permissions of the file and its directory.",
+    errno.EPERM: "Check the permissions of the file and its directory.",
+    errno.EROFS: "Point HERMES_HOME at a writable directory.",
+    errno.ENAMETOOLONG: "Use a shorter path.",
+    errno.EISDIR: "Move the directory aside.",
+    errno.ENOTDIR: "A part of the path is a file, not a directory; move it aside.",
+    errno.ELOOP: "The path is a loop of symbolic links; fix or remove the link.",
+    errno.EMFILE: "Too many files are open; close some programs and try again.",
+    errno.EIO: "The disk reported an input/output error; check it.",
+}
 
 
 def code_for(error: errors.HermesError) -> int:
@@ -64,6 +82,23 @@ def redact(text: str) -> str:
     for secrets in known:
         text = secrets.scrub(text)
     return text
+def environment_message(error: OSError) -> str | None:
+    """One line for an OSError the machine caused (disk full, permission, read-only...), else None."""
+    hint = _ENVIRONMENT_ERRNOS.get(error.errno or 0)
+    if hint is None:
+        return None
+    where = f" {error.filename}" if error.filename else ""
+    return f"Cannot use{where}: {error.strerror or os.strerror(error.errno or 0)}. {hint}"
+
+
+def silence_stdout() -> None:
+    """The reader of stdout went away: send what is still buffered nowhere, so exit stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def report(error: BaseException) -> int:
@@ -71,11 +106,17 @@ def report(error: BaseException) -> int:
     if isinstance(error, KeyboardInterrupt):
         print("\nhermes: interrupted.", file=sys.stderr)
         return INTERRUPTED
+    if isinstance(error, BrokenPipeError):
+        silence_stdout()
+        return PIPE_CLOSED
     if debug_enabled():
         print(redact("".join(traceback.format_exception(error))), file=sys.stderr, end="")
     if isinstance(error, errors.HermesError):
         print(redact(f"hermes: error: {error}"), file=sys.stderr)
         return code_for(error)
+    if isinstance(error, OSError) and (message := environment_message(error)) is not None:
+        print(redact(f"hermes: error: {message}"), file=sys.stderr)
+        return USAGE
     print(
         redact(f"hermes: internal error: {type(error).__name__}: {error}. This is a bug; "
                "run again with --debug for the traceback and report it."),
@@ -86,11 +127,13 @@ def report(error: BaseException) -> int:
 
 def guarded(fn: Callable[[], T]) -> T:
     """Run a command body; on failure report and exit with the contract's code."""
+    # Typer and click are loaded already by the time a command body runs; their Exit is a deliberate exit.
+    from click.exceptions import Exit as ClickExit
+    from typer import Exit as TyperExit
+
     try:
         return fn()
-    except SystemExit:
+    except (SystemExit, ClickExit, TyperExit):
         raise
     except BaseException as e:  # noqa: BLE001 - this is the one place every error is reported
-        if type(e).__name__ == "Exit" and hasattr(e, "exit_code"):
-            raise
         raise SystemExit(report(e)) from None

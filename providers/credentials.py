@@ -13,13 +13,13 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agent.atomic import write_atomic
-from agent.errors import UsageError
+from agent.errors import StorageError, UsageError
 from providers.registry import ProviderSpec
 from providers.secrets import mask_key
 
@@ -88,26 +88,54 @@ def run_key_command(command: str | Sequence[str], provider: str) -> str:
 
 
 class AuthStore:
-    """Keys added with `hermes auth add`, in one 0600 JSON file in the state dir."""
+    """Keys added with `hermes auth add`, in one 0600 JSON file in the state dir.
 
-    def __init__(self, path: Path) -> None:
+    The file holds keys the user cannot get back from anywhere else, so it is never rewritten unless it
+    was read whole: a file that is unreadable or of the wrong shape is reported (a warning where it is only
+    read, an error for `add` and `remove`) and left exactly as it is.
+    """
+
+    def __init__(self, path: Path, *, warn: Callable[[str], None] | None = None) -> None:
         self.path = path
-        self.warning: str | None = None
+        self._warn = warn
+        self.problem: str | None = None  # why the file cannot be used, once a read found out
+
+    def _parse(self) -> list[dict[str, Any]]:
+        """The entries; ValueError or OSError saying what is wrong with the file."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except IsADirectoryError:
+            raise ValueError("it is a directory") from None
+        except OSError as e:
+            raise ValueError(e.strerror or str(e)) from None
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than json can follow
+            raise ValueError("it is not JSON") from None
+        entries = data.get("credentials") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            raise ValueError('it has no "credentials" list')
+        for n, e in enumerate(entries, 1):
+            if not _valid_entry(e):
+                raise ValueError(f"entry {n} is not a provider, key, label and base_url")
+        return entries
 
     def _read(self, *, strict: bool) -> list[dict[str, Any]]:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            entries = data["credentials"]
-            if not isinstance(entries, list):
-                raise ValueError
-            return [e for e in entries if isinstance(e, dict) and e.get("key") and e.get("provider")]
-        except FileNotFoundError:
-            return []
-        except (ValueError, KeyError, TypeError, OSError):
-            message = f"{self.path} is unreadable; keys added with `hermes auth add` are ignored until it is fixed."
+            return self._parse()
+        except ValueError as e:
+            message = (
+                f"{self.path} is unusable ({e}); the keys added with `hermes auth add` are in it and are "
+                "ignored until it is fixed."
+            )
             if strict:
-                raise UsageError(message, hint="It was not changed. Move it aside to start afresh.") from None
-            self.warning = message
+                raise StorageError(message, hint="It was not changed: fix it, or move it aside to start afresh.") \
+                    from None
+            if self.problem is None and self._warn is not None:
+                self._warn(message + " Fix it, or move it aside to start afresh.")
+            self.problem = message
             return []
 
     def entries(self, provider: str | None = None) -> list[dict[str, Any]]:
@@ -135,6 +163,14 @@ class AuthStore:
 
     def _write(self, entries: list[dict[str, Any]]) -> None:
         write_atomic(self.path, json.dumps({"credentials": entries}, indent=2).encode("utf-8"))
+
+
+def _valid_entry(entry: Any) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    text = entry.get("provider"), entry.get("key")
+    optional = entry.get("label"), entry.get("base_url")
+    return all(isinstance(v, str) and v for v in text) and all(v is None or isinstance(v, str) for v in optional)
 
 
 def load_credentials(

@@ -15,14 +15,14 @@ and uses the local file for the rest of the process.
 
 from __future__ import annotations
 
-import sys
+import math
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from agent.errors import UsageError
 from providers.secrets import mask_url
-from providers.state import CredentialState, FileStateStore
+from providers.state import MAX_AHEAD_SECONDS, MAX_TEXT, CredentialState, FileStateStore, Warn, valid_count, valid_time
 
 try:
     import redis
@@ -58,10 +58,15 @@ return out
 """
 
 
-def open_redis_store(url: str, *, fallback: FileStateStore) -> RedisStateStore:
+def _ignore(message: str) -> None:
+    pass
+
+
+def open_redis_store(url: str, *, fallback: FileStateStore, warn: Warn = _ignore) -> RedisStateStore:
     try:
         client = redis.Redis.from_url(
             url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, decode_responses=True,
+            encoding_errors="replace",  # values are ours or a stranger's: bytes that are not UTF-8 are no crash
             retry=Retry(NoBackoff(), 1),  # one fresh connection, for one the server closed while idle
         )
     except ValueError as e:
@@ -69,14 +74,24 @@ def open_redis_store(url: str, *, fallback: FileStateStore) -> RedisStateStore:
             f"credentials.state {mask_url(url)!r} is not a Redis URL ({e}).",
             hint='Use "file" or "redis://host:6379/0".',
         ) from None
-    return RedisStateStore(client, mask_url(url), fallback)
+    return RedisStateStore(client, mask_url(url), fallback, warn=warn)
+
+
+def _number(text: Any, valid: Callable[[Any], bool], parse: Callable[[str], Any]) -> Any:
+    """A stored counter or time, or None when what Redis holds is not one a working hermes writes."""
+    try:
+        value = parse(str(text))
+    except (ValueError, OverflowError):
+        return None
+    return value if valid(value) else None
 
 
 class RedisStateStore:
-    def __init__(self, client: redis.Redis, shown_url: str, fallback: FileStateStore) -> None:
+    def __init__(self, client: redis.Redis, shown_url: str, fallback: FileStateStore, *, warn: Warn = _ignore) -> None:
         self.client = client
         self.url = shown_url
         self.fallback = fallback
+        self._warn = warn
         self.failure: str | None = None
         self._read_script = client.register_script(_READ)
         self._cool_down_script = client.register_script(_COOL_DOWN)
@@ -87,10 +102,8 @@ class RedisStateStore:
                 return op()
             except (redis.RedisError, OSError) as e:
                 self.failure = str(e).rstrip(".") or type(e).__name__
-                print(
-                    f"hermes: warning: Redis state store at {self.url} unreachable ({self.failure}); "
-                    "using the local file for this run.",
-                    file=sys.stderr,
+                self._warn(
+                    f"Redis state store at {self.url} unreachable ({self.failure}); using the local file for this run."
                 )
         return fallback_op()
 
@@ -138,15 +151,16 @@ class RedisStateStore:
         states = {}
         for cred_id, stats_list, exhausted, reason, ttl in rows:
             stats = dict(zip(stats_list[::2], stats_list[1::2]))
-            cooling = reason is not None and ttl > 0
+            # A TTL beyond what hermes ever sets was not set by hermes: no cooldown rather than one for ever.
+            cooling = reason is not None and isinstance(ttl, int) and 0 < ttl <= MAX_AHEAD_SECONDS * 1000
             states[cred_id] = CredentialState(
                 cooldown_until=now + ttl / 1000 if cooling else 0.0,
-                cooldown_reason=reason if cooling else "",
-                exhausted=exhausted or "",
-                requests=int(stats.get("requests", 0)),
-                errors=int(stats.get("errors", 0)),
-                last_error=stats.get("last_error", ""),
-                last_used=float(stats.get("last_used", 0.0)),
+                cooldown_reason=str(reason)[:MAX_TEXT] if cooling else "",
+                exhausted=str(exhausted or "")[:MAX_TEXT],
+                requests=_number(stats.get("requests", 0), valid_count, int) or 0,
+                errors=_number(stats.get("errors", 0), valid_count, int) or 0,
+                last_error=str(stats.get("last_error", ""))[:MAX_TEXT],
+                last_used=_number(stats.get("last_used", 0.0), lambda t: valid_time(t, now), float) or 0.0,
             )
         return states
 
@@ -162,7 +176,8 @@ class RedisStateStore:
         key = f"hermes:{provider}:{cred_id}"
         pipe = self.client.pipeline(transaction=False).sadd(f"hermes:{provider}:ids", cred_id)
         pipe.hset(f"{key}:stats", "last_error", reason)
-        ms = int((until - time.time()) * 1000)
+        seconds = min(until - time.time(), MAX_AHEAD_SECONDS)  # inf is held at the bound, as the file store does
+        ms = int(seconds * 1000) if not math.isnan(seconds) else 0
         if ms > 0:
             self._cool_down_script(keys=[f"{key}:cooldown"], args=[reason, ms], client=pipe)
         pipe.execute()

@@ -27,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Collection, Sequence
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass
 from http import HTTPStatus
 from typing import Any, TypeAlias
 

@@ -160,11 +160,10 @@ def test_reset_one_id_one_provider_or_all(redis_url: str, tmp_path: Path) -> Non
     assert store.reset() == 0
 
 
-def test_unreachable_redis_falls_back_to_the_file_with_one_warning(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_unreachable_redis_falls_back_to_the_file_with_one_warning(tmp_path: Path) -> None:
     url = closed_url().replace("redis://", "redis://fleet:hunter2@")
-    store = new_store(url, tmp_path)
+    warnings: list[str] = []
+    store = open_redis_store(url, fallback=FileStateStore(tmp_path / "credentials.json"), warn=warnings.append)
     assert store.read("p") == {}
     store.exhaust("p", "a", "401")
     store.record_use("p", "a", time.time())
@@ -172,8 +171,8 @@ def test_unreachable_redis_falls_back_to_the_file_with_one_warning(
     assert status(store, "p", "a") == EXHAUSTED
     assert status(FileStateStore(tmp_path / "credentials.json"), "p", "a") == EXHAUSTED
     assert store.describe() == f"redis {mask_url(url)} (unreachable, using file {tmp_path / 'credentials.json'})"
-    err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1 and WARNING.match(err.strip()), err
+    assert len(warnings) == 1 and WARNING.match("hermes: warning: " + warnings[0]), warnings
+    err = warnings[0]
     assert "hunter2" not in err and "fleet:***@127.0.0.1" in err
 
 
@@ -294,3 +293,23 @@ def test_redis_stopped_mid_run_still_answers_with_one_warning(tmp_path: Path, fa
     warnings = [line for line in stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and WARNING.match(warnings[0]), stderr
     assert [r.key for r in fake.requests()] == [K1]
+
+
+def test_garbage_values_in_redis_are_no_crash_and_no_cooldown_for_ever(
+    tmp_path: Path, fake: FakeServer, redis_url: str, redis_server: RedisServer
+) -> None:
+    """Values hermes would never write (a stranger's, a hand edit, bytes that are not UTF-8) read as no state."""
+    with redis_server.client() as client:
+        client.sadd("hermes:myplan:ids", ID1, ID2)
+        client.hset(f"hermes:myplan:{ID1}:stats", mapping={
+            "requests": "many", "errors": "1e400", "last_used": "nan", "last_error": b"\xff\xfe bad",
+        })
+        client.hset(f"hermes:myplan:{ID2}:stats", mapping={"requests": "-5", "last_used": "inf"})
+        client.set(f"hermes:myplan:{ID2}:cooldown", b"\xff", px=10**15)  # ~30,000 years
+    (machine,) = machines(tmp_path, fake, redis_url, count=1)
+    listing = machine.run("auth", "list", "myplan")
+    assert listing.returncode == 0, listing.stderr
+    rows = [line.split("\t") for line in listing.stdout.splitlines()[1:]]
+    assert [(row[1], row[6], row[7]) for row in rows] == [(ID1, "ok", "0 / 0 err"), (ID2, "ok", "0 / 0 err")]
+    done = machine.run("ask", "-p", "myplan", "-m", "m", "hi")
+    assert (done.returncode, done.stdout) == (0, "Hello from fake\n"), done.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.conftest import Hermes, terminal_lines
 from tests.fakeserver import FakeServer, Reply
-from tests.test_chat import PROMPT, Session, plain
+from tests.test_chat import PROMPT, Session
 
 THOUGHT = "The user greets me. A greeting deserves a greeting back, short and warm."
 

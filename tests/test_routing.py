@@ -19,7 +19,7 @@ from agent.conversation import Agent
 from agent.runtime import Runtime
 from hermes_cli.config import Config
 from providers.credentials import AuthStore
-from providers.registry import BUILTIN, ProviderSpec, Registry
+from providers.registry import BUILTIN, Registry
 from tests.fakeserver import FakeServer, NotFound, RateLimit, Reply, Status
 
 
