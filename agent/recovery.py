@@ -32,7 +32,12 @@ class RecoverySettings:
 
 
 def _when(ts: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(ts))
+    """A reset time for people: the clock time, with the date when it is not within the next day."""
+    try:
+        local = time.localtime(ts)
+    except (OverflowError, ValueError, OSError):
+        return "an unknown time"  # a timestamp no clock can show (state written by a buggy release)
+    return time.strftime("%H:%M:%S" if ts - time.time() < 86_400 else "%Y-%m-%d %H:%M:%S", local)
 
 
 class RecoveringClient:

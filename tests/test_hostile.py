@@ -1,0 +1,46 @@
+"""Regression tests for inputs a hostile run found to crash hermes (issue 14): each exits with a clear
+message and the right code, never exit 1 or a traceback, and leaves the state files strict JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Hermes
+from tests.fakeserver import FakeServer, RateLimit, Reply
+
+K1, K2 = "sk-plan-key-one-0001", "sk-plan-key-two-0002"
+
+
+def strict_json(path: Path) -> Any:
+    """The file parsed as strict JSON: NaN and Infinity are refused, as any other JSON reader would."""
+    def refuse(name: str) -> None:
+        raise ValueError(f"{path} holds {name}, which is not JSON")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
+
+
+def plan(hermes: Hermes, fake: FakeServer, extra: str = "") -> None:
+    hermes.write_config(f'[providers.myplan]\nbase_url = "{fake.base_url}"\n{extra}')
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999", "1e308", "inf", "nan", "-3", "soon",
+                                   "Fri, 31 Dec 99999 23:59:59 GMT"])
+def test_absurd_retry_after_exits_4_and_keeps_the_state_strict_json(
+    hermes: Hermes, fake: FakeServer, value: str
+) -> None:
+    plan(hermes, fake, "\n[credentials]\nmax_wait_seconds = 0\n")
+    hermes.env["MYPLAN_API_KEYS"] = f"{K1},{K2}"
+    fake.always(RateLimit(retry_after=value, retry_after_ms=value))
+    done = hermes.run("ask", "-p", "myplan", "-m", "m", "hi")
+    assert done.returncode == 4, done.stderr
+    assert "Traceback" not in done.stderr and "earliest resets at" in done.stderr
+    state = strict_json(hermes.home / "state" / "credentials.json")
+    for cred in state["providers"]["myplan"].values():
+        assert cred["cooldown_until"] <= 1e12  # a real clock time, at most a day ahead
+    listed = hermes.run("auth", "list", "myplan")
+    assert listed.returncode == 0, listed.stderr
+    assert "cooling down" in listed.stdout + listed.stderr
