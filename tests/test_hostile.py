@@ -44,3 +44,35 @@ def test_absurd_retry_after_exits_4_and_keeps_the_state_strict_json(
     listed = hermes.run("auth", "list", "myplan")
     assert listed.returncode == 0, listed.stderr
     assert "cooling down" in listed.stdout + listed.stderr
+
+
+# -- item 8: tool arguments from the model ------------------------------------------------------------
+
+HOSTILE_CALLS = [
+    ("read_file", {"path": "a\u0000b"}),
+    ("read_file", {"path": "x" * 5000}),
+    ("list_dir", {"path": "d/" * 2100}),
+    ("search_files", {"pattern": "o", "path": "~no-such-user-here/x"}),
+    ("write_file", {"path": "out.txt", "content": "\ud800"}),
+    ("read_file", {"path": 5}),
+    ("edit_file", {"path": "notes.txt"}),
+    ("current_time", {"timezone": "a\u0000b"}),
+]
+
+
+@pytest.mark.parametrize(("tool", "args"), HOSTILE_CALLS, ids=[f"{t}-{i}" for i, (t, _) in enumerate(HOSTILE_CALLS)])
+def test_hostile_tool_arguments_become_a_tool_error_and_the_turn_goes_on(
+    myplan: Hermes, fake: FakeServer, tmp_path: Path, tool: str, args: dict[str, Any]
+) -> None:
+    from tests.fakeserver import ToolCalls
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "notes.txt").write_text("hello\n")
+    fake.script(ToolCalls([(tool, json.dumps(args))]), Reply("I see."))
+    done = myplan.run("ask", "--yes", "hi", cwd=ws)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "I see.\n" and "Traceback" not in done.stderr
+    tool_message = [m for m in fake.requests()[1].body["messages"] if m["role"] == "tool"][0]
+    assert tool_message["content"].startswith("Error") or "Invalid arguments" in tool_message["content"]
+    assert not (ws / "out.txt").exists()

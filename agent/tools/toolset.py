@@ -74,9 +74,11 @@ class ToolSet:
         except json.JSONDecodeError as e:
             return PreparedCall(call_id, name, {}, tool,
                                 error=f"The arguments are not valid JSON ({e.msg} at position {e.pos}).")
+        except RecursionError:
+            return PreparedCall(call_id, name, {}, tool, error="The arguments are nested too deeply.")
         if not isinstance(args, dict):
             return PreparedCall(call_id, name, {}, tool, error="The arguments must be a JSON object.")
-        problem = check_arguments(tool.parameters, args)
+        problem = check_arguments(tool.parameters, args) or _unencodable(args)
         if problem:
             return PreparedCall(call_id, name, args, tool, error=f"Invalid arguments for {name}: {problem}")
         try:
@@ -86,6 +88,8 @@ class ToolSet:
             preview = tool.preview(args, self.workspace) if shown else ""
         except ToolError as e:
             return PreparedCall(call_id, name, args, tool, error=e.message)
+        except Exception as e:  # a tool's bug must not end the session: the model hears of it instead
+            return PreparedCall(call_id, name, args, tool, error=f"{name} could not check this call: {_failure(e)}")
         return PreparedCall(call_id, name, args, tool, verdict, preview)
 
     def run(self, call: PreparedCall) -> tuple[ToolResult, float]:
@@ -96,8 +100,29 @@ class ToolSet:
             result = call.tool.run(call.arguments, self.workspace)
         except ToolError as e:
             result = ToolResult(f"Error: {e.message}", e.message, ok=False)
+        except Exception as e:  # a tool's bug (built-in or MCP) fails this call, not the whole answer
+            message = f"{call.name} failed: {_failure(e)}"
+            result = ToolResult(f"Error: {message}", message, ok=False)
         return ToolResult(truncate(result.content, RESULT_LIMIT, "result"), result.summary, result.ok), \
             time.monotonic() - start
+
+
+def _failure(e: Exception) -> str:
+    """An unexpected exception in words the model (and the user) can read: the OS's reason when it has one."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.strerror}."
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text[:500]}" if text else type(e).__name__
+
+
+def _unencodable(args: dict[str, Any]) -> str | None:
+    """Why no file, process or server could take these arguments as text, or None: valid JSON may still
+    hold an unpaired surrogate ("\\ud800")."""
+    try:
+        json.dumps(args, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return "a string in the arguments is not valid Unicode (it holds an unpaired surrogate)."
+    return None
 
 
 def check_arguments(schema: dict[str, Any], args: dict[str, Any]) -> str | None:
