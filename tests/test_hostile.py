@@ -76,3 +76,66 @@ def test_hostile_tool_arguments_become_a_tool_error_and_the_turn_goes_on(
     tool_message = [m for m in fake.requests()[1].body["messages"] if m["role"] == "tool"][0]
     assert tool_message["content"].startswith("Error") or "Invalid arguments" in tool_message["content"]
     assert not (ws / "out.txt").exists()
+
+
+# -- answers that are not what the API promises ---------------------------------------------------------
+
+def _chunk(**choice: Any) -> str:
+    return json.dumps({"choices": [{"index": 0, **choice}]})
+
+
+GARBAGE_STREAMS = {
+    "index-x": [_chunk(delta={"tool_calls": [{"index": "x", "function": {"name": "read_file"}}]})],
+    "choices-not-a-list": [json.dumps({"choices": "x"})],
+    "choice-a-string": [json.dumps({"choices": ["x"]})],
+    "delta-a-string": [_chunk(delta="hello")],
+    "tool-calls-not-a-list": [_chunk(delta={"tool_calls": {"index": 0}})],
+    "tool-call-a-number": [_chunk(delta={"tool_calls": [7]})],
+    "function-a-string": [_chunk(delta={"tool_calls": [{"index": 0, "function": "f"}]})],
+    "name-a-number": [_chunk(delta={"tool_calls": [{"index": 0, "function": {"name": 3}}]})],
+    "arguments-a-number": [_chunk(delta={"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": 3}}]})],
+    "error-a-list": [json.dumps({"error": [1, 2]})],
+    "error-code-a-dict": [json.dumps({"error": {"code": {"x": 1}, "message": 5}})],
+    "error-code-200": [json.dumps({"error": {"code": 200, "message": "fine?"}})],
+    "error-code-huge": [json.dumps({"error": {"code": "9" * 30}})],
+    "truncated-json": ['{"choices": [{"delta"'],
+    "only-a-number": ["42"],
+}
+
+
+@pytest.mark.parametrize("events", GARBAGE_STREAMS.values(), ids=GARBAGE_STREAMS.keys())
+def test_garbage_stream_events_are_a_provider_error_not_a_crash(
+    myplan: Hermes, fake: FakeServer, events: list[str]
+) -> None:
+    from tests.fakeserver import Sse
+
+    fake.always(Sse(events))
+    done = myplan.run("ask", "hi")
+    assert done.returncode == 5, done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+
+
+def test_usage_with_strings_is_harmless(myplan: Hermes, fake: FakeServer) -> None:
+    from tests.fakeserver import Sse
+
+    fake.always(Sse([_chunk(delta={"content": "ok"}),
+                     json.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                                 "usage": {"prompt_tokens": "12", "completion_tokens": "lots"}}), "[DONE]"]))
+    done = myplan.run("ask", "hi")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n"
+
+
+@pytest.mark.parametrize("body", [{"error": "quota gone"}, {"error": {"code": "x"}}, {"error": [1]},
+                                  {"choices": "x"}, {"choices": [{"message": "hi"}]},
+                                  {"choices": [{"message": {"tool_calls": [{"function": 1}]}}]},
+                                  {"choices": [{"message": {"tool_calls": "x"}}]}])
+def test_a_200_with_an_error_or_a_bad_shape_is_a_provider_error(
+    myplan: Hermes, fake: FakeServer, body: dict[str, Any]
+) -> None:
+    from tests.fakeserver import Status
+
+    fake.always(Status(200, body))
+    done = myplan.run("ask", "--no-stream", "hi")
+    assert done.returncode == 5, done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
