@@ -29,7 +29,8 @@ class Timeouts:
 
 
 class Transport(Protocol):
-    def chat(self, target: Target, body: dict[str, Any], *, stream: bool) -> Iterator[Event]: ...
+    def chat(self, target: Target, body: dict[str, Any], *, stream: bool,
+             max_seconds: float | None = None) -> Iterator[Event]: ...
     def models(self, target: Target) -> list[dict[str, Any]]: ...
 
 
@@ -94,7 +95,10 @@ class HTTPTransport:
             raise errors.MalformedResponse(f"{url} did not return a list of models.")
         return [m if isinstance(m, dict) else {"id": str(m)} for m in items]
 
-    def chat(self, target: Target, body: dict[str, Any], *, stream: bool) -> Iterator[Event]:
+    def chat(self, target: Target, body: dict[str, Any], *, stream: bool,
+             max_seconds: float | None = None) -> Iterator[Event]:
+        """`max_seconds`: the whole answer's deadline, however steadily the server keeps sending."""
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
         url = f"{target.base_url}/chat/completions"
         request = self._client.build_request("POST", url, json=body, headers=_headers(target, stream=stream))
         with _mapped_errors(url):
@@ -104,6 +108,8 @@ class HTTPTransport:
                 with _mapped_errors(url):
                     text = response.read().decode("utf-8", "replace")
                 raise status_error(response, text, url)
+            if deadline is not None:
+                response.stream = _Deadline(response.stream, deadline, max_seconds or 0.0, url)
             if "text/event-stream" in response.headers.get("content-type", ""):
                 yield from _stream_events(response, url)
             else:
@@ -112,6 +118,30 @@ class HTTPTransport:
                 yield from _completion_events(_json(text, url), url)
         finally:
             response.close()
+
+
+class _Deadline(httpx.SyncByteStream):
+    """A response body that stops at a deadline: the read timeout only covers silence, and a server can
+    keep a stream alive forever with keep-alive comments or endless tokens."""
+
+    def __init__(self, inner: Any, deadline: float, seconds: float, url: str) -> None:
+        self._inner = inner
+        self._deadline = deadline
+        self._seconds = seconds
+        self._url = url
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            if time.monotonic() > self._deadline:
+                raise errors.AnswerTooLong(
+                    f"The answer from {httpx.URL(self._url).host} was still arriving after {self._seconds:g}s, "
+                    "the limit for one answer; it was stopped.",
+                    hint="Raise [agent] max_answer_seconds if answers this long are expected.",
+                )
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 class _mapped_errors:

@@ -103,6 +103,7 @@ SCHEMA: dict[Path_, Field] = {
     ("agent", "timeout"): Field(_check_number, doc="seconds to wait for data from the provider"),
     ("agent", "connect_timeout"): Field(_check_number),
     ("agent", "max_retries"): Field(_check_int, doc="retries of 5xx and network errors per credential"),
+    ("agent", "max_answer_seconds"): Field(_check_number, doc="longest one answer may keep streaming"),
     ("local", "model"): Field(_check_str),
     ("local", "keep_alive"): Field(_check_duration),
     ("local", "auto"): Field(_check_bool, doc="answer with the local model when no provider is configured"),

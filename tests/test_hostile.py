@@ -139,3 +139,92 @@ def test_a_200_with_an_error_or_a_bad_shape_is_a_provider_error(
     done = myplan.run("ask", "--no-stream", "hi")
     assert done.returncode == 5, done.stderr
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+
+
+# -- item 13: an answer that never ends ------------------------------------------------------------------
+
+@pytest.mark.parametrize("tokens", [False, True], ids=["keep-alive-comments", "endless-tokens"])
+def test_an_endless_stream_is_stopped_at_max_answer_seconds(
+    hermes: Hermes, fake: FakeServer, tokens: bool
+) -> None:
+    from tests.fakeserver import Forever
+
+    plan(hermes, fake, "\n[agent]\nmax_answer_seconds = 1\ntimeout = 30\n")
+    hermes.env["MYPLAN_API_KEY"] = K1
+    fake.always(Forever(tokens=tokens))
+    done = hermes.run("ask", "-p", "myplan", "-m", "m", "hi", timeout=30)
+    assert done.returncode == 5, done.stderr
+    assert "max_answer_seconds" in done.stderr and "Traceback" not in done.stderr
+    assert len(fake.requests()) == 1  # not retried: the same server would only do it again
+    if tokens:
+        assert done.stdout.startswith("more more")  # what arrived is kept
+
+
+# -- item 12: what a failure tells the user ----------------------------------------------------------------
+
+def test_connection_refused_names_the_endpoint_its_source_and_what_to_check(hermes: Hermes, fake: FakeServer) -> None:
+    plan(hermes, fake, "\n[agent]\nmax_retries = 0\n")
+    hermes.env["MYPLAN_API_KEY"] = K1
+    fake.stop()
+    done = hermes.run("ask", "-p", "myplan", "-m", "m", "hi")
+    assert done.returncode == 5, done.stderr
+    error = [line for line in done.stderr.splitlines() if "error:" in line][0]
+    assert fake.base_url in error and "[providers.myplan].base_url" in error
+    assert "`hermes providers`" in error and "MYPLAN_BASE_URL" in error and "running" in error
+
+
+def auth_row(hermes: Hermes) -> dict[str, Any]:
+    listed = hermes.run("auth", "list", "myplan", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = json.loads(listed.stdout)["credentials"]
+    return row  # type: ignore[no-any-return]
+
+
+def test_auth_list_counts_a_401_and_a_429_as_failed_requests(hermes: Hermes, fake: FakeServer) -> None:
+    from tests.fakeserver import UNAUTHORIZED
+
+    plan(hermes, fake, "\n[credentials]\nmax_wait_seconds = 0\n")
+    hermes.env["MYPLAN_API_KEY"] = K1
+    fake.always(UNAUTHORIZED)
+    assert hermes.run("ask", "-p", "myplan", "-m", "m", "hi").returncode == 3
+    row = auth_row(hermes)
+    assert (row["requests"], row["errors"]) == (1, 1) and "Invalid API Key" in row["last_error"]
+    assert hermes.run("auth", "reset", "myplan").returncode == 0
+    fake.always(RateLimit(retry_after=600))
+    assert hermes.run("ask", "-p", "myplan", "-m", "m", "hi").returncode == 4
+    row = auth_row(hermes)
+    assert (row["requests"], row["errors"]) == (2, 2)
+
+
+# -- item 13: wording ---------------------------------------------------------------------------------------
+
+def test_a_rate_limited_only_key_does_not_promise_a_next_key(hermes: Hermes, fake: FakeServer) -> None:
+    plan(hermes, fake, "\n[credentials]\nmax_wait_seconds = 0\n")
+    hermes.env["MYPLAN_API_KEY"] = K1
+    fake.always(RateLimit(retry_after=600))
+    done = hermes.run("ask", "-p", "myplan", "-m", "m", "hi")
+    assert done.returncode == 4
+    assert "is rate-limited until" in done.stderr and "next key" not in done.stderr
+
+
+def test_a_rate_limited_key_with_another_left_says_it_tries_the_next(hermes: Hermes, fake: FakeServer) -> None:
+    plan(hermes, fake)
+    hermes.env["MYPLAN_API_KEYS"] = f"{K1},{K2}"
+    fake.script(RateLimit(retry_after=600))
+    done = hermes.run("ask", "-p", "myplan", "-m", "m", "hi")
+    assert done.returncode == 0, done.stderr
+    assert "trying the next key" in done.stderr
+
+
+def test_the_cut_stream_panel_says_once_how_to_send_again(myplan: Hermes, fake: FakeServer) -> None:
+    from tests.fakeserver import CutStream
+    from tests.test_chat import PROMPT, Session, plain
+
+    session = Session(myplan)
+    fake.script(CutStream())
+    session.child.send("hi\r")
+    session.expect("/retry sends your message again.")
+    session.expect(PROMPT)
+    assert session.leave() == 0
+    shown = plain(session.transcript)
+    assert "What arrived so far is kept" in shown and "Send the message again" not in shown

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
 from agent.conversation import INTERRUPTED
-from agent.errors import HermesError
+from agent.errors import HermesError, StreamInterrupted
 from agent.events import ApprovalNeeded, Event, Finished, Notice, TextDelta, ToolCallFinished, ToolCallStarted
 from hermes_cli import approvals
 from hermes_cli.output import color_enabled, console
@@ -82,7 +82,9 @@ class Screen:
             print(text, file=sys.stderr, flush=True)
 
     def error(self, error: HermesError, then: str | None = None) -> None:
-        text = f"{error}" + (f"\n{then}" if then else "")
+        # A cut stream's hint ("send the message again") is what `then` says the REPL way (/retry).
+        shown = error.message if then and isinstance(error, StreamInterrupted) else f"{error}"
+        text = shown + (f"\n{then}" if then else "")
         if self.console is not None:
             from rich.panel import Panel
             from rich.text import Text
