@@ -228,3 +228,28 @@ def test_the_cut_stream_panel_says_once_how_to_send_again(myplan: Hermes, fake: 
     assert session.leave() == 0
     shown = plain(session.transcript)
     assert "What arrived so far is kept" in shown and "Send the message again" not in shown
+
+
+# -- item 11: MCP start-up errors -----------------------------------------------------------------------------
+
+MCP_SERVER = Path(__file__).with_name("mcp_server.py")
+
+
+def test_mcp_start_up_error_quotes_this_run_and_names_text_on_stdout(
+    myplan: Hermes, fake: FakeServer, tmp_path: Path
+) -> None:
+    import sys
+
+    base = (myplan.home / "config.toml").read_text()
+    myplan.write_config(base + f'\n[mcp.servers.grumpy]\ncommand = ["{sys.executable}", "{MCP_SERVER}", "--complain"]'
+                        '\nenv = { COMPLAINT = "old complaint" }\n')
+    assert myplan.run("ask", "hi", cwd=tmp_path).returncode == 2
+    myplan.write_config(base + f'\n[mcp.servers.grumpy]\ncommand = ["{sys.executable}", "{MCP_SERVER}", "--complain"]'
+                        '\nenv = { COMPLAINT = "new complaint" }\n')
+    done = myplan.run("ask", "hi", cwd=tmp_path)
+    assert done.returncode == 2 and "new complaint" in done.stderr and "old complaint" not in done.stderr
+    myplan.write_config(base + f'\n[mcp.servers.chatty]\ncommand = ["{sys.executable}", "{MCP_SERVER}", "--chatty"]\n')
+    done = myplan.run("ask", "hi", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "not MCP on its stdout" in done.stderr and "Starting hermes-test server" in done.stderr
+    assert "Traceback" not in done.stderr
