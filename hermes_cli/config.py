@@ -6,6 +6,7 @@ Reading uses the stdlib's tomllib (fast, on every start); editing uses tomlkit (
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
@@ -73,6 +74,21 @@ def _check_env_table(v: Any) -> str | None:
     return None if ok else "a table of strings"
 
 
+def _check_extra_body(v: Any) -> str | None:
+    from providers.models import RESERVED_BODY_KEYS
+
+    if not isinstance(v, dict):
+        return "a table of request fields, such as { ignore_eos = true }"
+    taken = [k for k in v if k in RESERVED_BODY_KEYS]
+    if taken:
+        return f"a table without {', '.join(taken)} (hermes sets {'that' if len(taken) == 1 else 'those'} itself)"
+    try:
+        json.dumps(v, allow_nan=False)
+    except (TypeError, ValueError):  # TOML dates, nan, inf: nothing a JSON request can carry
+        return "a table of JSON values (strings, finite numbers, booleans, arrays, tables)"
+    return None
+
+
 @dataclass(frozen=True)
 class Field:
     check: Callable[[Any], str | None]
@@ -113,10 +129,11 @@ SCHEMA: dict[Path_, Field] = {
     ("models", "*", "context"): Field(_check_int),
     ("models", "*", "input_price"): Field(_check_number, doc="USD per million prompt tokens"),
     ("models", "*", "output_price"): Field(_check_number, doc="USD per million completion tokens"),
+    ("models", "*", "extra_body"): Field(_check_extra_body, doc="fields added to each request for the model"),
 }
 
 # Leaf tables whose whole value is checked by one field (their keys are data, not schema).
-_LEAF_TABLES = {("mcp", "servers", "*", "env")}
+_LEAF_TABLES = {("mcp", "servers", "*", "env"), ("models", "*", "extra_body")}
 
 
 def _match(pattern: Path_, path: Path_) -> bool:

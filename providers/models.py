@@ -6,10 +6,12 @@ Prices are USD per million tokens and change often: the table is a starting poin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_CONTEXT = 128_000
+# Request body fields hermes sets itself: a model's `extra_body` may not replace them.
+RESERVED_BODY_KEYS = ("model", "messages", "stream", "stream_options", "tools")
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,9 @@ class ModelInfo:
     context: int = DEFAULT_CONTEXT
     input_price: float | None = None
     output_price: float | None = None
+    # `[models."NAME"] extra_body`: fields added to every request for the model (e.g. a server's own
+    # sampling options such as llama.cpp's ignore_eos); never one of RESERVED_BODY_KEYS.
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         if self.input_price is None or self.output_price is None:
@@ -49,8 +54,10 @@ def model_info(model: str, overrides: Mapping[str, Any]) -> ModelInfo:
     own = overrides.get(model)
     if not isinstance(own, Mapping):
         return base
+    extra = own.get("extra_body")
     return ModelInfo(
         int(own.get("context", base.context)),
         own.get("input_price", base.input_price),
         own.get("output_price", base.output_price),
+        {k: v for k, v in extra.items() if k not in RESERVED_BODY_KEYS} if isinstance(extra, Mapping) else {},
     )
