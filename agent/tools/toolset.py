@@ -8,6 +8,7 @@ by `approval.decide`; "always" answers are remembered here for the session.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ class ToolSet:
                                 error=f"The arguments are not valid JSON ({e.msg} at position {e.pos}).")
         except RecursionError:
             return PreparedCall(call_id, name, {}, tool, error="The arguments are nested too deeply.")
+        except ValueError as e:  # a number with thousands of digits: Python refuses to convert it
+            return PreparedCall(call_id, name, {}, tool, error=f"The arguments cannot be read ({e}).")
         if not isinstance(args, dict):
             return PreparedCall(call_id, name, {}, tool, error="The arguments must be a JSON object.")
         problem = check_arguments(tool.parameters, args) or _unencodable(args)
@@ -143,6 +146,22 @@ def check_arguments(schema: dict[str, Any], args: dict[str, Any]) -> str | None:
             return f"{key!r} must be {' or '.join(names)}, not {_json_type(value)}."
         if "enum" in spec and value not in spec["enum"]:
             return f"{key!r} must be one of {spec['enum']}."
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            problem = _out_of_range(key, value, spec)
+            if problem:
+                return problem
+    return None
+
+
+def _out_of_range(key: str, value: float, spec: dict[str, Any]) -> str | None:
+    """NaN and infinities (json.loads accepts them) and numbers outside the schema's bounds."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{key!r} must be a finite number, not {value}."
+    low, high = spec.get("minimum"), spec.get("maximum")
+    if isinstance(low, (int, float)) and value < low:
+        return f"{key!r} must be at least {low}, not {value}."
+    if isinstance(high, (int, float)) and value > high:
+        return f"{key!r} must be at most {high}, not {value}."
     return None
 
 
