@@ -183,7 +183,9 @@ class RecoveringClient:
         provider = self.route.provider
         url = target_for(self.route, cred).base_url
         source = f"pinned on key {cred.id}" if cred.pinned_base_url else f"from {self.route.endpoint.source}"
-        what = "answers in time" if isinstance(e, errors.TimeoutError) else "is running and reachable"
+        what = ("answers in time" if isinstance(e, errors.TimeoutError)
+                else "is running and reachable" if isinstance(e, errors.ConnectError)
+                else "speaks HTTP as an OpenAI-compatible API")
         return (f"Check that the server at {url} {what}; that endpoint comes {source} "
                 f"(`hermes providers` shows each provider's). Use --base-url or {provider.base_url_env} "
                 "to point elsewhere.")

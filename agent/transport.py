@@ -169,7 +169,7 @@ class _mapped_errors:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc)
-    return text.split("] ", 1)[-1] if text else type(exc).__name__
+    return text.split("] ", 1)[-1].rstrip(".") if text else type(exc).__name__
 
 
 def _json(text: str, url: str) -> Any:
