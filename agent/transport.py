@@ -229,17 +229,18 @@ def _malformed(url: str, what: str) -> errors.MalformedResponse:
                                     hint="Check that the base URL points at an OpenAI-compatible API.")
 
 
+_MAX_COUNT = 2**31  # no answer has more tokens; a bigger "count" would overflow the sessions DB
+
+
 def _count(value: Any) -> int:
     """A token count as sent ("12", 12.0, null...); anything that is not a count is 0: usage is only shown."""
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return max(0, value)
-    if isinstance(value, float) and value.is_integer():
-        return max(0, int(value))
     if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 20:
-        return int(value)
-    return 0
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _MAX_COUNT:
+        return 0
+    return value
 
 
 def _usage(data: dict[str, Any]) -> Iterator[Event]:

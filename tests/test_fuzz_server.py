@@ -70,6 +70,15 @@ def completion(content: Any) -> dict[str, Any]:
                          "finish_reason": "stop"}]}
 
 
+def with_usage(prompt: Any, completion_tokens: Any) -> dict[str, Any]:
+    return {**completion("ok"), "usage": {"prompt_tokens": prompt, "completion_tokens": completion_tokens}}
+
+
+counts = st.one_of(scalars, st.sampled_from([2**63, 10**30, -1, 1e300, "12", "9" * 40]),
+                   st.integers(min_value=-(10**40), max_value=10**40),
+                   st.floats(allow_nan=False, allow_infinity=False))
+
+
 def error_object(code: Any, message: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "type": "x"}}
 
@@ -78,6 +87,7 @@ bodies = st.one_of(
     api_like.map(json.dumps),
     st.builds(completion, scalars).map(json.dumps),
     st.builds(error_object, scalars, scalars).map(json.dumps),
+    st.builds(with_usage, counts, counts).map(json.dumps),
     st.sampled_from(["", "<html><body><h1>502 Bad Gateway</h1></body></html>", "<!DOCTYPE html><p>nope",
                      '{"choices": [', "null", "[]", '"just a string"', "NaN", '{"error": "quota exhausted"}',
                      '{"choices": [{"message": {"content": "ok"}}]}']),
@@ -96,7 +106,10 @@ events = st.lists(
     ),
     max_size=6,
 )
-statuses = st.integers(min_value=100, max_value=599).filter(lambda code: not 300 <= code <= 399)
+statuses = st.one_of(  # the common ones often (a 200's body is where most parsing happens), any other too
+    st.sampled_from([200, 200, 200, 201, 400, 401, 402, 403, 404, 408, 429, 500, 502, 503]),
+    st.integers(min_value=100, max_value=599).filter(lambda code: not 300 <= code <= 399),
+)
 
 
 def status_response(code: int, body: str | bytes, extra: dict[str, str], ctype: str) -> Response:

@@ -253,3 +253,20 @@ def test_mcp_start_up_error_quotes_this_run_and_names_text_on_stdout(
     assert done.returncode == 2, done.stderr
     assert "not MCP on its stdout" in done.stderr and "Starting hermes-test server" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("usage", [{"prompt_tokens": 10**30, "completion_tokens": 1e300},
+                                   {"prompt_tokens": -5, "completion_tokens": "9" * 40}, [1, 2], "lots"])
+def test_absurd_usage_counts_are_ignored_and_the_session_is_saved(
+    myplan: Hermes, fake: FakeServer, usage: Any
+) -> None:
+    from tests.fakeserver import Status
+
+    body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+            "usage": usage}
+    fake.always(Status(200, body))
+    done = myplan.run("ask", "--no-stream", "--json", "hi")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["content"] == "ok"
+    listed = myplan.run("sessions", "list", "--json")
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 1
