@@ -119,12 +119,16 @@ def _failure(e: Exception) -> str:
 
 
 def _unencodable(args: dict[str, Any]) -> str | None:
-    """Why no file, process or server could take these arguments as text, or None: valid JSON may still
-    hold an unpaired surrogate ("\\ud800")."""
+    """Why no file, process or server could take these arguments, or None: what json.loads accepts may
+    still hold an unpaired surrogate ("\\ud800") or NaN and Infinity, which strict JSON has no words for."""
     try:
-        json.dumps(args, ensure_ascii=False).encode("utf-8")
+        json.dumps(args, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except UnicodeEncodeError:
         return "a string in the arguments is not valid Unicode (it holds an unpaired surrogate)."
+    except ValueError:
+        return "the arguments hold NaN or Infinity; use finite numbers."
+    except RecursionError:
+        return "the arguments are nested too deeply."
     return None
 
 
