@@ -51,9 +51,9 @@ def _error_message(response: httpx.Response, text: str) -> str:
     if isinstance(data, dict):
         err = data.get("error", data)
         if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return err["message"]
+            return err["message"][:500]
         if isinstance(err, str):
-            return err
+            return err[:500]
     if "html" in ctype or text.lstrip().lower().startswith(("<!doctype", "<html")):
         return "the server answered with an HTML page, not the API"
     first = text.strip().splitlines()[0][:200] if text.strip() else response.reason_phrase
