@@ -9,6 +9,7 @@ calls that would touch a path outside the scratch workspace are prepared but not
 from __future__ import annotations
 
 import json
+import os
 import string
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,8 @@ from agent.tools.builtin import builtin_tools
 from agent.tools.toolset import ToolSet
 from tests.fakeserver import FakeServer
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+EXAMPLES = int(os.environ.get("HERMES_FUZZ_EXAMPLES", "150"))  # per tool and property: raise it for a long hunt
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 HARMLESS_COMMAND = "echo fuzz"
 
 # Any JSON value, and the awkward strings a model can produce: NUL, lone surrogates, huge, path-like.
