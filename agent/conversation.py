@@ -208,7 +208,8 @@ class Agent:
     def body(self, *, stream: bool, route: Route | None = None, messages: list[dict[str, Any]] | None = None,
              offer_tools: bool = True) -> dict[str, Any]:
         route = route or self._route
-        body: dict[str, Any] = {"model": route.model, "messages": messages or self.api_messages()}
+        extra = self.runtime.model_info(route.model, route.provider.id).extra_body  # first: hermes's own fields win
+        body: dict[str, Any] = {**extra, "model": route.model, "messages": messages or self.api_messages()}
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}

@@ -14,6 +14,7 @@
     │   │   ├── ConnectError
     │   │   └── TimeoutError
     │   ├── MalformedResponse .......... HTML, invalid JSON, an unexpected shape
+    │   ├── AnswerTooLong .............. still streaming at `[agent] max_answer_seconds`: not retried
     │   └── StreamInterrupted .......... the stream stopped after text had arrived
     └── FallbackExhausted .............. the primary and every fallback failed (code of the primary's reason)
 
@@ -103,6 +104,10 @@ class TimeoutError(TransportError):  # noqa: A001 - deliberately mirrors httpx's
 
 class MalformedResponse(ProviderError):
     pass
+
+
+class AnswerTooLong(ProviderError):
+    """The answer was still arriving (tokens or keep-alives) when its deadline passed."""
 
 
 class StreamInterrupted(ProviderError):

@@ -30,10 +30,16 @@ class RecoverySettings:
     max_wait_seconds: float = 10.0
     max_retries: int = 2
     default_cooldown: float = DEFAULT_COOLDOWN
+    max_answer_seconds: float = 600.0  # one answer's deadline, however steadily the server keeps sending
 
 
 def _when(ts: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(ts))
+    """A reset time for people: the clock time, with the date when it is not within the next day."""
+    try:
+        local = time.localtime(ts)
+    except (OverflowError, ValueError, OSError):
+        return "an unknown time"  # a timestamp no clock can show (state written by a buggy release)
+    return time.strftime("%H:%M:%S" if ts - time.time() < 86_400 else "%Y-%m-%d %H:%M:%S", local)
 
 
 class RecoveringClient:
@@ -77,7 +83,8 @@ class RecoveringClient:
         return result[-1]
 
     def chat(self, body: dict[str, Any], *, stream: bool) -> Iterator[Event]:
-        return self._attempts(lambda target: self.transport.chat(target, body, stream=stream))
+        return self._attempts(lambda target: self.transport.chat(
+            target, body, stream=stream, max_seconds=self.settings.max_answer_seconds))
 
     def _attempts(self, send: Callable[[Target], Iterator[Event]]) -> Iterator[Event]:
         waited = 0.0
@@ -103,7 +110,8 @@ class RecoveringClient:
                         self.pool.record_error(cred, message)
                         raise errors.StreamInterrupted(
                             f"{self._where(cred)}: {message} What arrived so far is kept.",
-                            hint="Send the message again to get a full answer.",
+                            hint=e.hint if isinstance(e, errors.AnswerTooLong)
+                            else "Send the message again to get a full answer.",
                         ) from None
                     decision = decide(
                         e, now=self.clock(), retries_done=retries, max_retries=self.settings.max_retries,
@@ -126,8 +134,9 @@ class RecoveringClient:
                     if decision.action is Action.ROTATE:
                         if decision.cooldown_until is not None:
                             self.pool.cool_down(cred, decision.cooldown_until, message)
+                            then = "; trying the next key." if self.pool.has_available() else "."
                             yield Notice(f"{self._describe(cred)} is rate-limited until "
-                                         f"{_when(decision.cooldown_until)}; trying the next key.")
+                                         f"{_when(decision.cooldown_until)}{then}")
                         else:
                             self.pool.exhaust(cred, message)
                             yield Notice(f"{self._describe(cred)} was rejected ({message}); "
@@ -176,4 +185,18 @@ class RecoveringClient:
                     "is a plan key, use its own provider: " + ", ".join(f"-p {t}" for t in twins) + ".")
             return errors.HTTPStatusError(f"{self._where(cred)}: {message}", status=e.status, hint=hint,
                                           body_excerpt=scrub(e.body_excerpt, (c.secret for c in self.pool.credentials)))
-        return type(e)(f"{self._where(cred)}: {message}", hint=e.hint)
+        return type(e)(f"{self._where(cred)}: {message}", hint=e.hint or self._network_hint(e, cred))
+
+    def _network_hint(self, e: errors.ProviderError, cred: Credential) -> str | None:
+        """What to check when no answer came at all: which endpoint, where it was set, how to change it."""
+        if not isinstance(e, errors.TransportError):
+            return None
+        provider = self.route.provider
+        url = target_for(self.route, cred).base_url
+        source = f"pinned on key {cred.id}" if cred.pinned_base_url else f"from {self.route.endpoint.source}"
+        what = ("answers in time" if isinstance(e, errors.TimeoutError)
+                else "is running and reachable" if isinstance(e, errors.ConnectError)
+                else "speaks HTTP as an OpenAI-compatible API")
+        return (f"Check that the server at {url} {what}; that endpoint comes {source} "
+                f"(`hermes providers` shows each provider's). Use --base-url or {provider.base_url_env} "
+                "to point elsewhere.")

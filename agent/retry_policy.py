@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import enum
+import math
 import random
 import re
 from collections.abc import Mapping
@@ -24,6 +25,9 @@ from agent.errors import HTTPStatusError, ProviderError, StreamInterrupted, Tran
 DEFAULT_COOLDOWN = 60.0
 QUOTA_COOLDOWN = 3600.0
 MIN_COOLDOWN = 1.0
+# The longest cooldown hermes believes: a provider asking for more (a huge or garbled Retry-After) gets
+# a day, so the state stays a plain finite number and the user only waits for `hermes auth reset`.
+MAX_COOLDOWN = 86_400.0
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 500, 502, 503, 504, 520, 522, 524, 529})
 
 _QUOTA_WORDS = re.compile(r"quota|usage limit|billing|insufficient", re.IGNORECASE)
@@ -51,27 +55,41 @@ class Decision:
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds to wait: `retry-after-ms`, then `retry-after` as seconds, then as an HTTP date."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
+    """Seconds to wait: `retry-after-ms`, then `retry-after` as seconds, then as an HTTP date.
+
+    Always finite, between 0 and MAX_COOLDOWN; None when the headers say nothing usable (garbage,
+    NaN, infinity), so the caller falls back to its default."""
+    ms = _seconds(headers.get("retry-after-ms"), 0.001)
+    if ms is not None:
+        return ms
     value = headers.get("retry-after")
     if not value:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    seconds = _seconds(value, 1.0)
+    if seconds is not None:
+        return seconds
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return _clamp(when.timestamp() - now)
+    except (TypeError, ValueError, OverflowError, IndexError, OSError):
+        return None  # not a date, or one no clock can hold
+
+
+def _seconds(value: str | None, unit: float) -> float | None:
+    if not value:
         return None
-    if when is None:
+    try:
+        number = float(value)
+    except ValueError:
         return None
-    return max(0.0, when.timestamp() - now)
+    return _clamp(number * unit)
+
+
+def _clamp(seconds: float) -> float | None:
+    """Finite seconds within 0..MAX_COOLDOWN, or None for NaN and infinities (they carry no length)."""
+    if not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_COOLDOWN)
 
 
 def reset_hint_seconds(body: str) -> float | None:
@@ -85,7 +103,7 @@ def reset_hint_seconds(body: str) -> float | None:
         if factor is None:
             break
         total += float(amount) * factor
-    return total or None
+    return _clamp(total) or None
 
 
 def backoff(attempt: int, rng: random.Random) -> float:
@@ -112,8 +130,9 @@ def decide(
                 wait = reset_hint_seconds(error.body_excerpt)
             if wait is None:
                 wait = QUOTA_COOLDOWN if _QUOTA_WORDS.search(error.body_excerpt) else default_cooldown
-            # At least a second, so a "Retry-After: 0" cannot spin the rotation loop.
-            return Decision(Action.ROTATE, cooldown_until=now + max(wait, MIN_COOLDOWN))
+            # At least a second, so a "Retry-After: 0" cannot spin the rotation loop; at most a day.
+            wait = min(max(wait, MIN_COOLDOWN), MAX_COOLDOWN) if math.isfinite(wait) else default_cooldown
+            return Decision(Action.ROTATE, cooldown_until=now + wait)
         if status in (401, 403):
             if can_refresh:
                 return Decision(Action.REFRESH)

@@ -302,6 +302,7 @@ class Runtime:
             max_wait_seconds=float(self.config.get("credentials", "max_wait_seconds", default=10)),
             max_retries=int(self.config.get("agent", "max_retries", default=2)),
             default_cooldown=float(self.config.get("credentials", "cooldown_seconds", default=60)),
+            max_answer_seconds=float(self.config.get("agent", "max_answer_seconds", default=600)),
         )
 
     def transport(self) -> "Transport":

@@ -29,7 +29,8 @@ class Timeouts:
 
 
 class Transport(Protocol):
-    def chat(self, target: Target, body: dict[str, Any], *, stream: bool) -> Iterator[Event]: ...
+    def chat(self, target: Target, body: dict[str, Any], *, stream: bool,
+             max_seconds: float | None = None) -> Iterator[Event]: ...
     def models(self, target: Target) -> list[dict[str, Any]]: ...
 
 
@@ -50,9 +51,9 @@ def _error_message(response: httpx.Response, text: str) -> str:
     if isinstance(data, dict):
         err = data.get("error", data)
         if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return err["message"]
+            return err["message"][:500]
         if isinstance(err, str):
-            return err
+            return err[:500]
     if "html" in ctype or text.lstrip().lower().startswith(("<!doctype", "<html")):
         return "the server answered with an HTML page, not the API"
     first = text.strip().splitlines()[0][:200] if text.strip() else response.reason_phrase
@@ -110,7 +111,10 @@ class HTTPTransport:
             raise errors.MalformedResponse(f"{url} did not return a list of models.")
         return [m if isinstance(m, dict) else {"id": str(m)} for m in items]
 
-    def chat(self, target: Target, body: dict[str, Any], *, stream: bool) -> Iterator[Event]:
+    def chat(self, target: Target, body: dict[str, Any], *, stream: bool,
+             max_seconds: float | None = None) -> Iterator[Event]:
+        """`max_seconds`: the whole answer's deadline, however steadily the server keeps sending."""
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
         url = f"{target.base_url}/chat/completions"
         request = self._client.build_request("POST", url, json=body, headers=_headers(target, stream=stream))
         with _mapped_errors(url):
@@ -120,6 +124,8 @@ class HTTPTransport:
                 with _mapped_errors(url):
                     text = response.read().decode("utf-8", "replace")
                 raise status_error(response, text, url)
+            if deadline is not None:
+                response.stream = _Deadline(response.stream, deadline, max_seconds or 0.0, url)
             if "text/event-stream" in response.headers.get("content-type", ""):
                 yield from _stream_events(response, url)
             else:
@@ -128,6 +134,30 @@ class HTTPTransport:
                 yield from _completion_events(_json(text, url), url)
         finally:
             response.close()
+
+
+class _Deadline(httpx.SyncByteStream):
+    """A response body that stops at a deadline: the read timeout only covers silence, and a server can
+    keep a stream alive forever with keep-alive comments or endless tokens."""
+
+    def __init__(self, inner: Any, deadline: float, seconds: float, url: str) -> None:
+        self._inner = inner
+        self._deadline = deadline
+        self._seconds = seconds
+        self._url = url
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            if time.monotonic() > self._deadline:
+                raise errors.AnswerTooLong(
+                    f"The answer from {httpx.URL(self._url).host} was still arriving after {self._seconds:g}s, "
+                    "the limit for one answer; it was stopped.",
+                    hint="Raise [agent] max_answer_seconds if answers this long are expected.",
+                )
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 class _mapped_errors:
@@ -155,7 +185,7 @@ class _mapped_errors:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc)
-    return text.split("] ", 1)[-1] if text else type(exc).__name__
+    return text.split("] ", 1)[-1].rstrip(".") if text else type(exc).__name__
 
 
 def _json(text: str, url: str) -> Any:
@@ -179,56 +209,136 @@ def _stream_events(response: httpx.Response, url: str) -> Iterator[Event]:
                 continue
             chunk = _json(sse.data, url)
             if isinstance(chunk, dict) and chunk.get("error"):
-                raise errors.HTTPStatusError(
-                    f"The provider reported an error mid-stream: {_error_message(response, sse.data)}",
-                    status=int(chunk["error"].get("code") or 500) if isinstance(chunk["error"], dict)
-                    and str(chunk["error"].get("code", "")).isdigit() else 500,
-                    body_excerpt=sse.data[:2000],
-                )
-            for event in _chunk_events(chunk):
+                raise _reported_error(chunk, sse.data, "mid-stream")
+            for event in _chunk_events(chunk, url):
                 finished = finished or isinstance(event, Finished)
                 yield event
     if not finished:
         raise errors.StreamInterrupted(f"The stream from {httpx.URL(url).host} ended before the answer was complete.")
 
 
-def _chunk_events(chunk: Any) -> Iterator[Event]:
+def _reported_error(data: dict[str, Any], text: str, when: str) -> errors.HTTPStatusError:
+    """An error object sent with a 200 (as the body, or as a stream event), as the status it names."""
+    err = data.get("error")
+    code = err.get("code") if isinstance(err, dict) else None
+    status = code if isinstance(code, int) and not isinstance(code, bool) else \
+        int(code) if isinstance(code, str) and code.isdigit() and len(code) == 3 else 500
+    if not 400 <= status <= 599:
+        status = 500  # a code that is no HTTP error status ("rate_limit", 200) is still the provider failing
+    message = _error_message_of(data)
+    where = f" {when}" if when else ""
+    return errors.HTTPStatusError(f"The provider reported an error{where}: {message}", status=status,
+                                  body_excerpt=text[:2000])
+
+
+def _error_message_of(data: dict[str, Any]) -> str:
+    err = data.get("error", data)
+    if isinstance(err, dict) and isinstance(err.get("message"), str):
+        return err["message"][:500]
+    if isinstance(err, str):
+        return err[:500]
+    return json.dumps(err)[:500]
+
+
+def _malformed(url: str, what: str) -> errors.MalformedResponse:
+    return errors.MalformedResponse(f"{url} answered with {what}, which is not the API's format.",
+                                    hint="Check that the base URL points at an OpenAI-compatible API.")
+
+
+_MAX_COUNT = 2**31  # no answer has more tokens; a bigger "count" would overflow the sessions DB
+
+
+def _count(value: Any) -> int:
+    """A token count as sent ("12", 12.0, null...); anything that is not a count is 0: usage is only shown."""
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 20:
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _MAX_COUNT:
+        return 0
+    return value
+
+
+def _usage(data: dict[str, Any]) -> Iterator[Event]:
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        yield Usage(_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")))
+
+
+def _text(value: Any) -> str:
+    """Message content: a string, or a list of parts whose text parts are joined; anything else is none."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(p["text"] for p in value if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def _tool_call(call: Any, position: int, url: str, *, streaming: bool) -> ToolCallDelta:
+    if not isinstance(call, dict):
+        raise _malformed(url, "a tool call that is not an object")
+    index = call.get("index", position) if streaming else position
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise _malformed(url, f"a tool call index {json.dumps(index)[:40]}")
+    fn = call.get("function") or {}
+    if not isinstance(fn, dict):
+        raise _malformed(url, "a tool call whose function is not an object")
+    name, arguments, call_id = fn.get("name"), fn.get("arguments"), call.get("id")
+    if name is not None and not isinstance(name, str):
+        raise _malformed(url, "a tool call whose name is not a string")
+    if isinstance(arguments, (dict, list)):
+        arguments = json.dumps(arguments)  # some servers send the object itself
+    elif arguments is not None and not isinstance(arguments, str):
+        raise _malformed(url, "tool call arguments that are not a string")
+    return ToolCallDelta(index, str(call_id) if call_id else None, name or None, arguments or "")
+
+
+def _list(value: Any, url: str, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _malformed(url, f"{what} that is not a list")
+    return value
+
+
+def _chunk_events(chunk: Any, url: str = "the server") -> Iterator[Event]:
     if not isinstance(chunk, dict):
-        return
-    for choice in chunk.get("choices") or ():
+        return  # keep-alive values, stray numbers: nothing to show
+    for choice in _list(chunk.get("choices"), url, "choices"):
+        if not isinstance(choice, dict):
+            raise _malformed(url, "a choice that is not an object")
         delta = choice.get("delta") or {}
+        if not isinstance(delta, dict):
+            raise _malformed(url, "a delta that is not an object")
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
             yield ReasoningDelta(reasoning)
-        if isinstance(delta.get("content"), str) and delta["content"]:
-            yield TextDelta(delta["content"])
-        for call in delta.get("tool_calls") or ():
-            fn = call.get("function") or {}
-            yield ToolCallDelta(int(call.get("index", 0)), call.get("id"), fn.get("name"), fn.get("arguments") or "")
+        content = _text(delta.get("content"))
+        if content:
+            yield TextDelta(content)
+        for position, call in enumerate(_list(delta.get("tool_calls"), url, "tool_calls")):
+            yield _tool_call(call, position, url, streaming=True)
         if choice.get("finish_reason"):
-            yield Finished(str(choice["finish_reason"]))
-    usage = chunk.get("usage")
-    if isinstance(usage, dict):
-        yield Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+            yield Finished(str(choice["finish_reason"])[:100])
+    yield from _usage(chunk)
 
 
 def _completion_events(data: Any, url: str) -> Iterator[Event]:
     choices = data.get("choices") if isinstance(data, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         if isinstance(data, dict) and data.get("error"):
-            raise errors.HTTPStatusError(f"The provider reported an error: {data['error']}", status=500,
-                                         body_excerpt=json.dumps(data)[:2000])
+            raise _reported_error(data, json.dumps(data), "")
         raise errors.MalformedResponse(f"{url} answered without any choices.")
     message = choices[0].get("message") or {}
+    if not isinstance(message, dict):
+        raise _malformed(url, "a message that is not an object")
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         yield ReasoningDelta(reasoning)
-    if isinstance(message.get("content"), str) and message["content"]:
-        yield TextDelta(message["content"])
-    for i, call in enumerate(message.get("tool_calls") or ()):
-        fn = call.get("function") or {}
-        yield ToolCallDelta(i, call.get("id"), fn.get("name"), fn.get("arguments") or "")
-    usage = data.get("usage")
-    if isinstance(usage, dict):
-        yield Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
-    yield Finished(str(choices[0].get("finish_reason") or "stop"))
+    content = _text(message.get("content"))
+    if content:
+        yield TextDelta(content)
+    for i, call in enumerate(_list(message.get("tool_calls"), url, "tool_calls")):
+        yield _tool_call(call, i, url, streaming=False)
+    yield from _usage(data)
+    yield Finished(str(choices[0].get("finish_reason") or "stop")[:100])

@@ -111,6 +111,19 @@ def _mask_env_table(v: Any) -> Any:
 
 def _mask_url(v: Any) -> Any:
     return mask_url(v) if isinstance(v, str) else v
+def _check_extra_body(v: Any) -> str | None:
+    from providers.models import RESERVED_BODY_KEYS
+
+    if not isinstance(v, dict):
+        return "a table of request fields, such as { ignore_eos = true }"
+    taken = [k for k in v if k in RESERVED_BODY_KEYS]
+    if taken:
+        return f"a table without {', '.join(taken)} (hermes sets {'that' if len(taken) == 1 else 'those'} itself)"
+    try:
+        json.dumps(v, allow_nan=False)
+    except (TypeError, ValueError):  # TOML dates, nan, inf: nothing a JSON request can carry
+        return "a table of JSON values (strings, finite numbers, booleans, arrays, tables)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,7 @@ SCHEMA: dict[Path_, Field] = {
     ("agent", "timeout"): Field(_number(DAY), doc="seconds to wait for data from the provider"),
     ("agent", "connect_timeout"): Field(_number(3600)),
     ("agent", "max_retries"): Field(_whole(100), doc="retries of 5xx and network errors per credential"),
+    ("agent", "max_answer_seconds"): Field(_number(DAY), doc="longest one answer may keep streaming"),
     ("local", "model"): Field(_check_str),
     ("local", "keep_alive"): Field(_check_duration),
     ("local", "auto"): Field(_check_bool, doc="answer with the local model when no provider is configured"),
@@ -163,8 +177,12 @@ SCHEMA: dict[Path_, Field] = {
     ("models", "*", "input_price"): Field(_number(1_000_000), doc="USD per million prompt tokens"),
     ("models", "*", "output_price"): Field(_number(1_000_000), doc="USD per million completion tokens"),
     ("models", "*", "vision"): Field(_check_bool, doc="the model takes image attachments"),
+    ("models", "*", "extra_body"): Field(_check_extra_body, doc="fields added to each request for the model"),
     ("agent", "max_attachment_bytes"): Field(_whole(1_000_000_000), doc="largest file -a or @path attaches"),
 }
+
+# Leaf tables whose whole value is checked by one field (their keys are data, not schema).
+_LEAF_TABLES = {("mcp", "servers", "*", "env"), ("models", "*", "extra_body")}
 
 
 def _match(pattern: Path_, path: Path_) -> bool:

@@ -7,12 +7,14 @@ From the models.dev catalogue (providers.catalogue), entry by entry overridden b
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from providers.catalogue import CatalogueModel
 
 DEFAULT_CONTEXT = 128_000
+# Request body fields hermes sets itself: a model's `extra_body` may not replace them.
+RESERVED_BODY_KEYS = ("model", "messages", "stream", "stream_options", "tools")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,9 @@ class ModelInfo:
     reasoning: bool = False
     image_input: bool = False
     source: str = "default"  # "catalogue", "config" or "default": where the figures come from
+    # `[models."NAME"] extra_body`: fields added to every request for the model (e.g. a server's own
+    # sampling options such as llama.cpp's ignore_eos); never one of RESERVED_BODY_KEYS.
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
 
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float | None:
         """USD for one answer; cached prompt tokens at the cache price where the model has one."""
@@ -82,11 +87,14 @@ def model_info(model: str, overrides: Mapping[str, Any], entry: CatalogueModel |
     own = overrides.get(model)
     if not isinstance(own, Mapping):
         return base
+    extra = own.get("extra_body")
     return replace(
         base,
         context=int(own.get("context", base.context)),
         input_price=own.get("input_price", base.input_price),
         output_price=own.get("output_price", base.output_price),
         image_input=own.get("vision", base.image_input) is True,
+        extra_body={k: v for k, v in extra.items() if k not in RESERVED_BODY_KEYS} if isinstance(extra, Mapping)
+        else {},
         source="config",
     )

@@ -60,9 +60,13 @@ class CredentialPool:
         self.store.record_use(self.provider_id, cred.id, self.clock(), error=message)
 
     def cool_down(self, cred: Credential, until: float, reason: str) -> None:
+        """A 429: counted as a request that failed (as `hermes auth list` shows), then cooled down."""
+        self.record_error(cred, reason)
         self.store.cool_down(self.provider_id, cred.id, until, reason)
 
     def exhaust(self, cred: Credential, reason: str) -> None:
+        """A 401/403/402: counted as a request that failed, then out of the pool until `hermes auth reset`."""
+        self.record_error(cred, reason)
         self.store.exhaust(self.provider_id, cred.id, reason)
 
     def refresh(self, cred: Credential) -> Credential | None:

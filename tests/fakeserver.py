@@ -41,8 +41,10 @@ __all__ = [
     "Models",
     "NotFound",
     "RateLimit",
+    "Forever",
     "Reply",
     "Response",
+    "Sse",
     "Status",
     "ToolCalls",
 ]
@@ -154,6 +156,24 @@ class Hang:
 
 
 @dataclass(frozen=True)
+class Sse:
+    """``status`` with ``text/event-stream``: each of ``events`` sent as is as one ``data:`` payload
+    (garbage welcome), then the body ends; nothing added, not even ``[DONE]``."""
+
+    events: Sequence[str]
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class Forever:
+    """A stream that never ends: every ``interval`` seconds a keep-alive comment (``tokens=False``) or a
+    token of text, until the client goes away or the server stops."""
+
+    tokens: bool = False
+    interval: float = 0.05
+
+
+@dataclass(frozen=True)
 class Models:
     """Alternative to a plain list of ids for ``srv.models``."""
 
@@ -162,7 +182,7 @@ class Models:
 
 
 Response: TypeAlias = (
-    Reply | ToolCalls | Status | RateLimit | NotFound | Html | InvalidJson | CutStream | Hang
+    Reply | ToolCalls | Status | RateLimit | NotFound | Html | InvalidJson | CutStream | Hang | Sse | Forever
 )
 # srv.models: ids, a Models, or any response (e.g. Status(500)) to make listing fail.
 ModelsSpec: TypeAlias = Sequence[str] | Models | Response
@@ -476,6 +496,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif isinstance(response, Hang):
             self._log(0)
             self._pause(response.seconds)
+        elif isinstance(response, Sse):
+            self._start_stream(response.status)
+            for data in response.events:
+                self._write_event(data)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        elif isinstance(response, Forever):
+            self._send_forever(response)
         else:
             raise TypeError(f"not a FakeServer response: {response!r}")
 
@@ -541,6 +569,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         # Returning without the terminating zero-size chunk: the client sees
         # the connection close in the middle of a chunked body.
 
+    def _send_forever(self, r: Forever) -> None:
+        self._start_stream()
+        first = True
+        while True:
+            if r.tokens:
+                delta = {"role": "assistant", "content": "more "} if first else {"content": "more "}
+                self._write_event(json.dumps(_chunk(self._model, [_choice(delta, None)])))
+            else:
+                self._write_chunk(b": keep-alive\n\n")
+            first = False
+            self._pause(r.interval)
+
     # -- writing -----------------------------------------------------------
 
     def _log(self, status: int) -> None:
@@ -573,16 +613,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._write_head(status, content_type, all_headers)
         self.wfile.write(body)
 
-    def _start_stream(self) -> None:
-        self._log(200)
+    def _start_stream(self, status: int = 200) -> None:
+        self._log(status)
         self._write_head(
-            200,
+            status,
             "text/event-stream; charset=utf-8",
             {"Cache-Control": "no-cache", "Transfer-Encoding": "chunked"},
         )
 
     def _write_event(self, data: str) -> None:
-        payload = f"data: {data}\n\n".encode()
+        self._write_chunk(f"data: {data}\n\n".encode("utf-8", "surrogatepass"))
+
+    def _write_chunk(self, payload: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
         self.wfile.flush()
 

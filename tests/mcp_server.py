@@ -74,6 +74,10 @@ def crash() -> str:
 if __name__ == "__main__":
     refuse = os.environ.get("REFUSE_IF_EXISTS")  # a restart that fails: the test creates this file
     if "--complain" in sys.argv or (refuse and os.path.exists(refuse)):  # say why on stderr, then exit
-        sys.stderr.write("missing API token\n")
+        sys.stderr.write(os.environ.get("COMPLAINT", "missing API token") + "\n")
         sys.exit(1)
+    if "--banner" in sys.argv or "--chatty" in sys.argv:  # text on stdout, where only MCP belongs
+        print("Starting hermes-test server v1.0 on stdio...", flush=True)
+    if "--chatty" in sys.argv:  # and then nothing that is MCP
+        time.sleep(60)
     server.run()

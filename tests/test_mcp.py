@@ -173,8 +173,10 @@ def test_a_server_that_cannot_restart_says_why(ws: Workspace, tmp_path: Path) ->
         refuse.touch()
         with pytest.raises(ToolError):
             tools["crash"].run({}, ws)
-        with pytest.raises(ToolError, match="MCP server 'c' had stopped .* and could not be restarted: .*missing API token"):
+        with pytest.raises(ToolError, match="MCP server 'c' had stopped .* and could not be restarted: .*missing API token") \
+                as caught:
             tools["add"].run({"a": 1, "b": 2}, ws)
+        assert "crashing on request" not in caught.value.message.split("stderr ends with")[1]  # an earlier start's
     assert children() == before
 
 
@@ -226,6 +228,30 @@ def test_stderr_goes_to_the_log_dir(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"]}}, log_dir=tmp_path)
     assert "missing API token" in (tmp_path / "mcp-grumpy.log").read_text()
+
+
+def test_start_up_errors_quote_only_this_runs_stderr_and_the_log_is_fresh_per_run(tmp_path: Path) -> None:
+    for complaint in ("first run: token expired", "second run: missing API token"):
+        with pytest.raises(ConfigError) as caught:
+            McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"], "env": {"COMPLAINT": complaint}}},
+                             log_dir=tmp_path)
+    assert 'stderr ends with "second run: missing API token"' in caught.value.message
+    assert "first run" not in caught.value.message
+    assert (tmp_path / "mcp-grumpy.log").read_text() == "second run: missing API token\n"
+    assert (tmp_path / "mcp-grumpy.log.1").read_text() == "first run: token expired\n"  # the run before, kept
+
+
+def test_a_server_writing_text_on_stdout_is_reported_as_such_not_as_a_timeout() -> None:
+    with pytest.raises(ConfigError) as caught:
+        McpServers.start({"chatty": {"command": [*COMMAND, "--chatty"]}}, timeout=20)
+    assert "not MCP on its stdout" in caught.value.message
+    assert "Starting hermes-test server v1.0 on stdio..." in caught.value.message
+    assert "within 20 s" not in caught.value.message
+
+
+def test_a_banner_on_stdout_before_mcp_still_works(ws: Workspace) -> None:
+    with McpServers.start({"banner": {"command": [*COMMAND, "--banner"]}}) as servers:
+        assert by_name(servers)["add"].run({"a": 2, "b": 3}, ws).content == "5"
 
 
 def test_non_text_content_becomes_a_placeholder() -> None:

@@ -111,3 +111,27 @@ def test_masking_never_shows_a_whole_key() -> None:
         assert key not in mask_key(key)
     assert mask_key("sk-or-v1-abcdef0123456789") == "sk-…6789"
     assert fingerprint("a") == fingerprint("a") != fingerprint("b")
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999", "1e308", "1e999", "inf", "-inf", "nan", "NaN", "-5",
+                                   "garbage", "", "Fri, 31 Dec 9999 23:59:59 GMT", "Mon, 01 Jan 0001 00:00:00 GMT",
+                                   "Tue, 99 Foo 2026 99:99:99 GMT", "Wed, 01 Jan 99999 00:00:00 GMT"])
+@pytest.mark.parametrize("header", ["retry-after", "retry-after-ms"])
+def test_absurd_retry_after_gives_a_finite_capped_cooldown(header: str, value: str) -> None:
+    import math
+
+    from agent.retry_policy import MAX_COOLDOWN
+
+    wait = parse_retry_after({header: value}, NOW)
+    assert wait is None or (math.isfinite(wait) and 0 <= wait <= MAX_COOLDOWN)
+    d = decision(http(429, retry_after=wait))
+    assert d.cooldown_until is not None and math.isfinite(d.cooldown_until)
+    assert NOW + 1 <= d.cooldown_until <= NOW + MAX_COOLDOWN
+
+
+def test_absurd_reset_hint_in_a_body_is_capped() -> None:
+    from agent.retry_policy import MAX_COOLDOWN
+
+    assert reset_hint_seconds("retry after " + "9" * 400 + " hours") is None  # infinite: no usable length
+    assert reset_hint_seconds("retry after 99999999 hours") == MAX_COOLDOWN
+    assert decision(http(429, body="try again in 1e400 hours")).cooldown_until <= NOW + MAX_COOLDOWN

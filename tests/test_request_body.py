@@ -152,3 +152,29 @@ def test_hermes_ask_body_equals_sdk(hermes: Hermes, fake: FakeServer, stream: bo
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "What is 2+2?"}]
     reference = sdk_request(fake, stream=stream, messages=messages, tools=ours.body["tools"])
     assert_same_request(ours, reference)
+
+
+def test_a_models_extra_body_is_merged_into_every_request(myplan: Hermes, fake: FakeServer) -> None:
+    myplan.write_config((myplan.home / "config.toml").read_text()
+                        + '\n[models."model-a"]\nextra_body = { ignore_eos = true, top_k = 5, n_probs = [1, 2] }\n')
+    for extra in ([], ["--no-stream"]):
+        done = myplan.run("ask", "-m", "model-a", *extra, "hi")
+        assert done.returncode == 0, done.stderr
+    for request in fake.requests():
+        assert request.body is not None
+        assert (request.body["ignore_eos"], request.body["top_k"], request.body["n_probs"]) == (True, 5, [1, 2])
+        assert request.body["model"] == "model-a"
+    other = myplan.run("ask", "-m", "model-b", "hi")
+    assert other.returncode == 0 and "ignore_eos" not in (fake.requests()[-1].body or {})
+
+
+@pytest.mark.parametrize("table", ['{ model = "other" }', '{ messages = [] }', "{ stream = false }",
+                                   "{ tools = [] }", "{ temperature = nan }", "{ when = 2024-01-01 }", '"x"'])
+def test_an_extra_body_that_would_replace_hermess_own_fields_is_a_config_error(
+    myplan: Hermes, fake: FakeServer, table: str
+) -> None:
+    myplan.write_config((myplan.home / "config.toml").read_text() + f'\n[models."model-a"]\nextra_body = {table}\n')
+    done = myplan.run("ask", "-m", "model-a", "hi")
+    assert done.returncode == 2, done.stderr
+    assert "extra_body" in done.stderr and "Traceback" not in done.stderr
+    assert fake.requests() == []

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+# Linux's limits: a longer name fails in the kernel ("File name too long") wherever it is used.
+NAME_MAX = 255  # bytes in one path component
+PATH_MAX = 4096  # bytes in a whole path
+
 
 class ToolError(Exception):
     """A call that cannot be done as asked; the message is what the model reads."""
@@ -40,10 +44,28 @@ class Workspace:
     root: Path
 
     def resolve(self, path: str) -> Path:
-        """The absolute, normalised path (symlinks followed as far as they exist)."""
+        """The absolute, normalised path (symlinks followed as far as they exist).
+
+        Raises ToolError for anything the file system could not take as a path, so no tool meets it."""
         if not isinstance(path, str) or not path.strip():
             raise ToolError("path must be a non-empty string.")
-        return (self.root / Path(path).expanduser()).resolve()
+        if "\0" in path:
+            raise ToolError("path must not contain a NUL character.")
+        try:
+            encoded = path.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ToolError("path is not valid Unicode (it holds an unpaired surrogate).") from None
+        if len(encoded) >= PATH_MAX or any(len(part) > NAME_MAX for part in encoded.split(b"/")):
+            raise ToolError(f"path is too long (at most {NAME_MAX} bytes per name and {PATH_MAX - 1} in all).")
+        try:
+            resolved = (self.root / Path(path).expanduser()).resolve()
+        except RuntimeError:  # "~user" for a user that does not exist, or a symlink loop
+            raise ToolError(f"cannot resolve {path!r}: no such user or a symlink loop.") from None
+        except OSError as e:
+            raise ToolError(f"cannot resolve {path!r} ({e.strerror or e}).") from None
+        if len(str(resolved).encode("utf-8")) >= PATH_MAX:
+            raise ToolError(f"path is too long once resolved (over {PATH_MAX - 1} bytes).")
+        return resolved
 
     def contains(self, path: Path) -> bool:
         root = self.root.resolve()

@@ -53,6 +53,9 @@ _NAME_LIMIT = 64
 # stdio_client's shutdown is itself bounded (close stdin, 2 s, SIGTERM, 2 s, SIGKILL); this is a backstop.
 _STOP_TIMEOUT = 10.0
 _INSTALL_HINT = "pip install 'hermes[mcp]'"
+# A server that writes something other than JSON-RPC on stdout gets this long to answer anyway (some
+# print a banner first), rather than the whole start-up timeout, before it is reported as doing so.
+_STRAY_GRACE = 3.0
 
 
 class McpServers:
@@ -80,8 +83,9 @@ class McpServers:
 
         `servers` is the `[mcp.servers]` table: NAME -> {"command": [prog, arg...], "env": {KEY: value}}.
         `reserved` are names already taken (the built-in tools): an MCP tool with one of them, or with
-        the name of another server's tool, is called `<server>__<tool>`. Each server's stderr is
-        appended to `log_dir/mcp-NAME.log`, or kept in a temporary file (quoted in start-up errors).
+        the name of another server's tool, is called `<server>__<tool>`. Each server's stderr goes to
+        `log_dir/mcp-NAME.log` (the previous run's kept as `mcp-NAME.log.1`), or to a temporary file;
+        start-up errors quote what the current start wrote there, never an earlier one.
         `environment` turns a server's own `env` table into its whole environment (the secret registry's
         minimal child environment); by default a minimal one without credentials.
         Raises ConfigError, after stopping what had started, when a server cannot be started.
@@ -214,11 +218,16 @@ class _Server:
         self._ended: str | None = None  # why the session ended before close() was asked
         self._startup_timeout = 0.0
         self._restarts = 0
+        self._log_from = 0  # where this start's stderr begins in the log
+        self._stray: str | None = None  # the first line on stdout that was not MCP, if any
 
     def launch(self, timeout: float) -> None:
         self._startup_timeout = timeout
         self._stop = asyncio.Event()
         self._lost = False
+        self.log.flush()
+        self._log_from = os.fstat(self.log.fileno()).st_size
+        self._stray = None
         self._task = asyncio.run_coroutine_threadsafe(self._serve(timeout, self._stop), self._loop)
 
     async def _serve(self, timeout: float, stop: asyncio.Event) -> None:
@@ -229,8 +238,15 @@ class _Server:
         params = StdioServerParameters(command=self.command[0], args=self.command[1:], env=self.env)
         try:
             with anyio.CancelScope(deadline=anyio.current_time() + timeout) as startup:
+                async def on_message(message: Any) -> None:
+                    # mcp hands over each stdout line it could not parse as an exception, and goes on.
+                    if isinstance(message, Exception) and self._stray is None:
+                        self._stray = _stray_text(message)
+                        if not self.ready.done():
+                            startup.deadline = min(startup.deadline, anyio.current_time() + _STRAY_GRACE)
+
                 async with stdio_client(params, errlog=self.log) as (read, write), \
-                        ClientSession(read, write) as session:
+                        ClientSession(read, write, message_handler=on_message) as session:
                     await session.initialize()
                     specs = await _list_tools(session)
                     startup.deadline = math.inf
@@ -288,8 +304,9 @@ class _Server:
         try:
             self.ready.result(self._startup_timeout + _STOP_TIMEOUT)
         except Exception as e:  # noqa: BLE001 - the model hears why, the session goes on without it
-            cause = "it did not start in time" if isinstance(e, concurrent.futures.TimeoutError) else _describe(e)
-            last_words = _tail(self.log)
+            cause = self._stray_cause() or ("it did not start in time" if isinstance(
+                e, (concurrent.futures.TimeoutError, TimeoutError)) else _describe(e))
+            last_words = _tail(self.log, self._log_from)
             raise ToolError(f"MCP server {self.name!r} had stopped{why} and could not be restarted: {cause}."
                             + (f' Its stderr ends with "{last_words}".' if last_words else "")) from None
         assert self._session is not None
@@ -309,18 +326,41 @@ class _Server:
                 pass  # cancelled by an earlier wait that timed out
 
     def start_error(self, error: BaseException, timeout: float) -> ConfigError:
+        stray = self._stray_cause()
         if isinstance(error, OSError) and not isinstance(error, TimeoutError):  # could not even spawn it
             cause = f"cannot run {self.command[0]!r} ({error.strerror or error})"
+        elif stray:
+            cause = stray
         elif isinstance(error, TimeoutError):
             cause = f"it did not finish initializing within {timeout:g} s"
         else:
             cause = f"it stopped during initialization ({_describe(error)})"
-        last_words = _tail(self.log)
+        last_words = _tail(self.log, self._log_from)
         message = f"MCP server {self.name!r} could not be started: {cause}."
         if last_words:
             message += f' Its stderr ends with "{last_words}".'
         return ConfigError(message, hint=f"Check `command` of [mcp.servers.{self.name}] in config.toml "
                                          "(a list: a program that speaks MCP over stdio, then its arguments).")
+
+    def _stray_cause(self) -> str | None:
+        if self._stray is None:
+            return None
+        return (f'it wrote text that is not MCP on its stdout ("{self._stray}"); a stdio MCP server must '
+                "write only JSON-RPC messages there, and its logs on stderr")
+
+
+def _stray_text(error: Exception) -> str:
+    """The line a server wrote on stdout that was not JSON-RPC, short, from mcp's parse error."""
+    details = getattr(error, "errors", None)
+    text: Any = None
+    if callable(details):
+        try:
+            text = next((d.get("input") for d in details() if isinstance(d.get("input"), str)), None)
+        except Exception:  # noqa: BLE001 - only a nicer quote is lost
+            text = None
+    text = text if isinstance(text, str) else _describe(error)
+    text = " ".join(text.split())
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 async def _list_tools(session: ClientSession) -> list[dict[str, Any]]:
@@ -376,17 +416,26 @@ def _parse_spec(name: str, spec: Mapping[str, Any]) -> tuple[list[str], dict[str
 
 
 def _open_log(name: str, log_dir: Path | None) -> IO[str]:
+    """A fresh log per hermes run; the last run's is kept as `.1`. Renaming (not truncating) leaves a
+    hermes still running with the old file writing to it undisturbed."""
     if log_dir is None:
         return tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
     log_dir.mkdir(parents=True, exist_ok=True)
-    return open(log_dir / f"mcp-{_clean(name)}.log", "a+", encoding="utf-8", errors="replace")
+    path = log_dir / f"mcp-{_clean(name)}.log"
+    try:
+        os.replace(path, path.with_name(path.name + ".1"))
+    except FileNotFoundError:
+        pass
+    return open(path, "a+", encoding="utf-8", errors="replace")
 
 
-def _tail(log: IO[str], limit: int = 400) -> str:
-    """The last lines the server wrote on stderr, on one line. pread: the server shares the file offset."""
+def _tail(log: IO[str], since: int = 0, limit: int = 400) -> str:
+    """The last lines the server wrote on stderr after offset `since` (this start), on one line.
+    pread: the server shares the file offset."""
     fd = log.fileno()
     size = os.fstat(fd).st_size
-    text = os.pread(fd, limit, max(0, size - limit)).decode("utf-8", "replace")
+    start = max(since, size - limit)
+    text = os.pread(fd, max(0, size - start), start).decode("utf-8", "replace")
     return " / ".join(line.strip() for line in text.splitlines()[-3:] if line.strip())
 
 

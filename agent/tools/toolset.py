@@ -8,6 +8,7 @@ by `approval.decide`; "always" answers are remembered here for the session.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -74,9 +75,13 @@ class ToolSet:
         except json.JSONDecodeError as e:
             return PreparedCall(call_id, name, {}, tool,
                                 error=f"The arguments are not valid JSON ({e.msg} at position {e.pos}).")
+        except RecursionError:
+            return PreparedCall(call_id, name, {}, tool, error="The arguments are nested too deeply.")
+        except ValueError as e:  # a number with thousands of digits: Python refuses to convert it
+            return PreparedCall(call_id, name, {}, tool, error=f"The arguments cannot be read ({e}).")
         if not isinstance(args, dict):
             return PreparedCall(call_id, name, {}, tool, error="The arguments must be a JSON object.")
-        problem = check_arguments(tool.parameters, args)
+        problem = check_arguments(tool.parameters, args) or _unencodable(args)
         if problem:
             return PreparedCall(call_id, name, args, tool, error=f"Invalid arguments for {name}: {problem}")
         try:
@@ -86,6 +91,8 @@ class ToolSet:
             preview = tool.preview(args, self.workspace) if shown else ""
         except ToolError as e:
             return PreparedCall(call_id, name, args, tool, error=e.message)
+        except Exception as e:  # a tool's bug must not end the session: the model hears of it instead
+            return PreparedCall(call_id, name, args, tool, error=f"{name} could not check this call: {_failure(e)}")
         return PreparedCall(call_id, name, args, tool, verdict, preview)
 
     def run(self, call: PreparedCall) -> tuple[ToolResult, float]:
@@ -96,8 +103,33 @@ class ToolSet:
             result = call.tool.run(call.arguments, self.workspace)
         except ToolError as e:
             result = ToolResult(f"Error: {e.message}", e.message, ok=False)
+        except Exception as e:  # a tool's bug (built-in or MCP) fails this call, not the whole answer
+            message = f"{call.name} failed: {_failure(e)}"
+            result = ToolResult(f"Error: {message}", message, ok=False)
         return ToolResult(truncate(result.content, RESULT_LIMIT, "result"), result.summary, result.ok), \
             time.monotonic() - start
+
+
+def _failure(e: Exception) -> str:
+    """An unexpected exception in words the model (and the user) can read: the OS's reason when it has one."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.strerror}."
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text[:500]}" if text else type(e).__name__
+
+
+def _unencodable(args: dict[str, Any]) -> str | None:
+    """Why no file, process or server could take these arguments, or None: what json.loads accepts may
+    still hold an unpaired surrogate ("\\ud800") or NaN and Infinity, which strict JSON has no words for."""
+    try:
+        json.dumps(args, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return "a string in the arguments is not valid Unicode (it holds an unpaired surrogate)."
+    except ValueError:
+        return "the arguments hold NaN or Infinity; use finite numbers."
+    except RecursionError:
+        return "the arguments are nested too deeply."
+    return None
 
 
 def check_arguments(schema: dict[str, Any], args: dict[str, Any]) -> str | None:
@@ -118,6 +150,22 @@ def check_arguments(schema: dict[str, Any], args: dict[str, Any]) -> str | None:
             return f"{key!r} must be {' or '.join(names)}, not {_json_type(value)}."
         if "enum" in spec and value not in spec["enum"]:
             return f"{key!r} must be one of {spec['enum']}."
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            problem = _out_of_range(key, value, spec)
+            if problem:
+                return problem
+    return None
+
+
+def _out_of_range(key: str, value: float, spec: dict[str, Any]) -> str | None:
+    """NaN and infinities (json.loads accepts them) and numbers outside the schema's bounds."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{key!r} must be a finite number, not {value}."
+    low, high = spec.get("minimum"), spec.get("maximum")
+    if isinstance(low, (int, float)) and value < low:
+        return f"{key!r} must be at least {low}, not {value}."
+    if isinstance(high, (int, float)) and value > high:
+        return f"{key!r} must be at most {high}, not {value}."
     return None
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
 from agent.conversation import INTERRUPTED
-from agent.errors import HermesError
+from agent.errors import HermesError, StreamInterrupted
 from agent.events import (
     ApprovalNeeded,
     Event,
@@ -120,7 +120,9 @@ class Screen:
             print(text, file=sys.stderr, flush=True)
 
     def error(self, error: HermesError, then: str | None = None) -> None:
-        text = redact(f"{error}") + (f"\n{then}" if then else "")
+        # A cut stream's hint ("send the message again") is what `then` says the REPL way (/retry).
+        shown = error.message if then and isinstance(error, StreamInterrupted) else f"{error}"
+        text = redact(shown) + (f"\n{then}" if then else "")
         if self.console is not None:
             from rich.panel import Panel
             from rich.text import Text

@@ -39,4 +39,5 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError):  # ValueError: not a zone key at all ("../x", "/abs")
-        raise ToolError(f"unknown time zone {name!r}; use an IANA name such as 'Europe/Paris' or 'UTC'.") from None
+        shown = name if len(name) <= 80 else name[:77] + "..."
+        raise ToolError(f"unknown time zone {shown!r}; use an IANA name such as 'Europe/Paris' or 'UTC'.") from None
