@@ -41,6 +41,15 @@ if TYPE_CHECKING:
 
 INTERRUPTED = "interrupted"
 ERROR = "error"
+SUMMARY = "summary"  # the finish_reason that marks a message as the summary of earlier ones
+DEFAULT_COMPRESS_AT = 0.75  # `[agent] compress_at`: share of the context window that triggers a summary
+KEEP_TURNS = 2  # the last turns a summary keeps word for word
+SUMMARY_HEADING = "[Summary of the earlier conversation]"
+SUMMARY_PROMPT = (
+    "Summarise the conversation below for the assistant who will continue it. Keep every fact, decision, "
+    "name, number, file and open question that later turns may need; drop pleasantries. Write it as "
+    "notes, in the conversation's language."
+)
 
 
 @dataclass(frozen=True)
@@ -348,6 +357,9 @@ class Agent:
         if not info.tool_call and self.tools is not None and self.tools.tools and route.label not in self._toolless:
             self._toolless.add(route.label)
             yield Notice(f"{route.label} cannot call tools (models.dev catalogue); it answers without them.")
+        threshold = self._compress_at() * info.context
+        if threshold and sum(estimate_tokens(m) for m in self.api_messages()) > threshold:
+            yield from self.compress(route=route, client=client, automatic=True)
         while True:
             messages, dropped = fit(self.api_messages(), budget)
             if dropped:
@@ -363,6 +375,48 @@ class Agent:
                     raise
                 retried_overflow = True
                 budget = sum(estimate_tokens(m) for m in messages) // 2
+
+    def _compress_at(self) -> float:
+        value = self.runtime.config.get("agent", "compress_at", default=DEFAULT_COMPRESS_AT)
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else DEFAULT_COMPRESS_AT
+
+    def compress(self, *, route: Route | None = None, client: RecoveringClient | None = None,
+                 automatic: bool = False) -> Iterator[Event]:
+        """Summarise all but the last KEEP_TURNS turns with one request on the current route (so key
+        rotation and recovery apply) and continue from the summary. The originals stay in the session,
+        superseded; the summary is recorded as such. A failed summary leaves the conversation as it was
+        (an automatic one then falls back to leaving out the oldest turns)."""
+        route, client = route or self._route, client or self._client
+        users = [i for i, m in enumerate(self.messages) if m.role == "user"]
+        if len(users) <= KEEP_TURNS:
+            if not automatic:
+                yield Notice("Nothing to summarise yet: the conversation is its last turns.")
+            return
+        cut = users[-KEEP_TURNS]
+        old, recent = self.messages[:cut], self.messages[cut:]
+        body = {"model": route.model, "messages": [
+            {"role": "system", "content": SUMMARY_PROMPT},
+            {"role": "user", "content": _transcript(old)},
+        ]}
+        summary: list[str] = []
+        try:
+            for event in client.chat(body, stream=False):
+                if isinstance(event, TextDelta):
+                    summary.append(event.text)
+        except errors.HermesError as e:
+            yield Notice(f"could not summarise the earlier conversation ({e.message}); "
+                         + ("leaving out its oldest turns instead." if automatic else "it stays as it was."))
+            return
+        text = "".join(summary).strip()
+        if not text:
+            yield Notice("the summary came back empty; the conversation stays as it was.")
+            return
+        note = Message("user", f"{SUMMARY_HEADING}\n\n{text}", provider=route.provider.id, model=route.model,
+                       finish_reason=SUMMARY)
+        self.truncate(0, "compressed")  # the log keeps the originals, superseded
+        for message in (note, *recent):
+            self._record(message)
+        yield Notice(f"summarised {len(old)} earlier messages; the last {KEEP_TURNS} turns are kept word for word.")
 
     def _stream_answer(self, route: Route, client: RecoveringClient, body: dict[str, Any]) -> Iterator[Event]:
         builder = ReplyBuilder()
@@ -466,3 +520,17 @@ def _is_context_overflow(error: errors.HTTPStatusError) -> bool:
     return error.status in (400, 413) and (
         "context_length_exceeded" in text or "maximum context length" in text or "context window" in text
     )
+
+
+def _transcript(messages: Sequence[Message]) -> str:
+    lines = []
+    for m in messages:
+        if m.role == "tool":
+            lines.append(f"[tool {m.name or ''} result]\n{m.content or ''}")
+        elif m.tool_calls:
+            calls = ", ".join(f"{(c.get('function') or {}).get('name')}({(c.get('function') or {}).get('arguments')})"
+                              for c in m.tool_calls)
+            lines.append(f"{m.role}: {m.content or ''} [calls {calls}]")
+        else:
+            lines.append(f"{m.role}: {m.content or ''}")
+    return "\n\n".join(lines)

@@ -164,6 +164,7 @@ SCHEMA: dict[Path_, Field] = {
     ("agent", "connect_timeout"): Field(_number(3600)),
     ("agent", "max_retries"): Field(_whole(100), doc="retries of 5xx and network errors per credential"),
     ("agent", "max_answer_seconds"): Field(_number(DAY), doc="longest one answer may keep streaming"),
+    ("agent", "compress_at"): Field(_number(1), doc="share of the context window that starts a summary (0: never)"),
     ("local", "model"): Field(_check_str),
     ("local", "keep_alive"): Field(_check_duration),
     ("local", "auto"): Field(_check_bool, doc="answer with the local model when no provider is configured"),

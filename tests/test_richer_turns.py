@@ -246,3 +246,67 @@ def test_at_path_in_the_repl_attaches_and_history_names_it(myplan: Hermes, fake:
     child.sendeof()
     child.expect(pexpect.EOF)
     assert "buy milk" in user_content(fake)  # type: ignore[operator]
+
+
+# -- summarise instead of cut --------------------------------------------------------------------------------
+
+
+def test_a_long_conversation_is_summarised_not_cut(myplan: Hermes, fake: FakeServer) -> None:
+    myplan.write_config(myplan.home.joinpath("config.toml").read_text() + '\n[models."model-a"]\ncontext = 1000\n')
+    turn = "tell me more about the history of the lighthouse " * 12  # ~600 bytes: ~200 tokens
+    fake.script(Reply("First answer."), Reply("Second answer."), Reply("Third answer."),
+                Reply("NOTES: lighthouse built 1820; user wants history."), Reply("Fourth answer."))
+    assert myplan.run("ask", "-m", "myplan:model-a", "--no-tools", f"1 {turn}").returncode == 0
+    for i in (2, 3):
+        assert myplan.run("ask", "-c", "--no-tools", f"{i} {turn}").returncode == 0
+    result = myplan.run("ask", "-c", "--no-tools", f"4 {turn}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Fourth answer.\n"
+    assert "summarised 4 earlier messages" in result.stderr
+    summary_request, final = fake.requests()[-2:]
+    assert summary_request.body["messages"][0]["content"].startswith("Summarise the conversation")
+    assert "1 tell me more" in summary_request.body["messages"][1]["content"]
+    assert "stream" not in summary_request.body and "tools" not in summary_request.body
+    sent = final.body["messages"]
+    assert "NOTES: lighthouse built 1820" in sent[0]["content"]
+    assert [m["content"][:2] for m in sent[1:] if m["role"] == "user"] == ["3 ", "4 "]
+    assert sum(len(json.dumps(m)) for m in sent) < 1000 * 3  # fits the window by the byte estimate
+    session = json.loads(myplan.run("sessions", "list", "--json").stdout)[0]["id"]
+    shown = myplan.run("sessions", "show", session).stdout
+    # Every original is still there: the four summarised, and the three kept ones (turn 3 and the question
+    # of turn 4), which are recorded again after the summary so the session reads in order.
+    assert shown.count("superseded (compressed)") == 7
+    assert "1 tell me more" in shown and "First answer." in shown
+
+    fake.script(Reply("Fifth."))  # the next turn carries the summary, not the originals
+    assert myplan.run("ask", "-c", "--no-tools", "5 short").returncode == 0
+    assert "1 tell me more" not in json.dumps(fake.requests()[-1].body)
+
+
+def test_a_failed_summary_falls_back_to_leaving_out_the_oldest_turns(myplan: Hermes, fake: FakeServer) -> None:
+    from tests.fakeserver import Status
+
+    myplan.write_config(myplan.home.joinpath("config.toml").read_text()
+                        + '\n[models."model-a"]\ncontext = 1000\n\n[agent]\nmax_retries = 0\n')
+    turn = "tell me more about the history of the lighthouse " * 12
+    fake.script(Reply("a1"), Reply("a2"), Reply("a3"), Status(500), Reply("a4"))
+    assert myplan.run("ask", "-m", "myplan:model-a", "--no-tools", f"1 {turn}").returncode == 0
+    for i in (2, 3):
+        assert myplan.run("ask", "-c", "--no-tools", f"{i} {turn}").returncode == 0
+    result = myplan.run("ask", "-c", "--no-tools", f"4 {turn}")
+    assert result.returncode == 0, result.stderr
+    assert "could not summarise" in result.stderr and result.stdout == "a4\n"
+
+
+def test_compress_on_demand_in_the_repl(myplan: Hermes, fake: FakeServer) -> None:
+    fake.script(Reply("a1"), Reply("a2"), Reply("a3"), Reply("SUMMARY: three questions."), Reply("a4"))
+    chat = Session(myplan)
+    for i in (1, 2, 3):
+        chat.send(f"question {i}", until=f"a{i}")
+    chat.send("/compress", until="summarised 2 earlier messages")
+    chat.send("/history", until="summary: [Summary of the earlier conversation]")
+    chat.send("question 4", until="a4")
+    chat.leave()
+    sent = fake.requests()[-1].body["messages"]
+    assert [m["content"] for m in sent][1:] == ["question 2", "a2", "question 3", "a3", "question 4"]
+    assert "SUMMARY: three questions." in sent[0]["content"]

@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from agent.conversation import SUMMARY
 from agent.errors import HermesError
+from agent.events import Notice
 
 if TYPE_CHECKING:
     from agent.events import Usage
@@ -122,7 +124,7 @@ def _history(chat: Chat, arg: str) -> None:
         return
     lines = []
     for i, m in enumerate(messages, 1):
-        who = "you" if m.role == "user" else m.role
+        who = "summary" if m.finish_reason == SUMMARY else "you" if m.role == "user" else m.role
         text = " ".join((m.content or "").split())
         if len(text) > 100:
             text = text[:99] + "…"
@@ -312,6 +314,14 @@ def replay(chat: Chat) -> None:
             chat.screen.notice(f"⚙ {names}")
 
 
+def _compress(chat: Chat, arg: str) -> None:
+    try:
+        for event in chat.agent.compress():
+            chat.screen.notice(event.text if isinstance(event, Notice) else "")
+    except HermesError as e:
+        chat.screen.error(e)
+
+
 def _reasoning(chat: Chat, arg: str) -> None:
     """show: print reasoning whole from now on (and the last one now); hide: one line; last: reprint it."""
     last = next((m.reasoning for m in reversed(chat.agent.messages) if m.role == "assistant" and m.reasoning), None)
@@ -472,6 +482,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("edit", _edit, "Write the next message in $EDITOR; last: edit your last message and ask again",
             args="[last]"),
     Command("export", _export, "Save this conversation as Markdown", args="[FILE]"),
+    Command("compress", _compress, "Summarise the earlier conversation now (the last turns stay word for word)"),
     Command("reasoning", _reasoning, "A reasoning model's thinking: show it whole, hide it to one line, or "
             "print the last", args="show|hide|last",
             complete=lambda chat, arg: [(c, "") for c in ("show", "hide", "last")]),
