@@ -178,7 +178,7 @@ def _compact(m: Any) -> list[Any]:
 
 
 def _model(model_id: str, row: list[Any]) -> CatalogueModel:
-    values: dict[str, Any] = dict(zip(_MODEL_FIELDS, row))
+    values: dict[str, Any] = dict(zip(_MODEL_FIELDS, row, strict=False))  # an older index may lack fields
 
     def number(name: str) -> float | None:
         v = values.get(name)
