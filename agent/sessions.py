@@ -115,7 +115,9 @@ _SCHEMA_1_COLUMNS = {
     "messages": ("session_id", "role", "content", "tool_calls", "tool_call_id", "name", "provider", "model",
                  "prompt_tokens", "completion_tokens", "finish_reason", "created"),
 }
-_OWN_NAMES = {"sessions", "messages", "sessions_updated", "messages_session"}
+# Every table, index and trigger some migration creates: what a hermes database may hold.
+_OWN_NAMES = frozenset(re.findall(r"CREATE (?:VIRTUAL )?(?:TABLE|INDEX|TRIGGER) IF NOT EXISTS (\w+)",
+                                  " ".join(" ".join(m) for m in MIGRATIONS)))
 _SECRET_PARAM = re.compile(r"key|token|secret|password|passwd|sig|auth|credential", re.IGNORECASE)
 _HEX = re.compile(r"[0-9a-f]+")
 _CANDIDATES_SHOWN = 10
@@ -478,13 +480,19 @@ class SessionStore:
                 ) from None
 
     def _check_foreign(self, conn: sqlite3.Connection) -> None:
-        version = _user_version(conn)
+        # One read transaction: the version and the tables come from the same snapshot, not from before
+        # and after another process's migration committed.
+        conn.execute("BEGIN")
+        try:
+            version = _user_version(conn)
+            problem = _not_ours(conn, version) if version <= SCHEMA_VERSION else None
+        finally:
+            conn.execute("COMMIT")
         if version > SCHEMA_VERSION:
             raise StorageError(
                 f"The sessions database {self.path} was written by a newer hermes (schema {version}).",
                 hint="Upgrade hermes to use it.",
             )
-        problem = _not_ours(conn, version)
         if problem:
             raise StorageError(
                 f"{self.path} is not a hermes sessions database ({problem}); it was left untouched.",

@@ -451,3 +451,26 @@ def test_cli_corrupt_database(home: Path) -> None:
     assert str(db) in result.stderr and "Traceback" not in result.stderr
     assert db.read_bytes() == b"\x00garbage" * 100
     assert hermes(home, "config", "path").returncode == 0
+
+
+def test_processes_creating_the_database_at_once_all_succeed(tmp_path: Path) -> None:
+    """Each checks that a database is hermes's from one snapshot: never from before and after another
+    process's migration (which once made one of them call a fresh database foreign)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from agent.sessions import SessionStore\nfrom agent.conversation import Message\n"
+        "s = SessionStore(Path(sys.argv[1]))\n"
+        "s.append(s.create(provider='p', model='m', base_url='http://x', system=None).id, Message('user', 'hi'))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    for trial in range(8):
+        db = tmp_path / f"race-{trial}.db"
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(db)], cwd=root, stderr=subprocess.PIPE)
+                 for _ in range(4)]
+        errors = [p.communicate()[1].decode() for p in procs]
+        assert all(p.returncode == 0 for p in procs), errors
+        with SessionStore(db) as store:
+            assert len(store.list()) == 4
