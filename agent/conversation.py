@@ -464,7 +464,7 @@ class Agent:
         if message.usage is None or not message.model:
             return None
         info = self.runtime.model_info(message.model, message.provider)
-        return info.cost(message.usage.prompt_tokens, message.usage.completion_tokens)
+        return info.cost(message.usage.prompt_tokens, message.usage.completion_tokens, message.usage.cached_tokens)
 
     def _finish(self, builder: ReplyBuilder, route: Route, reason: str | None) -> None:
         message = builder.message(route, reason)

@@ -27,6 +27,7 @@ class ToolCallDelta:
 class Usage:
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0  # of the prompt tokens, those the provider served from its cache (cheaper)
 
     @property
     def total_tokens(self) -> int:

@@ -99,6 +99,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         # Per message: a JSON list of {name, mime, sha256}.
         "ALTER TABLE messages ADD COLUMN attachments TEXT",
+        # Prompt tokens the provider served from its cache: priced at the cache-read price.
+        "ALTER TABLE messages ADD COLUMN cached_tokens INTEGER",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -106,7 +108,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _SESSION_COLUMNS = ("id", "title", "created", "updated", "provider", "model", "base_url", "system", "message_count")
 _MESSAGE_COLUMNS = (
     "role", "content", "tool_calls", "tool_call_id", "name", "provider", "model",
-    "prompt_tokens", "completion_tokens", "finish_reason", "created", "base_url", "reasoning", "attachments",
+    "prompt_tokens", "completion_tokens", "finish_reason", "created", "base_url", "reasoning", "cached_tokens",
+    "attachments",
 )
 _SQLITE_HEADER = b"SQLite format 3\0"
 # The columns of schema 1, which every later schema keeps: what tells a hermes database from a foreign one.
@@ -298,21 +301,23 @@ class SessionStore:
             rows = conn.execute(f"SELECT {_columns()} FROM sessions s ORDER BY updated DESC LIMIT ?", (limit,))
             return [SessionInfo(*row) for row in rows]
 
-    def usage_by_model(self, session_ids: list[str]) -> dict[str, list[tuple[str, str, int, int]]]:
-        """Per session, the (provider, model, prompt tokens, completion tokens) its answers used, for costing."""
+    def usage_by_model(self, session_ids: list[str]) -> dict[str, list[tuple[str, str, int, int, int]]]:
+        """Per session, the (provider, model, prompt, completion, cached prompt tokens) its answers used
+        (superseded ones too: they were paid for), for costing."""
         if not session_ids:
             return {}
         marks = ",".join("?" * len(session_ids))
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT session_id, provider, model, SUM(prompt_tokens), SUM(completion_tokens) FROM messages"
+                "SELECT session_id, provider, model, SUM(prompt_tokens), SUM(completion_tokens),"
+                " SUM(coalesce(cached_tokens, 0)) FROM messages"
                 f" WHERE session_id IN ({marks}) AND prompt_tokens IS NOT NULL GROUP BY session_id, provider, model",
                 session_ids,
             ).fetchall()
-        usage: dict[str, list[tuple[str, str, int, int]]] = {}
-        for session_id, provider, model, prompt, completion in rows:
+        usage: dict[str, list[tuple[str, str, int, int, int]]] = {}
+        for session_id, provider, model, prompt, completion, cached in rows:
             usage.setdefault(session_id, []).append(
-                (provider or "", model or "", int(prompt or 0), int(completion or 0)))
+                (provider or "", model or "", int(prompt or 0), int(completion or 0), int(cached or 0)))
         return usage
 
     def get(self, session_id: str) -> SessionInfo:
@@ -612,7 +617,7 @@ def _message_row(m: Message) -> tuple[Any, ...]:
         m.role, m.content, json.dumps(list(m.tool_calls)) if m.tool_calls else None, m.tool_call_id, m.name,
         m.provider, m.model, m.usage.prompt_tokens if m.usage else None,
         m.usage.completion_tokens if m.usage else None, m.finish_reason, m.created,
-        redact_url(m.endpoint) if m.endpoint else None, m.reasoning,
+        redact_url(m.endpoint) if m.endpoint else None, m.reasoning, m.usage.cached_tokens if m.usage else None,
         json.dumps([{"name": a.name, "mime": a.mime, "sha256": a.sha256} for a in m.attachments])
         if m.attachments else None,
     )
@@ -620,12 +625,12 @@ def _message_row(m: Message) -> tuple[Any, ...]:
 
 def _message_from_row(row: tuple[Any, ...], blobs: dict[str, bytes]) -> Message:
     (role, content, tool_calls, tool_call_id, name, provider, model,
-     prompt_tokens, completion_tokens, finish_reason, created, base_url, reasoning, attached) = row
+     prompt_tokens, completion_tokens, finish_reason, created, base_url, reasoning, cached, attached) = row
     return Message(
         role, content,
         tool_calls=tuple(json.loads(tool_calls)) if tool_calls else (),
         tool_call_id=tool_call_id, name=name, provider=provider, model=model,
-        usage=Usage(prompt_tokens, completion_tokens) if prompt_tokens is not None else None,
+        usage=Usage(prompt_tokens, completion_tokens, cached or 0) if prompt_tokens is not None else None,
         finish_reason=finish_reason, created=created, endpoint=base_url, reasoning=reasoning,
         attachments=tuple(Attachment(a["name"], a["mime"], blobs[a["sha256"]]) for a in _attached(attached)
                           if a["sha256"] in blobs),

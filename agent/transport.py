@@ -262,7 +262,9 @@ def _count(value: Any) -> int:
 def _usage(data: dict[str, Any]) -> Iterator[Event]:
     usage = data.get("usage")
     if isinstance(usage, dict):
-        yield Usage(_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")))
+        details = usage.get("prompt_tokens_details")
+        cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+        yield Usage(_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")), cached)
 
 
 def _text(value: Any) -> str:

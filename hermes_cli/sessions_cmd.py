@@ -59,11 +59,11 @@ def _snippet_cell(snippet: str) -> Any:
     return Text.assemble(*((p, "bold yellow") if i % 2 else p for i, p in enumerate(pieces)))
 
 
-def _cost(usage: list[tuple[str, str, int, int]], runtime: Runtime) -> Cost:
+def _cost(usage: list[tuple[str, str, int, int, int]], runtime: Runtime) -> Cost:
     """The session's cost: the priced models' sum, and how many of its models have no price."""
     total = Cost()
-    for provider, model, prompt, completion in usage:
-        total = total.plus(runtime.model_info(model, provider or None).cost(prompt, completion))
+    for provider, model, prompt, completion, cached in usage:
+        total = total.plus(runtime.model_info(model, provider or None).cost(prompt, completion, cached))
     return total
 
 

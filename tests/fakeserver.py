@@ -73,7 +73,7 @@ class Reply:
     text: str = DEFAULT_TEXT
     _: KW_ONLY
     chunks: Sequence[str] | None = None
-    usage: tuple[int, int] = (10, 5)
+    usage: tuple[int, ...] = (10, 5)  # a third number: cached prompt tokens
     finish_reason: str = "stop"
     delay: float = 0.0
     model: str | None = None
@@ -94,7 +94,7 @@ class ToolCalls:
     calls: Sequence[tuple[str, dict[str, Any] | str]]
     text: str | None = None
     _: KW_ONLY
-    usage: tuple[int, int] = (10, 5)
+    usage: tuple[int, ...] = (10, 5)  # a third number: cached prompt tokens
     delay: float = 0.0
     model: str | None = None
 
@@ -633,7 +633,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         model: str,
         deltas: list[dict[str, Any]],
         finish_reason: str,
-        usage: tuple[int, int],
+        usage: tuple[int, ...],
         delay: float,
     ) -> None:
         self._start_stream()
@@ -698,13 +698,17 @@ def _split_in(text: str, parts: int) -> list[str]:
     return _split(text, size)
 
 
-def _usage(usage: tuple[int, int]) -> dict[str, int]:
-    prompt, completion = usage
-    return {
+def _usage(usage: tuple[int, ...]) -> dict[str, Any]:
+    """(prompt, completion) or (prompt, completion, cached prompt tokens), in OpenAI's shape."""
+    prompt, completion, *cached = usage
+    data: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+    if cached:
+        data["prompt_tokens_details"] = {"cached_tokens": cached[0]}
+    return data
 
 
 def _choice(delta: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:
@@ -727,7 +731,7 @@ def _chunk(
 
 
 def _completion(
-    model: str, message: dict[str, Any], finish_reason: str, usage: tuple[int, int]
+    model: str, message: dict[str, Any], finish_reason: str, usage: tuple[int, ...]
 ) -> dict[str, Any]:
     return {
         "id": COMPLETION_ID,

@@ -165,3 +165,19 @@ def test_the_catalogue_index_is_built_once_in_the_state_dir(hermes: Hermes) -> N
     before = (index / "providers.json").stat().st_mtime_ns
     assert hermes.run("providers", "--json").returncode == 0
     assert (index / "providers.json").stat().st_mtime_ns == before
+
+
+def test_cached_prompt_tokens_are_priced_at_the_cache_price_everywhere(hermes: Hermes, fake: FakeServer) -> None:
+    model_id, model = next((i, m) for i, m in sorted(openrouter_models().items())
+                           if m.cost and m.cost.input and m.cost.output and m.cost.cache_read is not None
+                           and m.cost.cache_read < m.cost.input)
+    hermes.env.update({"OPENROUTER_BASE_URL": fake.base_url, "OPENROUTER_API_KEY": OR_KEY})
+    fake.always(Reply("ok", usage=(1000, 200, 800)))  # 800 of the 1000 prompt tokens came from the cache
+    result = hermes.run("ask", "-m", f"openrouter:{model_id}", "hi", "--json", "--no-tools")
+    assert result.returncode == 0, result.stderr
+    cost = model.cost
+    expected = (200 * cost.input + 800 * cost.cache_read + 200 * cost.output) / 1e6
+    out = json.loads(result.stdout)
+    assert out["usage"]["cost_usd"] == pytest.approx(expected) and out["usage"]["cost_complete"] is True
+    listing = json.loads(hermes.run("sessions", "list", "--json").stdout)
+    assert listing[0]["cost_usd"] == pytest.approx(expected)  # the same figure in every place it is shown

@@ -127,7 +127,8 @@ def test_trimmed_to_a_small_context_keeps_system_and_last_message(
     tmp_path: Path, fake: FakeServer, fake2: FakeServer
 ) -> None:
     clock = FakeClock()
-    agent = two_chain(tmp_path, fake, fake2, clock, models={"pm": {"context": 400}})
+    # compress_at = 0: no summary first, so this is about leaving out the oldest turns.
+    agent = two_chain(tmp_path, fake, fake2, clock, models={"pm": {"context": 400}}, agent={"compress_at": 0})
     agent.system = "SYSTEM PROMPT"
     for i in range(20):
         agent.messages += [Message("user", f"question {i} " + "x" * 200), Message("assistant", f"answer {i}")]
