@@ -265,3 +265,29 @@ def test_without_the_sandbox_hermes_says_so_once(myplan: Hermes, fake: FakeServe
     result = myplan.run("ask", "-y", "Run it twice.", cwd=scratch.ws)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("(commands are not sandboxed in this session: [tools] sandbox = false)") == 1
+
+
+def test_commands_run_when_python_and_hermes_live_under_tmp(tmp_path: Path) -> None:
+    """The sandbox hides /tmp behind a tmpfs; an interpreter, a checkout or a PATH entry under /tmp
+    (a CI clone in /tmp, a venv made there) is bound back read-only, or process 1 could not start."""
+    assert str(tmp_path).startswith("/tmp/")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    checkout = tmp_path / "checkout"  # hermes's code under /tmp too, as in a CI clone there
+    checkout.mkdir()
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(["cp", "-r", str(root / "agent"), str(root / "providers"), str(checkout)], check=True)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from agent.tools.builtin.shell import RunCommand\nfrom agent.tools.base import Workspace\n"
+        "print(RunCommand().run({'command': 'echo made it > here.txt; cat here.txt'}, Workspace(Path(sys.argv[1]))).content)\n"
+    )
+    site = next(Path(sys.prefix).glob("lib/python*/site-packages"))  # httpx etc. for the imports above
+    env = {**os.environ, "PYTHONPATH": f"{checkout}{os.pathsep}{site}"}
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", code, str(ws)], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "exit code 0" in done.stdout and "made it" in done.stdout
+    assert (ws / "here.txt").read_text() == "made it\n"

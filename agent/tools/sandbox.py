@@ -37,7 +37,11 @@ class Sandbox:
     def arguments(self, *, workspace: Path, cwd: Path, network: bool) -> list[str]:
         """bwrap's options: everything before `--` and the command."""
         args = [self.bwrap, *_confinement(network)]
-        # Bound after the tmpfs of /tmp and /run, so that a workspace under either stays visible.
+        # Bound after the tmpfs of /tmp and /run, so that what lives under them stays visible: the Python
+        # that runs process 1 (a venv in /tmp, as a CI checkout may have), the programs on PATH
+        # (read-only), and the workspace.
+        for path in _hidden_but_needed():
+            args += ["--ro-bind-try", path, path]
         args += ["--bind", str(workspace), str(workspace)]
         args += ["--dev", "/dev", "--proc", "/proc", "--chdir", str(cwd)]
         return args
@@ -120,6 +124,24 @@ def _confinement(network: bool) -> list[str]:
     if network and resolv.startswith("/run/"):  # systemd-resolved's stub lives under the hidden /run
         args += ["--ro-bind-try", resolv, resolv]
     return args
+
+
+_HIDDEN = ("/tmp", "/run")  # the tmpfs the sandbox puts over them
+
+
+def _hidden_but_needed() -> list[str]:
+    """Directories under /tmp or /run that commands need to run: the interpreter of process 1 (its
+    venv and its installation), this package, and PATH's directories."""
+    candidates = [sys.prefix, sys.base_prefix, os.path.dirname(sys.executable),
+                  os.path.dirname(os.path.realpath(sys.executable)), str(_INIT.parent.resolve()),
+                  *os.environ.get("PATH", "").split(os.pathsep)]
+    found: list[str] = []
+    for path in candidates:
+        real = os.path.realpath(path) if path else ""
+        for p in dict.fromkeys([path, real]):
+            if p and any(p == h or p.startswith(h + "/") for h in _HIDDEN) and p not in found:
+                found.append(p)
+    return found
 
 
 @functools.cache
