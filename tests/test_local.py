@@ -135,14 +135,27 @@ def test_wrong_key_gets_the_real_servers_401(local: Hermes) -> None:
     assert "wrongkey" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.timeout(600)  # 1,024 tokens: ~20 s on an idle machine, minutes on a busy one
 def test_an_answer_is_capped_so_a_looping_model_cannot_run_until_the_context_is_full(local: Hermes) -> None:
+    # This client talks to the server directly, which the idle clock does not see: keep it up meanwhile.
+    local.write_config(config(keep_alive="30m"))
     assert local.run("local", "start").returncode == 0
     server = json.loads(state_file(local).read_text())
     # ignore_eos: the model never ends by itself, as when it loops; only the server's cap stops it.
-    body = {"model": "local", "messages": [{"role": "user", "content": "Say hi."}], "ignore_eos": True}
-    answer = httpx.post(f"http://127.0.0.1:{server['port']}/v1/chat/completions", json=body, timeout=ANSWER_TIMEOUT,
-                        headers={"Authorization": f"Bearer {server['api_key']}"}).json()
-    assert (answer["usage"]["completion_tokens"], answer["choices"][0]["finish_reason"]) == (1024, "length")
+    # Streamed, so the read timeout applies between tokens, not to the whole answer.
+    body = {"model": "local", "messages": [{"role": "user", "content": "Say hi."}], "ignore_eos": True,
+            "stream": True, "stream_options": {"include_usage": True}}
+    finish, usage = None, None
+    with httpx.stream("POST", f"http://127.0.0.1:{server['port']}/v1/chat/completions", json=body,
+                      timeout=ANSWER_TIMEOUT, headers={"Authorization": f"Bearer {server['api_key']}"}) as response:
+        for line in response.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            usage = chunk.get("usage") or usage
+            for choice in chunk.get("choices") or ():
+                finish = choice.get("finish_reason") or finish
+    assert usage is not None and (usage["completion_tokens"], finish) == (1024, "length")
 
 
 def test_the_server_key_is_not_on_its_command_line(local: Hermes) -> None:
