@@ -23,6 +23,7 @@ import pexpect
 import pytest
 
 from agent.tools.sandbox import find as find_sandbox
+from agent.tools.sandbox import hidden_but_needed
 from tests.conftest import Hermes
 from tests.fakeserver import FakeServer, Reply, ToolCalls
 from tests.test_tools import ask_on_a_terminal, tool_messages
@@ -101,9 +102,12 @@ def bypasses(script_url: str) -> list[str]:
 
 def jailed(h: Hermes, scratch: Scratch, *args: str) -> subprocess.CompletedProcess[str]:
     """`hermes` itself inside bwrap: / read-only, only the scratch directory writable, no capabilities."""
-    jail = ["bwrap", "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--bind", str(scratch.root), str(scratch.root),
-            "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--cap-drop", "ALL", "--die-with-parent",
-            "--chdir", str(scratch.ws), "--"]
+    # What lives under /tmp and is needed to run (this Python and checkout, in a CI clone there) is bound
+    # back read-only after the tmpfs, as hermes's own sandbox does.
+    visible = [arg for path in hidden_but_needed() for arg in ("--ro-bind-try", path, path)]
+    jail = ["bwrap", "--ro-bind", "/", "/", "--tmpfs", "/tmp", *visible, "--bind", str(scratch.root),
+            str(scratch.root), "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--cap-drop", "ALL",
+            "--die-with-parent", "--chdir", str(scratch.ws), "--"]
     return subprocess.run([*jail, sys.executable, "-m", "hermes_cli", *args], capture_output=True, text=True,
                           env=h.env, stdin=subprocess.DEVNULL, timeout=120, check=False)
 

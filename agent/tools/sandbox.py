@@ -40,7 +40,7 @@ class Sandbox:
         # Bound after the tmpfs of /tmp and /run, so that what lives under them stays visible: the Python
         # that runs process 1 (a venv in /tmp, as a CI checkout may have), the programs on PATH
         # (read-only), and the workspace.
-        for path in _hidden_but_needed():
+        for path in hidden_but_needed():
             args += ["--ro-bind-try", path, path]
         args += ["--bind", str(workspace), str(workspace)]
         args += ["--dev", "/dev", "--proc", "/proc", "--chdir", str(cwd)]
@@ -129,7 +129,7 @@ def _confinement(network: bool) -> list[str]:
 _HIDDEN = ("/tmp", "/run")  # the tmpfs the sandbox puts over them
 
 
-def _hidden_but_needed() -> list[str]:
+def hidden_but_needed() -> list[str]:
     """Directories under /tmp or /run that commands need to run: the interpreter of process 1 (its
     venv and its installation), this package, and PATH's directories."""
     candidates = [sys.prefix, sys.base_prefix, os.path.dirname(sys.executable),
