@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import textwrap
+import time
 from typing import TYPE_CHECKING, Any
 
 from agent import errors
@@ -18,6 +19,9 @@ from hermes_cli.wrap import WordWrap
 
 if TYPE_CHECKING:
     from agent.conversation import Agent
+
+
+FLUSH_SECONDS = 0.05  # a pipe's reader sees the answer arrive at least this often
 
 
 def read_stdin() -> str:
@@ -61,11 +65,17 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
     wrote_text = False
     new_message = False
     interactive = approvals.can_ask()
-    wrap = WordWrap(sys.stdout.write, shutil.get_terminal_size((80, 24)).columns) if sys.stdout.isatty() else None
+    terminal = sys.stdout.isatty()
+    wrap = WordWrap(sys.stdout.write, shutil.get_terminal_size((80, 24)).columns) if terminal else None
     write = wrap.feed if wrap is not None else sys.stdout.write  # a pipe gets the text exactly
+    # A terminal shows each token; a pipe or file gets them in batches, flushed at least every
+    # FLUSH_SECONDS (a reader still sees the answer arrive) and before anything on stderr.
+    flushed = time.monotonic()
     reasoned = False  # reasoning on stderr ended mid-line
     try:
         for event in agent.reply(stream=stream):
+            if not isinstance(event, TextDelta) and wrote_text:
+                sys.stdout.flush()
             if isinstance(event, TextDelta):
                 if reasoned:
                     sys.stderr.write("\n")
@@ -79,8 +89,10 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
                 answer.append(text)
                 if not as_json:
                     write(text)
-                    sys.stdout.flush()
                     wrote_text = True
+                    if terminal or time.monotonic() - flushed >= FLUSH_SECONDS:
+                        sys.stdout.flush()
+                        flushed = time.monotonic()
             elif isinstance(event, ReasoningDelta):
                 if show_reasoning:  # stderr: stdout holds the answer alone
                     sys.stderr.write(event.text)
@@ -107,6 +119,7 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
             wrap.close()
         if wrote_text and not "".join(answer).endswith("\n"):
             sys.stdout.write("\n")
+        if wrote_text:
             sys.stdout.flush()
     if as_json:
         route = agent.route

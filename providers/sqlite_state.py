@@ -94,8 +94,7 @@ class SQLiteStateStore:
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
         try:
-            if db.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
-                raise sqlite3.OperationalError("cannot use write-ahead logging")
+            self._use_wal(db)
             db.execute("PRAGMA synchronous = NORMAL")  # state may be rebuilt: durable at checkpoints suffices
             if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 db.executescript(_SCHEMA)
@@ -105,6 +104,16 @@ class SQLiteStateStore:
             db.close()
             raise
         return db
+
+    @staticmethod
+    def _use_wal(db: sqlite3.Connection) -> None:
+        """Switch the file to write-ahead logging (it stays so). While another process holds a lock the
+        switch does not happen and the old mode is answered, without waiting: so wait here."""
+        deadline = time.monotonic() + 10
+        while db.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError("cannot use write-ahead logging: the database stayed locked")
+            time.sleep(0.005)
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:

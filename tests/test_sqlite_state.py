@@ -28,14 +28,14 @@ def run_children(script: str, *args_each: list[str]) -> list[str]:
             lambda args: subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True),
             args_each,
         ))
-    assert all(d.returncode == 0 for d in done), [d.stderr for d in done]
+    assert all(d.returncode == 0 and not d.stderr for d in done), [d.stderr for d in done]
     return [d.stdout for d in done]
 
 
 def test_processes_updating_the_same_key_lose_no_update(tmp_path: Path) -> None:
     script = (
         "import sys, time\nfrom pathlib import Path\nfrom providers.sqlite_state import SQLiteStateStore\n"
-        "s = SQLiteStateStore(Path(sys.argv[1]))\n"
+        "s = SQLiteStateStore(Path(sys.argv[1]), warn=lambda m: print(m, file=sys.stderr))\n"
         "for n in range(25):\n"
         "    s.record_use('p', 'same', time.time(), error='HTTP 500' if n % 5 == 0 else '')\n"
         "    print(s.next_cursor('p'))\n"
