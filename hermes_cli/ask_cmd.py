@@ -66,16 +66,27 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
     new_message = False
     interactive = approvals.can_ask()
     terminal = sys.stdout.isatty()
-    wrap = WordWrap(sys.stdout.write, shutil.get_terminal_size((80, 24)).columns) if terminal else None
-    write = wrap.feed if wrap is not None else sys.stdout.write  # a pipe gets the text exactly
-    # A terminal shows each token; a pipe or file gets them in batches, flushed at least every
-    # FLUSH_SECONDS (a reader still sees the answer arrive) and before anything on stderr.
+    # A terminal shows each token; a pipe or file gets them in batches (one write, whatever buffering
+    # PYTHONUNBUFFERED asks for), at least every FLUSH_SECONDS so that a reader sees the answer arrive,
+    # and before anything on stderr so that both keep their order.
+    pending: list[str] = []
     flushed = time.monotonic()
+
+    def flush() -> None:
+        nonlocal flushed
+        if pending:
+            sys.stdout.write("".join(pending))
+            pending.clear()
+        sys.stdout.flush()
+        flushed = time.monotonic()
+
+    wrap = WordWrap(sys.stdout.write, shutil.get_terminal_size((80, 24)).columns) if terminal else None
+    write = wrap.feed if wrap is not None else pending.append  # a pipe gets the text exactly
     reasoned = False  # reasoning on stderr ended mid-line
     try:
         for event in agent.reply(stream=stream):
             if not isinstance(event, TextDelta) and wrote_text:
-                sys.stdout.flush()
+                flush()
             if isinstance(event, TextDelta):
                 if reasoned:
                     sys.stderr.write("\n")
@@ -91,8 +102,7 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
                     write(text)
                     wrote_text = True
                     if terminal or time.monotonic() - flushed >= FLUSH_SECONDS:
-                        sys.stdout.flush()
-                        flushed = time.monotonic()
+                        flush()
             elif isinstance(event, ReasoningDelta):
                 if show_reasoning:  # stderr: stdout holds the answer alone
                     sys.stderr.write(event.text)
@@ -118,9 +128,9 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
         if wrap is not None:
             wrap.close()
         if wrote_text and not "".join(answer).endswith("\n"):
-            sys.stdout.write("\n")
+            pending.append("\n")
         if wrote_text:
-            sys.stdout.flush()
+            flush()
     if as_json:
         route = agent.route
         usage: dict[str, Any] | None = None
