@@ -18,7 +18,14 @@ from typing import Any, Protocol
 import httpx
 
 from agent import errors
-from agent.events import Event, Finished, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from agent.events import (
+    Event,
+    Finished,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from agent.retry_policy import parse_retry_after
 from agent.route import Target
 
@@ -114,11 +121,11 @@ class DeferredTrustContext(ssl.SSLContext):
                 self.load_verify_locations(cafile=certifi.where())
             self._loaded = True
 
-    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:  # type: ignore[override]
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
         self._load()
         return super().wrap_socket(*args, **kwargs)
 
-    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:  # type: ignore[override]
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
         self._load()
         return super().wrap_bio(*args, **kwargs)
 

@@ -9,7 +9,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from agent import errors
-from agent.events import ApprovalNeeded, Notice, ReasoningDelta, TextDelta, ToolCallFinished, ToolCallStarted
+from agent.events import (
+    ApprovalNeeded,
+    Notice,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from hermes_cli import approvals
 from hermes_cli.context import Context
 from hermes_cli.options import ChatOptions

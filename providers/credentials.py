@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,10 @@ def _valid_entry(entry: Any) -> bool:
         and (label is None or isinstance(label, str)) and (base_url is None or isinstance(base_url, str))
 
 
+def _auth_entry_name(key: str, path: Path) -> str:
+    return f"`hermes auth add` entry {fingerprint(key)} in {path}"
+
+
 def load_credentials(
     spec: ProviderSpec,
     *,
@@ -221,13 +226,13 @@ def load_credentials(
     keys_env = spec.keys_env
     if env.get(keys_env):
         for i, key in enumerate(env[keys_env].split(","), 1):
-            add(key, f"env {keys_env}", f"{keys_env}#{i}", where=lambda i=i: f"env {keys_env} (item {i})")
+            add(key, f"env {keys_env}", f"{keys_env}#{i}", where=partial("env {} (item {})".format, keys_env, i))
     for i, key in enumerate(provider_table.get("api_keys") or (), 1):
-        add(str(key), "config", f"api_keys#{i}", where=lambda i=i: f"[providers.{spec.id}] api_keys (item {i})")
+        add(str(key), "config", f"api_keys#{i}", where=partial("[providers.{}] api_keys (item {})".format, spec.id, i))
     for entry in auth_store.entries(spec.id):
         key = str(entry["key"])
         add(key, "auth", str(entry.get("label") or "added"), entry.get("base_url") or None,
-            where=lambda key=key: f"`hermes auth add` entry {fingerprint(key)} in {auth_store.path}")
+            where=partial(_auth_entry_name, key, auth_store.path))
     command = provider_table.get("api_key_command")
     if command and run_command:
         cmd = command if isinstance(command, str) else tuple(command)

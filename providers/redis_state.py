@@ -22,7 +22,16 @@ from typing import Any, TypeVar
 
 from agent.errors import UsageError
 from providers.secrets import mask_url
-from providers.state import MAX_AHEAD_SECONDS, MAX_TEXT, OK, CredentialState, StateStore, Warn, valid_count, valid_time
+from providers.state import (
+    MAX_AHEAD_SECONDS,
+    MAX_TEXT,
+    OK,
+    CredentialState,
+    StateStore,
+    Warn,
+    valid_count,
+    valid_time,
+)
 
 try:
     import redis

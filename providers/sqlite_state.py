@@ -25,8 +25,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent.errors import StorageError
-from providers.state import FRESH, MAX_AHEAD_SECONDS, MAX_COUNT, MAX_TEXT, CredentialState, Warn, clean_document, \
-    parse_state
+from providers.state import (
+    FRESH,
+    MAX_AHEAD_SECONDS,
+    MAX_COUNT,
+    MAX_TEXT,
+    CredentialState,
+    Warn,
+    clean_document,
+    parse_state,
+)
 
 T = TypeVar("T")
 
@@ -298,7 +306,8 @@ class SQLiteStateStore:
 
     def reset(self, provider: str | None = None, cred_id: str | None = None) -> int:
         """Clear cooldown and exhaustion (counters stay); returns how many credentials changed."""
-        where, args = "(exhausted != '' OR cooldown_until != 0 OR cooldown_reason != '')", ()
+        where = "(exhausted != '' OR cooldown_until != 0 OR cooldown_reason != '')"
+        args: tuple[str, ...] = ()
         if provider is not None:
             where, args = where + " AND provider = ?", (*args, provider)
         if cred_id is not None:
