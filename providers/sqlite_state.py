@@ -53,6 +53,18 @@ CREATE TABLE IF NOT EXISTS credential_state (
 CREATE TABLE IF NOT EXISTS cursor (provider TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 PRAGMA user_version = {SCHEMA_VERSION};
 """
+# Whether a row holds exactly the types and ranges hermes writes, judged by SQLite for each row it returns
+# (least_used reads them all); a row that is not is sorted out by `parse_state`. The one parameter is the
+# latest time a working hermes writes.
+_PLAINLY_VALID = (
+    "typeof(cooldown_until) = 'real' AND cooldown_until BETWEEN 0 AND :limit "
+    "AND typeof(last_used) = 'real' AND last_used BETWEEN 0 AND :limit "
+    f"AND typeof(requests) = 'integer' AND requests BETWEEN 0 AND {MAX_COUNT} "
+    f"AND typeof(errors) = 'integer' AND errors BETWEEN 0 AND {MAX_COUNT} "
+    "AND typeof(cooldown_reason) = 'text' AND typeof(exhausted) = 'text' AND typeof(last_error) = 'text' "
+    f"AND max(length(cooldown_reason), length(exhausted), length(last_error)) <= {MAX_TEXT}"
+)
+_SELECTED = f"({_PLAINLY_VALID}), {_COLUMNS}"
 _UPSERT = (
     f"INSERT INTO credential_state (provider, cred_id, {_COLUMNS}) VALUES (?, ?, {', '.join('?' * len(_FIELDS))}) "
     f"ON CONFLICT (provider, cred_id) DO UPDATE SET {', '.join(f'{n} = excluded.{n}' for n in _FIELDS)}"
@@ -71,6 +83,10 @@ def _as_os_error(e: sqlite3.Error, path: Path) -> OSError:
     if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN):
         return OSError(errno.EACCES, os.strerror(errno.EACCES), str(path))
     return OSError(errno.EIO, str(e), str(path))
+
+
+def _limit() -> float:
+    return time.time() + MAX_AHEAD_SECONDS
 
 
 class SQLiteStateStore:
@@ -213,7 +229,10 @@ class SQLiteStateStore:
     # -- reading -------------------------------------------------------------------------------------
 
     def _state(self, row: tuple[Any, ...]) -> CredentialState:
-        state, valid = parse_state({n: v for n, v, d in zip(_FIELDS, row, _DEFAULT_ROW) if v != d})
+        """The state of a row of `_SELECTED`: its validity, then the fields."""
+        if row[0]:
+            return CredentialState(*row[1:])
+        state, valid = parse_state({n: v for n, v, d in zip(_FIELDS, row[1:], _DEFAULT_ROW) if v != d})
         if not valid:
             self._warn_once(
                 "read", f"credential state {self.path} holds entries of the wrong shape; they were dropped. "
@@ -222,14 +241,15 @@ class SQLiteStateStore:
         return state
 
     def _row(self, db: sqlite3.Connection, provider: str, cred_id: str) -> CredentialState:
-        row = db.execute(f"SELECT {_COLUMNS} FROM credential_state WHERE provider = ? AND cred_id = ?",
-                         (provider, cred_id)).fetchone()
+        row = db.execute(f"SELECT {_SELECTED} FROM credential_state WHERE provider = :provider AND cred_id = :cred_id",
+                         {"limit": _limit(), "provider": provider, "cred_id": cred_id}).fetchone()
         return FRESH if row is None else self._state(row)
 
-    def _select(self, where: str, args: tuple[Any, ...]) -> dict[str, CredentialState]:
+    def _select(self, where: str, args: dict[str, Any]) -> dict[str, CredentialState]:
         def query() -> list[Any]:
             return self._conn().execute(
-                f"SELECT cred_id, {_COLUMNS} FROM credential_state WHERE {where}", args).fetchall()
+                f"SELECT cred_id, {_SELECTED} FROM credential_state WHERE {where}", {"limit": _limit(), **args}
+            ).fetchall()
 
         try:
             rows = query()
@@ -240,10 +260,11 @@ class SQLiteStateStore:
         return {str(r[0]): self._state(r[1:]) for r in rows}
 
     def read(self, provider: str) -> dict[str, CredentialState]:
-        return self._select("provider = ?", (provider,))
+        return self._select("provider = :provider", {"provider": provider})
 
     def troubled(self, provider: str, now: float) -> dict[str, CredentialState]:
-        return self._select("provider = ? AND (exhausted != '' OR cooldown_until > ?)", (provider, now))
+        return self._select("provider = :provider AND (exhausted != '' OR cooldown_until > :now)",
+                            {"provider": provider, "now": now})
 
     # -- writing -------------------------------------------------------------------------------------
 
@@ -290,7 +311,7 @@ class SQLiteStateStore:
 
     def cool_down(self, provider: str, cred_id: str, until: float, reason: str) -> None:
         # Never store what a later read would reject: a cooldown beyond the bound is held at it.
-        limit = time.time() + MAX_AHEAD_SECONDS
+        limit = _limit()
         until = until if math.isfinite(until) and until <= limit else limit
         reason = reason[:MAX_TEXT]
 
