@@ -165,15 +165,29 @@ class SQLiteStateStore:
             "for this run and not shared with other hermes processes."
         )
         memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        if self._db is not None:
+        source = self._db if self._db is not None else self._read_only()
+        if source is not None:
             try:
-                self._db.backup(memory)  # what could still be read
+                source.backup(memory)  # what can still be read: cooldowns another process recorded
             except sqlite3.Error:
                 pass
-            self._db.close()
+            source.close()
         memory.executescript(_SCHEMA)
         self._db, self._memory = memory, True
         return memory
+
+    def _read_only(self) -> sqlite3.Connection | None:
+        """The database opened for reading only (a read-only disk), or None. `immutable` reads the file
+        alone, for where not even the shared-memory index can be made; the last writer to close folded
+        the log into it."""
+        for mode in ("mode=ro", "immutable=1"):
+            try:
+                db = sqlite3.connect(f"{self.path.as_uri()}?{mode}", uri=True, check_same_thread=False)
+                db.execute("SELECT count(*) FROM credential_state").fetchone()
+                return db
+            except (sqlite3.Error, ValueError):
+                continue
+        return None
 
     def _migrate(self, db: sqlite3.Connection, legacy: Path) -> None:
         """Merge the JSON state file into the database and move it aside, in one transaction; the later

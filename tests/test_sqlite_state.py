@@ -5,6 +5,7 @@ earlier versions is migrated with every cooldown, exhaustion, counter and cursor
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -12,6 +13,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
 
 from providers.credentials import fingerprint
 from providers.sqlite_state import SQLiteStateStore
@@ -167,3 +170,27 @@ def test_an_upgrade_keeps_the_pools_state_end_to_end(hermes: Hermes, fake: FakeS
     assert hermes.run("auth", "reset", "myplan").returncode == 0
     listed = json.loads(hermes.run("auth", "list", "myplan", "--json").stdout)["credentials"]
     assert [(c["state"], c["requests"]) for c in listed] == [(OK, 7), (OK, 1), (OK, 41)]
+
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bwrap for a read-only mount")
+def test_a_read_only_state_dir_still_honours_the_cooldowns_stored_there(tmp_path: Path) -> None:
+    """Where the database cannot be written (a read-only home), the state is kept in memory, starting from
+    what the file holds: a key another process cooled down stays out of use."""
+    state = tmp_path / "state"
+    SQLiteStateStore(state / "credentials.db").cool_down("p", "a", time.time() + 600, "HTTP 429")
+    script = (
+        "import sys, time\nfrom pathlib import Path\nfrom providers.sqlite_state import SQLiteStateStore\n"
+        "s = SQLiteStateStore(Path(sys.argv[1]), warn=lambda m: print(m, file=sys.stderr))\n"
+        "s.record_use('p', 'a', time.time())\n"
+        "print(s.troubled('p', time.time())['a'].status(time.time()), s.read('p')['a'].requests)\n"
+    )
+    done = subprocess.run(
+        ["bwrap", "--bind", "/", "/", "--dev", "/dev", "--ro-bind", str(state), str(state),
+         sys.executable, "-c", script, str(state / "credentials.db")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    if "Read-only file system" not in done.stderr and done.returncode != 0:
+        pytest.skip(f"bwrap cannot make a mount namespace here: {done.stderr.strip()[:200]}")
+    assert done.returncode == 0 and "kept in memory" in done.stderr, done.stderr
+    assert done.stdout.split() == [COOLING, "1"]  # the stored cooldown, and this use counted
