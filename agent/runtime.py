@@ -24,7 +24,8 @@ from providers.models import ModelInfo, model_info
 from providers.pool import CredentialPool
 from providers.registry import ProviderSpec, Registry, build_registry
 from providers.secrets import Secrets, collect_secrets
-from providers.state import FileStateStore, StateStore
+from providers.sqlite_state import SQLiteStateStore
+from providers.state import StateStore
 
 if TYPE_CHECKING:
     from agent.transport import Transport
@@ -235,14 +236,16 @@ class Runtime:
     def state_store(self) -> StateStore:
         """The shared credential state: the local file, or Redis when configured (a fleet shares it)."""
         if self._store is None:
-            file_store = FileStateStore(self.state_dir / "credentials.json", warn=self.warn)
+            local = SQLiteStateStore(
+                self.state_dir / "credentials.db", legacy=self.state_dir / "credentials.json", warn=self.warn
+            )
             url = self.env.get("HERMES_STATE_URL") or str(self.config.get("credentials", "state", default="file"))
             if url == "file":
-                self._store = file_store
+                self._store = local
             else:
                 from providers.redis_state import open_redis_store  # the redis package only when configured
 
-                self._store = open_redis_store(url, fallback=file_store, warn=self.warn)
+                self._store = open_redis_store(url, fallback=local, warn=self.warn)
         return self._store
 
     def local_server(self):  # type: ignore[no-untyped-def]

@@ -7,6 +7,9 @@ retries or picks keys: the recovery middleware wraps it for that (`Transport` is
 from __future__ import annotations
 
 import json
+import os
+import ssl
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +18,14 @@ from typing import Any, Protocol
 import httpx
 
 from agent import errors
-from agent.events import Event, Finished, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from agent.events import (
+    Event,
+    Finished,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from agent.retry_policy import parse_retry_after
 from agent.route import Target
 
@@ -89,11 +99,54 @@ def status_error(response: httpx.Response, text: str, url: str) -> errors.HTTPSt
     )
 
 
+class DeferredTrustContext(ssl.SSLContext):
+    """The verifying TLS context httpx would make (CA file SSL_CERT_FILE, SSL_CERT_DIR or certifi's), but
+    loading the CA store, 25 ms, on its first TLS connection rather than when made: a plain-http
+    endpoint (a local server, a proxy) never pays for it."""
+
+    _lock = threading.Lock()
+    _loaded = False
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._loaded:
+                return
+            if os.environ.get("SSL_CERT_FILE"):
+                self.load_verify_locations(cafile=os.environ["SSL_CERT_FILE"])
+            elif os.environ.get("SSL_CERT_DIR"):
+                self.load_verify_locations(capath=os.environ["SSL_CERT_DIR"])
+            else:
+                import certifi
+
+                self.load_verify_locations(cafile=certifi.where())
+            self._loaded = True
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._load()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self._load()
+        return super().wrap_bio(*args, **kwargs)
+
+
+_tls: DeferredTrustContext | None = None
+
+
+def tls_context() -> DeferredTrustContext:
+    """The process's one TLS context, shared by every client and proxy mount (httpx makes one each)."""
+    global _tls
+    if _tls is None:
+        _tls = DeferredTrustContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
+    return _tls
+
+
 class HTTPTransport:
     def __init__(self, timeouts: Timeouts = Timeouts(), client: httpx.Client | None = None) -> None:
         self._client = client or httpx.Client(
             # Never follow a redirect: it would re-send the conversation to a host the user did not choose.
-            timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect), follow_redirects=False
+            timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect), follow_redirects=False,
+            verify=tls_context(),
         )
 
     def close(self) -> None:

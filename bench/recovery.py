@@ -20,7 +20,7 @@ from agent.runtime import Runtime  # noqa: E402
 from hermes_cli.config import Config  # noqa: E402
 from providers.credentials import Credential  # noqa: E402
 from providers.pool import CredentialPool  # noqa: E402
-from providers.state import FileStateStore  # noqa: E402
+from providers.sqlite_state import SQLiteStateStore  # noqa: E402
 from tests.fakeserver import FakeServer, RateLimit  # noqa: E402
 
 RUNS = 30
@@ -59,7 +59,7 @@ def rotation_figures() -> None:
 
 def pool_figures(n: int = 1000) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        store = FileStateStore(Path(tmp) / "credentials.json")
+        store = SQLiteStateStore(Path(tmp) / "credentials.db")
         creds = tuple(Credential(f"id{i:05d}", "bench", "env", f"k{i}", f"secret-{i:05d}-xxxx") for i in range(n))
         pool = CredentialPool("bench", creds, store, strategy="least_used", clock=time.time)
         for c in creds:  # a state entry for every credential, as after a long day

@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from providers.credentials import Credential  # noqa: E402
 from providers.pool import CredentialPool  # noqa: E402
 from providers.redis_state import open_redis_store  # noqa: E402
-from providers.state import FileStateStore, StateStore  # noqa: E402
+from providers.sqlite_state import SQLiteStateStore  # noqa: E402
+from providers.state import StateStore  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 
 KEYS = 10
@@ -30,8 +31,8 @@ PROCESSES = 20
 
 
 def open_store(target: str, tmp: Path) -> StateStore:
-    fallback = FileStateStore(tmp / "fallback.json")
-    return open_redis_store(target, fallback=fallback) if target.startswith("redis://") else FileStateStore(Path(target))
+    fallback = SQLiteStateStore(tmp / "fallback.db")
+    return open_redis_store(target, fallback=fallback) if target.startswith("redis://") else SQLiteStateStore(Path(target))
 
 
 def per_request(target: str, requests: int) -> list[float]:
@@ -71,5 +72,5 @@ if __name__ == "__main__":
           f"{os.cpu_count()} CPUs")
     with RedisServer() as server, tempfile.TemporaryDirectory() as tmp:
         figures("redis", server.url)
-        figures("file", str(Path(tmp) / "credentials.json"))
+        figures("file", str(Path(tmp) / "credentials.db"))
     print("goals: redis <= 2 ms, file <= 5 ms per request (1 process)")

@@ -152,14 +152,20 @@ GROUPS: dict[str, tuple[str, str, str]] = {
 
 def _register_groups(argv: list[str]) -> None:
     import importlib
+    import os
 
-    first = argv[1] if len(argv) > 1 else None
+    words = [a for a in argv[1:] if not a.startswith("-")]  # the top-level options take no value
+    first = words[0] if words else None
     if first in {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}:
         return
+    # `hermes --help` lists each group by its help alone: an empty stand-in spares importing them all.
+    # Completion needs the whole tree.
+    listing = first is None and not any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ)
     for name, (module, attr, help_text) in GROUPS.items():
         if first in GROUPS and name != first:
             continue
-        app.add_typer(getattr(importlib.import_module(module), attr), name=name, help=help_text)
+        group = typer.Typer() if listing else getattr(importlib.import_module(module), attr)
+        app.add_typer(group, name=name, help=help_text)
 
 
 def run() -> None:

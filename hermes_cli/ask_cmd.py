@@ -5,10 +5,18 @@ from __future__ import annotations
 import shutil
 import sys
 import textwrap
+import time
 from typing import TYPE_CHECKING, Any
 
 from agent import errors
-from agent.events import ApprovalNeeded, Notice, ReasoningDelta, TextDelta, ToolCallFinished, ToolCallStarted
+from agent.events import (
+    ApprovalNeeded,
+    Notice,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from hermes_cli import approvals
 from hermes_cli.context import Context
 from hermes_cli.options import ChatOptions
@@ -18,6 +26,9 @@ from hermes_cli.wrap import WordWrap
 
 if TYPE_CHECKING:
     from agent.conversation import Agent
+
+
+FLUSH_SECONDS = 0.05  # a pipe's reader sees the answer arrive at least this often
 
 
 def read_stdin() -> str:
@@ -61,11 +72,28 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
     wrote_text = False
     new_message = False
     interactive = approvals.can_ask()
-    wrap = WordWrap(sys.stdout.write, shutil.get_terminal_size((80, 24)).columns) if sys.stdout.isatty() else None
-    write = wrap.feed if wrap is not None else sys.stdout.write  # a pipe gets the text exactly
+    terminal = sys.stdout.isatty()
+    # A terminal shows each token; a pipe or file gets them in batches (one write, whatever buffering
+    # PYTHONUNBUFFERED asks for), at least every FLUSH_SECONDS so that a reader sees the answer arrive,
+    # and before anything on stderr so that both keep their order.
+    pending: list[str] = []
+    flushed = time.monotonic()
+
+    def flush() -> None:
+        nonlocal flushed
+        if pending:
+            sys.stdout.write("".join(pending))
+            pending.clear()
+        sys.stdout.flush()
+        flushed = time.monotonic()
+
+    wrap = WordWrap(sys.stdout.write, shutil.get_terminal_size((80, 24)).columns) if terminal else None
+    write = wrap.feed if wrap is not None else pending.append  # a pipe gets the text exactly
     reasoned = False  # reasoning on stderr ended mid-line
     try:
         for event in agent.reply(stream=stream):
+            if not isinstance(event, TextDelta) and wrote_text:
+                flush()
             if isinstance(event, TextDelta):
                 if reasoned:
                     sys.stderr.write("\n")
@@ -79,8 +107,9 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
                 answer.append(text)
                 if not as_json:
                     write(text)
-                    sys.stdout.flush()
                     wrote_text = True
+                    if terminal or time.monotonic() - flushed >= FLUSH_SECONDS:
+                        flush()
             elif isinstance(event, ReasoningDelta):
                 if show_reasoning:  # stderr: stdout holds the answer alone
                     sys.stderr.write(event.text)
@@ -106,8 +135,9 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
         if wrap is not None:
             wrap.close()
         if wrote_text and not "".join(answer).endswith("\n"):
-            sys.stdout.write("\n")
-            sys.stdout.flush()
+            pending.append("\n")
+        if wrote_text:
+            flush()
     if as_json:
         route = agent.route
         usage: dict[str, Any] | None = None

@@ -7,11 +7,12 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from agent import errors
-from providers.registry import BUILTIN
-from providers.secrets import Secrets, collect_secrets
+
+if TYPE_CHECKING:
+    from providers.secrets import Secrets
 
 T = TypeVar("T")
 
@@ -72,6 +73,9 @@ def watch_secrets(source: Callable[[], Secrets]) -> None:
 
 def redact(text: str) -> str:
     """`text` without any secret this process knows: its runtime's, or at least those in the environment."""
+    from providers.registry import BUILTIN  # only once there is something to report
+    from providers.secrets import collect_secrets
+
     known = [collect_secrets(BUILTIN, env=os.environ, provider_tables={}, auth_keys=(), state_url=None,
                              mcp_servers={})]
     for source in _secret_sources:
@@ -127,13 +131,18 @@ def report(error: BaseException) -> int:
 
 def guarded(fn: Callable[[], T]) -> T:
     """Run a command body; on failure report and exit with the contract's code."""
-    # Typer and click are loaded already by the time a command body runs; their Exit is a deliberate exit.
-    from click.exceptions import Exit as ClickExit
+    # Typer is loaded by the time a command body runs, and so is click when this typer uses it (before
+    # 0.28, which vendors it with typer.Exit as its Exit): their Exit is a deliberate exit. Importing a
+    # click that typer does not use would cost 10 ms for nothing.
     from typer import Exit as TyperExit
 
+    click_exceptions = sys.modules.get("click.exceptions")
+    exits: tuple[type[BaseException], ...] = (SystemExit, TyperExit)
+    if click_exceptions is not None:
+        exits += (click_exceptions.Exit,)
     try:
         return fn()
-    except (SystemExit, ClickExit, TyperExit):
+    except exits:
         raise
     except BaseException as e:  # noqa: BLE001 - this is the one place every error is reported
         raise SystemExit(report(e)) from None

@@ -15,7 +15,7 @@ class Paths:
 
     @property
     def credential_state(self) -> Path:
-        return self.state_dir / "credentials.json"
+        return self.state_dir / "credentials.db"
 
     @property
     def auth_store(self) -> Path:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +51,14 @@ class Credential:
         return self.command is not None
 
 
+_PRINTABLE_WORD = re.compile(r"[!-~]*")  # printable ASCII but space: what every key is, checked in C
+
+
 def key_problem(secret: str) -> str | None:
     """Why `secret` cannot be an API key, or None. Such a key would break the Authorization header or
     smuggle another header into it (`sk-…\nX-Injected: 1`), so it is refused before any request."""
+    if _PRINTABLE_WORD.fullmatch(secret):
+        return None
     if "\n" in secret or "\r" in secret:
         return "a line break"
     if any(ch.isspace() for ch in secret):
@@ -99,9 +106,12 @@ class AuthStore:
         self.path = path
         self._warn = warn
         self.problem: str | None = None  # why the file cannot be used, once a read found out
+        # The last file read and its entries: the pool and the secret registry both read it, and with
+        # thousands of keys parsing it again would cost what reading it cannot.
+        self._parsed: tuple[bytes, list[dict[str, Any]]] | None = None
 
     def _parse(self) -> list[dict[str, Any]]:
-        """The entries; ValueError or OSError saying what is wrong with the file."""
+        """The entries (a new list each time); ValueError saying what is wrong with the file."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -110,6 +120,8 @@ class AuthStore:
             raise ValueError("it is a directory") from None
         except OSError as e:
             raise ValueError(e.strerror or str(e)) from None
+        if self._parsed is not None and self._parsed[0] == raw:
+            return list(self._parsed[1])
         try:
             data = json.loads(raw.decode("utf-8"))
         except (ValueError, RecursionError):  # RecursionError: nested deeper than json can follow
@@ -120,7 +132,8 @@ class AuthStore:
         for n, e in enumerate(entries, 1):
             if not _valid_entry(e):
                 raise ValueError(f"entry {n} is not a provider, key, label and base_url")
-        return entries
+        self._parsed = (raw, entries)
+        return list(entries)
 
     def _read(self, *, strict: bool) -> list[dict[str, Any]]:
         try:
@@ -168,9 +181,13 @@ class AuthStore:
 def _valid_entry(entry: Any) -> bool:
     if not isinstance(entry, dict):
         return False
-    text = entry.get("provider"), entry.get("key")
-    optional = entry.get("label"), entry.get("base_url")
-    return all(isinstance(v, str) and v for v in text) and all(v is None or isinstance(v, str) for v in optional)
+    provider, key, label, base_url = entry.get("provider"), entry.get("key"), entry.get("label"), entry.get("base_url")
+    return isinstance(provider, str) and provider != "" and isinstance(key, str) and key != "" \
+        and (label is None or isinstance(label, str)) and (base_url is None or isinstance(base_url, str))
+
+
+def _auth_entry_name(key: str, path: Path) -> str:
+    return f"`hermes auth add` entry {fingerprint(key)} in {path}"
 
 
 def load_credentials(
@@ -189,11 +206,13 @@ def load_credentials(
     found: list[Credential] = []
     seen: set[str] = set()
 
-    def add(secret: str, source: str, label: str, pinned: str | None = None, where: str | None = None) -> None:
+    def add(secret: str, source: str, label: str, pinned: str | None = None,
+            where: Callable[[], str] | None = None) -> None:
         secret = secret.strip()
         if not secret:
             return
-        check_key(secret, spec.id, where or source)
+        if key_problem(secret):  # named only then: with thousands of keys, every name would cost
+            check_key(secret, spec.id, where() if where else source)
         cred_id = fingerprint(secret)
         if cred_id in seen:
             return
@@ -204,15 +223,16 @@ def load_credentials(
     for name in key_envs:
         if env.get(name):
             add(env[name], f"env {name}", name)
-    if env.get(spec.keys_env):
-        for i, key in enumerate(env[spec.keys_env].split(","), 1):
-            add(key, f"env {spec.keys_env}", f"{spec.keys_env}#{i}", where=f"env {spec.keys_env} (item {i})")
+    keys_env = spec.keys_env
+    if env.get(keys_env):
+        for i, key in enumerate(env[keys_env].split(","), 1):
+            add(key, f"env {keys_env}", f"{keys_env}#{i}", where=partial("env {} (item {})".format, keys_env, i))
     for i, key in enumerate(provider_table.get("api_keys") or (), 1):
-        add(str(key), "config", f"api_keys#{i}", where=f"[providers.{spec.id}] api_keys (item {i})")
+        add(str(key), "config", f"api_keys#{i}", where=partial("[providers.{}] api_keys (item {})".format, spec.id, i))
     for entry in auth_store.entries(spec.id):
         key = str(entry["key"])
         add(key, "auth", str(entry.get("label") or "added"), entry.get("base_url") or None,
-            where=f"`hermes auth add` entry {fingerprint(key)} in {auth_store.path}")
+            where=partial(_auth_entry_name, key, auth_store.path))
     command = provider_table.get("api_key_command")
     if command and run_command:
         cmd = command if isinstance(command, str) else tuple(command)

@@ -32,7 +32,11 @@ class CredentialPool:
         self.rng = rng or random.Random()
 
     def states(self) -> dict[str, CredentialState]:
-        return self.store.read(self.provider_id)
+        """What selection needs, fresh from the store: every state for least_used (it counts requests),
+        otherwise only the unusable ones, so that a request's cost does not grow with the pool."""
+        if self.strategy == "least_used":
+            return self.store.read(self.provider_id)
+        return self.store.troubled(self.provider_id, self.clock())
 
     def select(self, exclude: frozenset[str] = frozenset()) -> Credential | None:
         """An available credential by the strategy; the state is read fresh to see other processes' 429s."""

@@ -22,7 +22,16 @@ from typing import Any, TypeVar
 
 from agent.errors import UsageError
 from providers.secrets import mask_url
-from providers.state import MAX_AHEAD_SECONDS, MAX_TEXT, CredentialState, FileStateStore, Warn, valid_count, valid_time
+from providers.state import (
+    MAX_AHEAD_SECONDS,
+    MAX_TEXT,
+    OK,
+    CredentialState,
+    StateStore,
+    Warn,
+    valid_count,
+    valid_time,
+)
 
 try:
     import redis
@@ -62,7 +71,7 @@ def _ignore(message: str) -> None:
     pass
 
 
-def open_redis_store(url: str, *, fallback: FileStateStore, warn: Warn = _ignore) -> RedisStateStore:
+def open_redis_store(url: str, *, fallback: StateStore, warn: Warn = _ignore) -> RedisStateStore:
     try:
         client = redis.Redis.from_url(
             url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, decode_responses=True,
@@ -87,7 +96,7 @@ def _number(text: Any, valid: Callable[[Any], bool], parse: Callable[[str], Any]
 
 
 class RedisStateStore:
-    def __init__(self, client: redis.Redis, shown_url: str, fallback: FileStateStore, *, warn: Warn = _ignore) -> None:
+    def __init__(self, client: redis.Redis, shown_url: str, fallback: StateStore, *, warn: Warn = _ignore) -> None:
         self.client = client
         self.url = shown_url
         self.fallback = fallback
@@ -115,6 +124,9 @@ class RedisStateStore:
 
     def read(self, provider: str) -> dict[str, CredentialState]:
         return self._guard(lambda: self._read(provider), lambda: self.fallback.read(provider))
+
+    def troubled(self, provider: str, now: float) -> dict[str, CredentialState]:
+        return {cred_id: s for cred_id, s in self.read(provider).items() if s.status(now) != OK}
 
     def record_use(self, provider: str, cred_id: str, now: float, *, error: str = "") -> None:
         self._guard(

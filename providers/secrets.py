@@ -17,7 +17,7 @@ Pure: the environment, config tables and stored keys are passed in.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -96,18 +96,16 @@ class Secrets:
         return Secrets(self.keys | new, self.values | new, self.names)
 
     @cached_property
-    def _values_pattern(self) -> re.Pattern[str] | None:
-        return _alternation(self.values)
+    def _values_finder(self) -> Literals:
+        return Literals(self.values)
 
     @cached_property
-    def _keys_pattern(self) -> re.Pattern[str] | None:
-        return _alternation(self.keys)
+    def _keys_finder(self) -> Literals:
+        return Literals(self.keys)
 
     def scrub(self, text: str) -> str:
         """`text` with every known secret replaced by its masked form."""
-        if self._values_pattern is None or not text:
-            return text
-        return self._values_pattern.sub(lambda m: mask_key(m.group(0)), text)
+        return self._values_finder.sub(mask_key, text)
 
     def child_env(
         self,
@@ -125,14 +123,14 @@ class Secrets:
         """
         wanted = frozenset(pass_env)
         env: dict[str, str] = {}
-        keys, values = self._keys_pattern, self._values_pattern
+        keys, values = self._keys_finder, self._values_finder
         for name, value in environ.items():
-            if name in self.names or (keys is not None and keys.search(value)):
+            if name in self.names or keys.search(value):
                 continue
             named = name in wanted
             if minimal and not named and name not in MINIMAL_ENV and not name.startswith("LC_"):
                 continue
-            if not named and (named_like_credential(name) or (values is not None and values.search(value))):
+            if not named and (named_like_credential(name) or values.search(value)):
                 continue
             env[name] = value
         env.update(extra or {})
@@ -144,9 +142,42 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
     return Secrets(values=frozenset(s for s in secrets if s)).scrub(text)
 
 
-def _alternation(strings: Iterable[str]) -> re.Pattern[str] | None:
-    usable = sorted((s for s in strings if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, usable))) if usable else None
+class Literals:
+    """Finds any of many literal strings in a text, the longest at the leftmost place, as a regex of
+    their alternation would; but built in time linear in their number (compiling that regex for a pool
+    of 10,000 keys takes a third of a second) and searching in time linear in the text's length."""
+
+    def __init__(self, strings: Iterable[str]) -> None:
+        self._by_prefix: dict[str, list[str]] = {}  # every string of one prefix, longest first
+        for item in sorted({s for s in strings if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True):
+            self._by_prefix.setdefault(item[:MIN_SECRET_LENGTH], []).append(item)
+        # Only a place holding a string's first character can start one: the scan jumps between them.
+        firsts = "".join(sorted({p[0] for p in self._by_prefix}))
+        self._starts = re.compile(f"[{re.escape(firsts)}]") if firsts else None
+
+    def _find(self, text: str, pos: int) -> tuple[int, str] | None:
+        if self._starts is None:
+            return None
+        while (m := self._starts.search(text, pos)) is not None:
+            at = m.start()
+            for item in self._by_prefix.get(text[at : at + MIN_SECRET_LENGTH], ()):
+                if text.startswith(item, at):
+                    return at, item
+            pos = at + 1
+        return None
+
+    def search(self, text: str) -> bool:
+        return self._find(text, 0) is not None
+
+    def sub(self, replace: Callable[[str], str], text: str) -> str:
+        """`text` with each string found replaced by `replace(it)`."""
+        parts: list[str] = []
+        pos = 0
+        while (found := self._find(text, pos)) is not None:
+            at, item = found
+            parts += (text[pos:at], replace(item))
+            pos = at + len(item)
+        return "".join(parts) + text[pos:] if parts else text
 
 
 def _split_keys(value: str) -> list[str]:

@@ -12,10 +12,8 @@ from providers.state import FRESH, OK, CredentialState
 def available(
     credentials: Sequence[Credential], states: dict[str, CredentialState], now: float, exclude: frozenset[str]
 ) -> list[Credential]:
-    return [
-        c for c in credentials
-        if c.id not in exclude and states.get(c.id, FRESH).status(now) == OK
-    ]
+    unusable = exclude.union(cred_id for cred_id, s in states.items() if s.status(now) != OK)
+    return [c for c in credentials if c.id not in unusable]
 
 
 def choose(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +18,33 @@ from tests.fakeserver import FakeServer
 
 # Provider-related variables of the developer's shell must never leak into a test.
 _LEAKY_SUFFIXES = ("_API_KEY", "_API_KEYS", "_BASE_URL")
+
+
+def state_document(state_dir: Path) -> dict[str, Any]:
+    """The credential state hermes stored under `state_dir`, as `{"providers": {id: {cred_id: {field: value}}}}`
+    with only the fields that differ from a fresh credential; {} when there is none. Read with sqlite3 itself,
+    and every number checked finite: what a later read (or any other reader) can take."""
+    path = state_dir / "credentials.db"
+    if not path.exists():
+        return {}
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        cursor = db.execute("SELECT * FROM credential_state")
+        names = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+    finally:
+        db.close()
+    defaults = {"cooldown_until": 0, "cooldown_reason": "", "exhausted": "", "requests": 0, "errors": 0,
+                "last_error": "", "last_used": 0}
+    providers: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        entry = dict(zip(names, row))
+        for value in entry.values():
+            assert not isinstance(value, float) or math.isfinite(value), f"{value} in {path}"
+        providers.setdefault(entry.pop("provider"), {})[entry.pop("cred_id")] = {
+            k: v for k, v in entry.items() if v != defaults.get(k)
+        }
+    return {"providers": providers} if providers else {}
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:

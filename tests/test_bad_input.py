@@ -17,8 +17,9 @@ import pytest
 from agent.conversation import Message
 from agent.sessions import SessionStore
 from providers.credentials import fingerprint
-from providers.state import MAX_AHEAD_SECONDS, FileStateStore
-from tests.conftest import Hermes
+from providers.sqlite_state import SQLiteStateStore
+from providers.state import MAX_AHEAD_SECONDS
+from tests.conftest import Hermes, state_document
 from tests.fakeserver import FakeServer, Reply
 
 KEY = "sk-myplan-key-0001"  # the `myplan` fixture's key
@@ -50,19 +51,19 @@ def test_a_poisoned_cooldown_is_dropped_and_the_state_file_becomes_strict_json(m
     assert "ok" in listed.stdout.split("\n")[1] and str(state) in listed.stderr  # the key is usable, the file named
     asked = myplan.run("ask", "-m", "model-a", "hi")
     assert asked.returncode == 0 and asked.stdout == "Hello from fake\n", asked.stderr
-    entry = strict_json(state.read_bytes())["providers"]["myplan"][KEY_ID]  # type: ignore[index]
+    entry = state_document(state.parent)["providers"]["myplan"][KEY_ID]
     assert "cooldown_until" not in entry and entry["requests"] == 4  # the valid counter was kept
 
 
 def test_the_store_never_writes_a_cooldown_a_read_would_reject(tmp_path: Path) -> None:
-    store = FileStateStore(tmp_path / "credentials.json")
+    store = SQLiteStateStore(tmp_path / "credentials.db")
     store.cool_down("p", "a", float("inf"), "429")
     store.cool_down("p", "b", 1e300, "429")
-    data = strict_json((tmp_path / "credentials.json").read_bytes())
-    read_again = FileStateStore(tmp_path / "credentials.json").read("p")
+    data = state_document(tmp_path)
+    read_again = SQLiteStateStore(tmp_path / "credentials.db").read("p")
     for cred in ("a", "b"):
-        until = data["providers"]["p"][cred]["cooldown_until"]  # type: ignore[index]
-        assert until <= (tmp_path / "credentials.json").stat().st_mtime + MAX_AHEAD_SECONDS + 1
+        until = data["providers"]["p"][cred]["cooldown_until"]
+        assert until <= (tmp_path / "credentials.db").stat().st_mtime + MAX_AHEAD_SECONDS + 1
         assert read_again[cred].cooldown_until == until  # held at the bound, not dropped as invalid
 
 
@@ -144,7 +145,8 @@ def test_a_wrongly_shaped_credentials_json_is_rebuilt_and_no_command_exits_1(myp
     assert listed.returncode == 0 and KEY_ID in listed.stdout, listed.stderr
     reset = myplan.run("auth", "reset")
     assert reset.returncode == 0, reset.stderr
-    strict_json(state.read_bytes())
+    assert not state.exists() and state.with_name("credentials.json.migrated").exists()
+    assert KEY_ID in state_document(state.parent)["providers"]["myplan"]
 
 
 def test_a_directory_in_place_of_credentials_json_is_named_and_kept(myplan: Hermes) -> None:
@@ -154,6 +156,20 @@ def test_a_directory_in_place_of_credentials_json_is_named_and_kept(myplan: Herm
     asked = myplan.run("ask", "-p", "myplan", "-m", "model-a", "hi")
     assert asked.returncode == 0 and asked.stdout == "Hello from fake\n", asked.stderr
     assert f"credential state {state} is a directory" in asked.stderr
+    listed = myplan.run("auth", "list")
+    assert listed.returncode == 0 and KEY_ID in listed.stdout
+    reset = myplan.run("auth", "reset")
+    assert reset.returncode == 0 and "Traceback" not in reset.stderr
+    assert (state / "notes").read_text() == "mine"
+
+
+def test_a_directory_in_place_of_the_state_database_is_named_and_kept(myplan: Hermes) -> None:
+    state = myplan.home / "state" / "credentials.db"
+    state.mkdir(parents=True)
+    (state / "notes").write_text("mine")
+    asked = myplan.run("ask", "-p", "myplan", "-m", "model-a", "hi")
+    assert asked.returncode == 0 and asked.stdout == "Hello from fake\n", asked.stderr
+    assert f"cannot save credential state to {state}" in asked.stderr and "kept in memory" in asked.stderr
     listed = myplan.run("auth", "list")
     assert listed.returncode == 0 and KEY_ID in listed.stdout
     reset = myplan.run("auth", "reset")

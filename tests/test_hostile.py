@@ -9,18 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Hermes
+from tests.conftest import Hermes, state_document
 from tests.fakeserver import FakeServer, RateLimit, Reply
 
 K1, K2 = "sk-plan-key-one-0001", "sk-plan-key-two-0002"
-
-
-def strict_json(path: Path) -> Any:
-    """The file parsed as strict JSON: NaN and Infinity are refused, as any other JSON reader would."""
-    def refuse(name: str) -> None:
-        raise ValueError(f"{path} holds {name}, which is not JSON")
-
-    return json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
 
 
 def plan(hermes: Hermes, fake: FakeServer, extra: str = "") -> None:
@@ -38,7 +30,7 @@ def test_absurd_retry_after_exits_4_and_keeps_the_state_strict_json(
     done = hermes.run("ask", "-p", "myplan", "-m", "m", "hi")
     assert done.returncode == 4, done.stderr
     assert "Traceback" not in done.stderr and "earliest resets at" in done.stderr
-    state = strict_json(hermes.home / "state" / "credentials.json")
+    state = state_document(hermes.home / "state")
     for cred in state["providers"]["myplan"].values():
         assert cred["cooldown_until"] <= 1e12  # a real clock time, at most a day ahead
     listed = hermes.run("auth", "list", "myplan")

@@ -12,7 +12,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.conftest import Hermes
+from tests.conftest import Hermes, state_document
 from tests.fakeserver import FakeServer, NotFound, RateLimit, Reply, Status
 
 K1, K2, K3 = "sk-plan-key-one-0001", "sk-plan-key-two-0002", "sk-plan-key-three-03"
@@ -185,21 +185,21 @@ def test_parallel_processes_share_cooldowns_without_corruption(tmp_path: Path, f
     home = tmp_path / "home"
     script = (
         "import sys, time\n"
-        "from providers.state import FileStateStore\n"
+        "from providers.sqlite_state import SQLiteStateStore\n"
         "from pathlib import Path\n"
-        "s = FileStateStore(Path(sys.argv[1]))\n"
+        "s = SQLiteStateStore(Path(sys.argv[1]))\n"
         "for n in range(20):\n"
         "    s.record_use('myplan', sys.argv[2], time.time())\n"
         "s.cool_down('myplan', sys.argv[2], time.time() + 600, 'HTTP 429')\n"
     )
-    state = home / "state" / "credentials.json"
+    state = home / "state" / "credentials.db"
     with ThreadPoolExecutor(10) as pool:
         procs = list(pool.map(
             lambda i: subprocess.run([sys.executable, "-c", script, str(state), f"id{i}"], capture_output=True),
             range(10),
         ))
     assert all(p.returncode == 0 for p in procs), [p.stderr for p in procs]
-    data = json.loads(state.read_text())["providers"]["myplan"]
+    data = state_document(state.parent)["providers"]["myplan"]
     assert sorted(data) == sorted(f"id{i}" for i in range(10))
     assert all(entry["requests"] == 20 and entry["cooldown_until"] > 0 for entry in data.values())
     assert state.stat().st_mode & 0o777 == 0o600
@@ -228,7 +228,7 @@ def test_corrupt_state_file_warns_and_rebuilds(hermes: Hermes, fake: FakeServer)
     done = hermes.run("ask", "-p", "myplan", "-m", "m", "hi")
     assert done.returncode == 0, done.stderr
     assert "unreadable" in done.stderr
-    assert json.loads(state.read_text())["providers"]["myplan"]
+    assert state_document(state.parent)["providers"]["myplan"]
 
 
 def test_corrupt_auth_store_is_never_overwritten(hermes: Hermes, fake: FakeServer) -> None:

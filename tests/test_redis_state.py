@@ -22,7 +22,8 @@ from providers.credentials import Credential, fingerprint
 from providers.pool import CredentialPool
 from providers.redis_state import RedisStateStore, open_redis_store
 from providers.secrets import mask_url
-from providers.state import COOLING, EXHAUSTED, OK, FileStateStore
+from providers.sqlite_state import SQLiteStateStore
+from providers.state import COOLING, EXHAUSTED, OK
 from tests.conftest import Hermes, clean_env
 from tests.fakeserver import FakeServer, RateLimit, Reply, Status
 from tests.redis_server import RedisServer, RedisServerMissing, free_port
@@ -61,7 +62,7 @@ def closed_url() -> str:
 
 
 def new_store(url: str, tmp_path: Path) -> RedisStateStore:
-    return open_redis_store(url, fallback=FileStateStore(tmp_path / "credentials.json"))
+    return open_redis_store(url, fallback=SQLiteStateStore(tmp_path / "credentials.db"))
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
@@ -163,14 +164,14 @@ def test_reset_one_id_one_provider_or_all(redis_url: str, tmp_path: Path) -> Non
 def test_unreachable_redis_falls_back_to_the_file_with_one_warning(tmp_path: Path) -> None:
     url = closed_url().replace("redis://", "redis://fleet:hunter2@")
     warnings: list[str] = []
-    store = open_redis_store(url, fallback=FileStateStore(tmp_path / "credentials.json"), warn=warnings.append)
+    store = open_redis_store(url, fallback=SQLiteStateStore(tmp_path / "credentials.db"), warn=warnings.append)
     assert store.read("p") == {}
     store.exhaust("p", "a", "401")
     store.record_use("p", "a", time.time())
     assert store.next_cursor("p") == 0
     assert status(store, "p", "a") == EXHAUSTED
-    assert status(FileStateStore(tmp_path / "credentials.json"), "p", "a") == EXHAUSTED
-    assert store.describe() == f"redis {mask_url(url)} (unreachable, using file {tmp_path / 'credentials.json'})"
+    assert status(SQLiteStateStore(tmp_path / "credentials.db"), "p", "a") == EXHAUSTED
+    assert store.describe() == f"redis {mask_url(url)} (unreachable, using file {tmp_path / 'credentials.db'})"
     assert len(warnings) == 1 and WARNING.match("hermes: warning: " + warnings[0]), warnings
     err = warnings[0]
     assert "hunter2" not in err and "fleet:***@127.0.0.1" in err
@@ -228,7 +229,7 @@ def test_a_429_on_one_machine_cools_the_key_for_all(
     ask(m2)
     ask(m3)
     assert [r.key for r in fake.requests()[4:]] == [K1, K1]
-    assert not list(tmp_path.rglob("credentials.json"))  # the state lived in Redis only
+    assert not list(tmp_path.rglob("credentials.db"))  # the state lived in Redis only
     assert_no_raw_key_in_redis(redis_server)
 
 
@@ -262,7 +263,7 @@ def test_auth_list_names_the_store_and_its_health(tmp_path: Path, fake: FakeServ
     (down,) = machines(tmp_path / "down", fake, closed_url(), count=1)
     listing = down.run("auth", "list", "myplan")
     assert listing.returncode == 0, listing.stderr
-    assert re.search(r"state store: redis redis://\S+ \(unreachable, using file \S+credentials\.json\)", listing.stderr)
+    assert re.search(r"state store: redis redis://\S+ \(unreachable, using file \S+credentials\.db\)", listing.stderr)
 
 
 def test_an_unreachable_redis_still_answers_with_one_warning(tmp_path: Path, fake: FakeServer) -> None:

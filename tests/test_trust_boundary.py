@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from providers.secrets import mask_key
-from tests.conftest import Hermes
+from tests.conftest import Hermes, state_document
 from tests.fakeserver import FakeServer, Reply, Status, ToolCalls
 
 KEY = "sk-myplan-key-0001"
@@ -64,8 +64,7 @@ def test_a_redirect_does_not_fall_back_or_rotate(myplan: Hermes, fake: FakeServe
     assert result.returncode == 5
     assert [r.key for r in fake.requests()] == [KEY]
     assert fake2.log == []
-    state = json.loads((myplan.home / "state" / "credentials.json").read_text()) \
-        if (myplan.home / "state" / "credentials.json").exists() else {}
+    state = state_document(myplan.home / "state")
     assert "exhausted" not in json.dumps(state)
 
 

@@ -1,0 +1,92 @@
+"""Pool-size benchmark (run by hand: .venv/bin/python bench/pool_size.py [N]).
+
+`hermes ask hi` against the loopback fake with one key, and with 10,000 keys that all have state
+(each used once before), N alternated runs each (default 10), medians. Goal: ratio <= 1.1, and the
+bytes one ask adds to the credential state's write-ahead log the same for both pools.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.startup import ANSWER, hermes_command, interleaved, timed  # noqa: E402
+from providers.credentials import fingerprint  # noqa: E402
+from providers.sqlite_state import SQLiteStateStore  # noqa: E402
+from tests.fakeserver import FakeServer  # noqa: E402
+
+KEYS = 10_000
+GOAL = 1.1
+
+
+def make_home(root: Path, base_url: str, keys: list[str]) -> dict[str, str]:
+    root.mkdir()
+    (root / "config.toml").write_text(
+        f'[model]\nprovider = "myplan"\n\n[providers.myplan]\nbase_url = "{base_url}"\nmodels = ["model-a"]\n',
+        encoding="utf-8",
+    )
+    # As `hermes auth add` stores them: 10,000 keys are more than one environment variable may hold.
+    entries = [{"provider": "myplan", "key": k, "label": "added", "base_url": None} for k in keys]
+    (root / "state").mkdir()
+    (root / "state" / "auth.json").write_text(json.dumps({"credentials": entries}), encoding="utf-8")
+    store = SQLiteStateStore(root / "state" / "credentials.db")
+    now = time.time()
+    for key in keys:  # every key has state, as after a long life of rotation
+        store.record_use("myplan", fingerprint(key), now)
+    env = {k: v for k, v in os.environ.items()
+           if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")}
+    env.update({"HERMES_HOME": str(root), "NO_COLOR": "1"})
+    return env
+
+
+def wal_bytes_per_ask(cmd: list[str], env: dict[str, str]) -> int:
+    """What one ask appends to the write-ahead log, its only write to the state. The bench holds a connection
+    open meanwhile: the last one to close checkpoints and removes the log, which would hide the figure."""
+    path = Path(env["HERMES_HOME"]) / "state" / "credentials.db"
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.execute("SELECT count(*) FROM credential_state").fetchone()
+    wal = Path(str(path) + "-wal")
+    before = wal.stat().st_size
+    timed(cmd, env, expect=ANSWER)
+    after = wal.stat().st_size
+    db.close()
+    return after - before
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    hermes = hermes_command()
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as pycache, FakeServer() as fake:
+        keys = [f"sk-bench-pool-{i:06d}-abcdef" for i in range(KEYS)]
+        envs = {"1 key": make_home(Path(tmp, "one"), fake.base_url, keys[:1]),
+                f"{KEYS:,} keys": make_home(Path(tmp, "many"), fake.base_url, keys)}
+        for env in envs.values():
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = pycache
+        cmd = [*hermes, "ask", "--no-save", "hi"]
+        wall: dict[str, list[float]] = {name: [] for name in envs}
+        for _ in range(n):  # alternated, so that a busy machine slows both alike
+            for name, env in envs.items():
+                wall[name] += [w for w, _ in interleaved(1, {name: cmd}, env, ANSWER)[name]]
+        written = {name: wal_bytes_per_ask(cmd, env) for name, env in envs.items()}
+        print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; {n} alternated runs, medians")
+        for name in envs:
+            print(f"   {name:<12} {statistics.median(wall[name]) * 1000:7.1f} ms   "
+                  f"{written[name]:6d} bytes written to the state per ask")
+        one, many = (statistics.median(w) for w in wall.values())
+        verdict = "ok" if many / one <= GOAL else "MISSED"
+        print(f"   ratio        {many / one:7.2f}      (goal <= {GOAL}: {verdict})")
+
+
+if __name__ == "__main__":
+    main()
