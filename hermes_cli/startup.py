@@ -133,6 +133,7 @@ def build_toolset(ctx: Context, runtime: Runtime, options: ChatOptions) -> ToolS
 
     Commands and servers get their environment from the secret registry: no provider key, whatever
     the tool; only what `[tools] pass_env` (and a server's own `env`) names beyond the usual.
+    A server that cannot start is named on stderr once and left out (ConfigError if `required`).
     """
     if options.no_tools:
         return None
@@ -149,7 +150,11 @@ def build_toolset(ctx: Context, runtime: Runtime, options: ChatOptions) -> ToolS
         from agent.tools.mcp import McpServers  # the mcp package loads only when a server is configured
 
         mcp = McpServers.start(servers, reserved={t.name for t in tools}, log_dir=ctx.paths.state_dir / "mcp",
+                               cache_dir=ctx.paths.state_dir / "mcp",
                                environment=lambda own: runtime.child_env(extra=own, minimal=True))
+        for failure in mcp.failures:
+            print(f"hermes: {failure.message} Going on without its tools. {failure.hint or ''}".rstrip(),
+                  file=sys.stderr)
         tools = [*tools, *mcp.tools]
     settings = ApprovalSettings(
         yes=options.yes, allow_dangerous=ctx.config.get("agent", "allow_dangerous", default=False) is True

@@ -14,7 +14,7 @@ import pytest
 
 from agent.errors import ConfigError, UsageError
 from agent.tools.base import Effect, Tool, ToolError, Workspace
-from agent.tools.mcp import RESTARTS, McpServers, _make_tools, _result_text, _Server
+from agent.tools.mcp import RESTARTS, McpServers, ServerConfig, _make_tools, _result_text, _Server
 
 SERVER = str(Path(__file__).resolve().with_name("mcp_server.py"))
 COMMAND = [sys.executable, SERVER]
@@ -115,9 +115,10 @@ def test_clashing_names_get_the_server_prefix(ws: Workspace) -> None:
 
 
 def test_names_are_cleaned_and_unique() -> None:
-    server = _Server("my server", ["x"], {}, None, None)  # type: ignore[arg-type]  # only named here
+    config = ServerConfig("my server", ("x",), {}, None, 1.0, 1.0, False)
+    server = _Server(config, {}, McpServers(), "key")
     server.specs = [{"name": "get.weather"}, {"name": "a" * 80}, {"name": "read_file"}]
-    names = [t.name for t in _make_tools([server], {"read_file"}, 1.0)]
+    names = [t.name for t in _make_tools([server], {"read_file"})]
     assert names == ["get_weather", "a" * 64, "my_server__read_file"]
 
 
@@ -133,7 +134,7 @@ def test_close_leaves_no_process(ws: Workspace) -> None:
 
 
 def test_a_call_times_out(ws: Workspace) -> None:
-    with McpServers.start({"s": {"command": COMMAND}}, call_timeout=0.5) as servers:
+    with McpServers.start({"s": {"command": COMMAND, "tool_timeout": 0.5}}) as servers:
         tools = by_name(servers)
         started = time.monotonic()
         with pytest.raises(ToolError, match="did not answer within 0.5 s"):
@@ -182,7 +183,7 @@ def test_a_server_that_cannot_restart_says_why(ws: Workspace, tmp_path: Path) ->
 
 def test_command_not_found_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as caught:
-        McpServers.start({"ghost": {"command": ["hermes-no-such-program", "--stdio"]}})
+        McpServers.start({"ghost": {"command": ["hermes-no-such-program", "--stdio"], "required": True}})
     assert isinstance(caught.value, UsageError)
     assert "'ghost'" in caught.value.message and "hermes-no-such-program" in caught.value.message
     assert caught.value.hint and "[mcp.servers.ghost]" in caught.value.hint
@@ -191,13 +192,13 @@ def test_command_not_found_is_a_config_error() -> None:
 def test_a_server_that_exits_is_a_config_error_not_a_hang() -> None:
     started = time.monotonic()
     with pytest.raises(ConfigError, match="'quits'"):
-        McpServers.start({"quits": {"command": [sys.executable, "-c", "pass"]}}, timeout=8)
+        McpServers.start({"quits": {"command": [sys.executable, "-c", "pass"], "required": True}}, timeout=8)
     assert time.monotonic() - started < 4
 
 
 def test_start_up_errors_quote_the_servers_stderr() -> None:
     with pytest.raises(ConfigError, match='stderr ends with "missing API token"'):
-        McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"]}})
+        McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"], "required": True}})
 
 
 def test_initialize_timeout_stops_everything_started() -> None:
@@ -205,7 +206,7 @@ def test_initialize_timeout_stops_everything_started() -> None:
     silent = [sys.executable, "-c", "import time; time.sleep(30)"]
     started = time.monotonic()
     with pytest.raises(ConfigError, match="'silent' could not be started: it did not finish initializing within 4 s"):
-        McpServers.start({"good": {"command": COMMAND}, "silent": {"command": silent}}, timeout=4)
+        McpServers.start({"good": {"command": COMMAND}, "silent": {"command": silent, "required": True}}, timeout=4)
     assert time.monotonic() - started < 9  # 4 s, then stdio_client's shutdown: stdin closed, 2 s, SIGTERM
     assert children() == before
 
@@ -220,33 +221,33 @@ def test_a_malformed_server_table_is_a_config_error(spec: dict[str, object]) -> 
 def test_without_the_mcp_package_the_hint_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "mcp", None)  # makes `import mcp` raise ImportError
     with pytest.raises(ConfigError) as caught:
-        McpServers.start({"any": {"command": COMMAND}})
+        McpServers.start({"any": {"command": COMMAND, "required": True}})
     assert caught.value.hint == "pip install 'hermes[mcp]'"
 
 
 def test_stderr_goes_to_the_log_dir(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError):
-        McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"]}}, log_dir=tmp_path)
+    with McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"]}}, log_dir=tmp_path) as servers:
+        assert len(servers.failures) == 1 and servers.tools == []
     assert "missing API token" in (tmp_path / "mcp-grumpy.log").read_text()
 
 
 def test_start_up_errors_quote_only_this_runs_stderr_and_the_log_is_fresh_per_run(tmp_path: Path) -> None:
     for complaint in ("first run: token expired", "second run: missing API token"):
-        with pytest.raises(ConfigError) as caught:
-            McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"], "env": {"COMPLAINT": complaint}}},
-                             log_dir=tmp_path)
-    assert 'stderr ends with "second run: missing API token"' in caught.value.message
-    assert "first run" not in caught.value.message
+        with McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"], "env": {"COMPLAINT": complaint}}},
+                              log_dir=tmp_path) as servers:
+            (failure,) = servers.failures
+    assert 'stderr ends with "second run: missing API token"' in failure.message
+    assert "first run" not in failure.message
     assert (tmp_path / "mcp-grumpy.log").read_text() == "second run: missing API token\n"
     assert (tmp_path / "mcp-grumpy.log.1").read_text() == "first run: token expired\n"  # the run before, kept
 
 
 def test_a_server_writing_text_on_stdout_is_reported_as_such_not_as_a_timeout() -> None:
-    with pytest.raises(ConfigError) as caught:
-        McpServers.start({"chatty": {"command": [*COMMAND, "--chatty"]}}, timeout=20)
-    assert "not MCP on its stdout" in caught.value.message
-    assert "Starting hermes-test server v1.0 on stdio..." in caught.value.message
-    assert "within 20 s" not in caught.value.message
+    with McpServers.start({"chatty": {"command": [*COMMAND, "--chatty"]}}, timeout=20) as servers:
+        (failure,) = servers.failures
+    assert "not MCP on its stdout" in failure.message
+    assert "Starting hermes-test server v1.0 on stdio..." in failure.message
+    assert "within 20 s" not in failure.message
 
 
 def test_a_banner_on_stdout_before_mcp_still_works(ws: Workspace) -> None:
