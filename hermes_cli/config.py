@@ -366,24 +366,36 @@ def set_value(file: Path, path: Path_, value: Any) -> None:
     """Write one key, keeping comments and order; validate the whole result before the atomic write."""
     import tomlkit
 
-    from agent.atomic import write_atomic
-
     if "[]" in path:
         raise UsageError("Array entries such as [[fallback]] are edited with `hermes config edit`.")
+
+    def change(doc: Any) -> None:
+        node: Any = doc
+        for part in path[:-1]:
+            if part not in node:
+                node[part] = tomlkit.table()
+            node = node[part]
+            if not isinstance(node, Mapping):
+                raise UsageError(f"{format_key(path)} cannot be set: {part} is not a table in {file}.")
+        node[path[-1]] = value
+
+    edit_document(file, change)
+
+
+def edit_document(file: Path, change: Callable[[Any], None]) -> None:
+    """Apply `change` to the file's tomlkit document (comments and order kept); validate the whole
+    result before the atomic write. A file that does not parse is reported, never overwritten."""
+    import tomlkit
+
+    from agent.atomic import write_atomic
+
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         text = ""
-    parse_toml(text, file)  # a broken file is reported, never overwritten
+    parse_toml(text, file)
     doc = tomlkit.parse(text)
-    node: Any = doc
-    for part in path[:-1]:
-        if part not in node:
-            node[part] = tomlkit.table()
-        node = node[part]
-        if not isinstance(node, Mapping):
-            raise UsageError(f"{format_key(path)} cannot be set: {part} is not a table in {file}.")
-    node[path[-1]] = value
+    change(doc)
     new_text = tomlkit.dumps(doc)
     validate(parse_toml(new_text, file), file)
     write_atomic(file, new_text.encode("utf-8"))

@@ -51,6 +51,12 @@ def get_env() -> str:
     return "\n".join(f"{k}={v}" for k, v in sorted(os.environ.items()))
 
 
+@server.tool(annotations=ToolAnnotations(destructiveHint=True, openWorldHint=True))
+def wipe(target: str) -> str:
+    """Pretends to delete the target."""
+    return f"wiped {target}"
+
+
 @server.tool()
 def slow(seconds: float) -> str:
     """Sleep, then answer."""

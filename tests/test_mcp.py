@@ -290,3 +290,92 @@ def test_nothing_is_printed_at_exit_and_no_process_is_left(close: bool) -> None:
                           capture_output=True, text=True, timeout=20)
     assert (proc.returncode, proc.stderr) == (0, "")
     assert not alive(int(proc.stdout))
+
+
+# -- resilience and lazy servers ---------------------------------------------------------------------------
+
+def starts(file: Path) -> int:
+    return len(file.read_text().splitlines()) if file.exists() else 0
+
+
+@pytest.mark.parametrize("command", [["hermes-no-such-program"], [*COMMAND, "--complain"], [*COMMAND, "--chatty"],
+                                     [sys.executable, "-c", "import time; time.sleep(30)"]],
+                         ids=["missing", "crashes", "garbage", "hangs"])
+def test_a_broken_server_is_left_out_and_the_others_work(command: list[str], ws: Workspace) -> None:
+    before = children()
+    with McpServers.start({"good": {"command": COMMAND}, "bad": {"command": command, "startup_timeout": 3}}) \
+            as servers:
+        (failure,) = servers.failures
+        assert "MCP server 'bad' could not be started" in failure.message
+        assert {t.source for t in servers.tools} == {"mcp:good"}
+        assert by_name(servers)["add"].run({"a": 1, "b": 2}, ws).content == "3"
+    assert children() == before
+
+
+def test_a_disabled_server_is_not_started(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    with McpServers.start({"off": {"command": COMMAND, "enabled": False, "env": {"STARTED_FILE": str(started)}}}) \
+            as servers:
+        assert servers.tools == [] and servers.failures == []
+    assert starts(started) == 0
+
+
+def test_cwd_is_the_servers_working_directory(tmp_path: Path, ws: Workspace) -> None:
+    with McpServers.start({"c": {"command": COMMAND, "cwd": str(tmp_path)}}) as servers:
+        assert by_name(servers)["env_value"].run({"name": "PWD"}, ws).content in (str(tmp_path), "<unset>")
+        pid = by_name(servers)["pid"].run({}, ws).content
+        assert Path(f"/proc/{pid}/cwd").resolve() == tmp_path.resolve()
+    with McpServers.start({"c": {"command": COMMAND, "cwd": str(tmp_path / "nowhere")}}) as servers:
+        (failure,) = servers.failures
+        assert "nowhere is not a directory" in failure.message
+
+
+def test_a_cached_server_starts_only_when_a_tool_is_called(tmp_path: Path, ws: Workspace) -> None:
+    started = tmp_path / "started"
+    table = {"slow": {"command": [*COMMAND, "--slow-start"], "env": {"STARTED_FILE": str(started)}}}
+    with McpServers.start(table, cache_dir=tmp_path) as servers:  # nothing cached: started to list its tools
+        assert "add" in by_name(servers)
+    assert starts(started) == 1
+    before = children()
+    with McpServers.start(table, cache_dir=tmp_path) as servers:
+        tools = by_name(servers)
+        assert tools["add"].effect is Effect.READ and tools["add"].source == "mcp:slow"
+        assert children() == before and starts(started) == 1  # listed from the cache: no process
+        assert tools["add"].run({"a": 2, "b": 3}, ws).content == "5"  # the call starts it
+        assert starts(started) == 2
+        assert tools["pid"].run({}, ws).content == tools["pid"].run({}, ws).content  # and it stays up
+    assert children() == before
+    changed = {"slow": {**table["slow"], "command": [*COMMAND, "--slow-start", "--banner"]}}
+    with McpServers.start(changed, cache_dir=tmp_path):  # another command: listed afresh
+        assert starts(started) == 3
+
+
+def test_a_cached_server_that_fails_to_start_tells_the_model_once(tmp_path: Path, ws: Workspace) -> None:
+    refuse = tmp_path / "refuse"
+    table = {"r": {"command": COMMAND, "env": {"REFUSE_IF_EXISTS": str(refuse)}}}
+    McpServers.start(table, cache_dir=tmp_path).close()
+    refuse.touch()
+    with McpServers.start(table, cache_dir=tmp_path) as servers:
+        assert servers.failures == []
+        add = by_name(servers)["add"]
+        with pytest.raises(ToolError, match="'r' could not be started.*missing API token"):
+            add.run({"a": 1, "b": 1}, ws)
+        started = time.monotonic()
+        with pytest.raises(ToolError, match="'r' could not be started"):
+            add.run({"a": 1, "b": 1}, ws)
+        assert time.monotonic() - started < 1  # not started again
+
+
+def test_a_required_server_that_fails_stops_everything(tmp_path: Path) -> None:
+    before = children()
+    with pytest.raises(ConfigError, match="'must' could not be started"):
+        McpServers.start({"good": {"command": COMMAND}, "must": {"command": [*COMMAND, "--complain"], "required": True}})
+    assert children() == before
+
+
+def test_hints_and_the_line_count(shared: McpServers, ws: Workspace) -> None:
+    tools = by_name(shared)
+    assert tools["add"].hints == ("read-only",) and tools["add"].confinement == ""
+    assert tools["test__shout"].confinement == "not sandboxed: runs in its MCP server"
+    assert tools["get_env"].run({}, ws).summary.endswith("lines")
+    assert tools["add"].run({"a": 1, "b": 1}, ws).summary == "1 line"

@@ -188,17 +188,13 @@ def _tools(chat: Chat, arg: str) -> None:
     if tools is None:
         chat.screen.say("Tools are off in this session (--no-tools).")
         return
-    from agent.tools.base import Effect
+    import shutil
 
-    width = max((len(t.name) for t in tools.tools), default=0)
-    lines = [f"Tools ({len(tools.tools)}), working in {tools.workspace.root}:"]
-    for t in tools.tools:
-        ask = "runs freely" if t.effect is Effect.READ else ("approved" if tools.settings.yes or t.name in tools.always
-                                                             else "asks first")
-        summary = t.description.strip().splitlines()[0] if t.description.strip() else ""
-        lines.append(f"  {t.name:<{width}}  {t.source:<12} {ask:<11}  {summary[:70]}")
-        if t.confinement:
-            lines.append(f"  {'':<{width}}  {t.confinement}")
+    from hermes_cli.tool_list import rows, table
+
+    found = rows(tools.tools, yes=tools.settings.yes, always=tools.always)
+    lines = [f"Tools ({len(found)}), working in {tools.workspace.root}:",
+             *table(found, shutil.get_terminal_size((100, 24)).columns)]
     chat.screen.say("\n".join(lines))
 
 
