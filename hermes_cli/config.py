@@ -396,7 +396,7 @@ def edit_document(file: Path, change: Callable[[Any], None]) -> None:
     parse_toml(text, file)
     doc = tomlkit.parse(text)
     change(doc)
-    new_text = tomlkit.dumps(doc)
+    new_text = tomlkit.dumps(doc).rstrip("\n") + "\n"  # a removed table leaves no blank lines behind
     validate(parse_toml(new_text, file), file)
     write_atomic(file, new_text.encode("utf-8"))
 

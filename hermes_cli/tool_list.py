@@ -45,7 +45,11 @@ def table(found: Sequence[ToolRow], columns: int) -> list[str]:
     widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(heads)]
     room = max(20, columns - sum(widths) - 2 * len(widths) - 2)
     lines = ["  " + "  ".join(h.ljust(w) for h, w in zip(heads, widths)) + "  DESCRIPTION"]
+    said = ""
     for row, cell in zip(found, cells):
         summary = row.summary if len(row.summary) <= room else row.summary[:room - 1] + "…"
         lines.append(("  " + "  ".join(c.ljust(w) for c, w in zip(cell, widths)) + "  " + summary).rstrip())
+        if row.confinement and row.confinement != said:  # once for a run of tools that share it
+            lines.append(" " * (4 + widths[0]) + row.confinement)
+        said = row.confinement
     return lines

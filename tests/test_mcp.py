@@ -379,3 +379,14 @@ def test_hints_and_the_line_count(shared: McpServers, ws: Workspace) -> None:
     assert tools["test__shout"].confinement == "not sandboxed: runs in its MCP server"
     assert tools["get_env"].run({}, ws).summary.endswith("lines")
     assert tools["add"].run({"a": 1, "b": 1}, ws).summary == "1 line"
+
+
+def test_the_approval_names_the_server_its_hints_and_the_arguments(shared: McpServers, ws: Workspace) -> None:
+    from agent.tools.approval import ASK, ApprovalSettings, decide
+
+    wipe = by_name(shared)["wipe"]
+    verdict = decide(wipe, {"target": "/data"}, ws, ApprovalSettings())
+    assert verdict.action == ASK
+    assert verdict.reason == ("is a tool of MCP server 'test' (not sandboxed: runs in its MCP server; "
+                              "the server says: destructive, open-world)")
+    assert wipe.preview({"target": "/data"}, ws) == 'test.wipe({"target": "/data"})'

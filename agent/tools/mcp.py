@@ -22,7 +22,6 @@ Only the wire format (`model_dump(by_alias=True)`) of mcp's models is read, so m
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import base64
 import concurrent.futures
@@ -45,6 +44,8 @@ from agent.tools.base import Arguments, Effect, Escape, ToolError, ToolResult, W
 from providers.secrets import Secrets
 
 if TYPE_CHECKING:
+    import asyncio
+
     from mcp import ClientSession
 
     from agent.tools.base import Tool
@@ -195,6 +196,8 @@ class McpServers:
         """The event loop every session runs on, started with the first server."""
         with self._lock:
             if self._loop is None:
+                import asyncio  # only once a server starts: a cached tool list needs no event loop
+
                 # mcp logs a server's protocol slips; unless hermes configures logging, Python would
                 # print them (with tracebacks) on the terminal, mixed with the answer.
                 mcp_logger = logging.getLogger("mcp")
@@ -332,6 +335,8 @@ class _Server:
     def launch(self) -> None:
         if self._stopping:
             raise RuntimeError("hermes is stopping its MCP servers")
+        import asyncio
+
         loop = self._owner.loop()
         self._stop = asyncio.Event()
         self._lost = False
@@ -388,6 +393,8 @@ class _Server:
         with self._lock:
             session = self._session_for_call()
         assert self._task is not None
+        import asyncio
+
         future = asyncio.run_coroutine_threadsafe(_call(session, tool, arguments, timeout), self._owner.loop())
         try:
             return future.result(timeout + _STOP_TIMEOUT)  # the coroutine times itself out first
@@ -540,6 +547,8 @@ async def _call(session: ClientSession, tool: str, arguments: dict[str, Any], ti
 
 
 def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    import asyncio
+
     asyncio.set_event_loop(loop)
     try:
         loop.run_forever()
