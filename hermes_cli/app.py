@@ -151,6 +151,19 @@ def tools(
     guarded(lambda: run_tools(as_json=json_, no_mcp=no_mcp))
 
 
+@app.command()
+def rollback(
+    turns: Annotated[int, typer.Argument(min=1, metavar="[N]", help="How many of the last turns to undo.")] = 1,
+    session: Annotated[Optional[str], typer.Option(
+        "--session", "-s", help="Session id (or prefix) or title; default: the one with the latest file change.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Restore without asking.")] = False,
+) -> None:
+    """Restore the files write_file and edit_file changed in the last N turns (the diff is shown first)."""
+    from hermes_cli.rollback_cmd import run_rollback
+
+    guarded(lambda: run_rollback(session, turns, yes=yes))
+
+
 # Command groups: (module, Typer attribute, help). Only the group being run is imported, so that
 # `hermes ask` in a loop never pays for the others; --help and completion import them all.
 GROUPS: dict[str, tuple[str, str, str]] = {

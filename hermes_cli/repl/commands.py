@@ -198,6 +198,13 @@ def _tools(chat: Chat, arg: str) -> None:
     chat.screen.say("\n".join(lines))
 
 
+def _rollback(chat: Chat, arg: str) -> None:
+    from hermes_cli.rollback_cmd import rollback_in_chat
+
+    tools = chat.agent.tools
+    rollback_in_chat(tools.checkpoints() if tools is not None else None, arg, chat.screen.say)
+
+
 def _recent(chat: Chat, limit: int) -> list[SessionInfo]:
     from agent.sessions import SessionStore
 
@@ -482,6 +489,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("reasoning", _reasoning, "A reasoning model's thinking: show it whole, hide it to one line, or "
             "print the last", args="show|hide|last",
             complete=lambda chat, arg: [(c, "") for c in ("show", "hide", "last")]),
+    Command("rollback", _rollback, "Restore the files tools changed in the last N turns (default 1); shows the "
+            "diff", args="[N]"),
     Command("copy", _copy, "Copy the last answer to the clipboard"),
     Command("exit", _exit, "Leave (Ctrl-D does too)", aliases=("quit", "q")),
 )
