@@ -46,7 +46,7 @@ def list_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
         ctx = Context()
         runtime = ctx.runtime()
         cache_dir = ctx.paths.state_dir / "mcp"
-        found = []
+        found: list[dict[str, Any]] = []
         for name, spec in _servers(ctx).items():
             spec = spec if isinstance(spec, dict) else {}
             command = [str(c) for c in spec.get("command") or []]

@@ -44,6 +44,7 @@ def run_rollback(session: str | None, count: int, *, yes: bool) -> None:
 
     ctx = Context()
     root = ctx.paths.state_dir / "checkpoints"
+    session_id: str | None
     if session is not None:
         from agent.sessions import SessionStore
 
