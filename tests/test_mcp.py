@@ -390,3 +390,5 @@ def test_the_approval_names_the_server_its_hints_and_the_arguments(shared: McpSe
     assert verdict.reason == ("is a tool of MCP server 'test' (not sandboxed: runs in its MCP server; "
                               "the server says: destructive, open-world)")
     assert wipe.preview({"target": "/data"}, ws) == 'test.wipe({"target": "/data"})'
+    long = wipe.preview({"target": "x" * 100}, ws).splitlines()
+    assert long == ["test.wipe({", f'  "target": "{"x" * 100}"', "})"]

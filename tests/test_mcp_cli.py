@@ -137,3 +137,14 @@ def test_tools_json_lists_builtin_and_mcp_tools(hermes: Hermes) -> None:
     plain = hermes.run("tools")
     header = plain.stdout.splitlines()[0].split()
     assert header == ["TOOL", "SOURCE", "ASKS", "SANDBOXED", "DESCRIPTION"]
+
+
+def test_an_unapproved_mcp_call_names_its_server_and_hints(myplan: Hermes, fake: FakeServer, tmp_path: Path) -> None:
+    with_server(myplan, "calc", [sys.executable, str(SERVER)])
+    fake.script(ToolCalls([("wipe", {"target": "/data"})]), Reply("Could not."))
+    done = myplan.run("ask", "Wipe it.", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "is a tool of MCP server 'calc'" in done.stderr and "destructive, open-world" in done.stderr
+    assert "runs a program" not in done.stderr
+    tool = fake.requests()[1].body["messages"][-1]
+    assert "is a tool of MCP server 'calc'" in tool["content"] and "pass -y" in tool["content"]

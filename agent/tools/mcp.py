@@ -55,6 +55,7 @@ STARTUP_TIMEOUT = 20.0  # seconds a server may take to start and list its tools:
 RESTARTS = 3  # a server that stopped is started again on its next call, this many times per session
 _CONNECTION_CLOSED = -32000  # mcp.types.CONNECTION_CLOSED, in 1.x and 2.x alike
 OUTPUT_LIMIT = 60_000  # characters of one result kept
+_PREVIEW_WIDTH = 100  # arguments longer than this on one line are shown one per line
 _NAME = re.compile(r"[^A-Za-z0-9_-]")  # OpenAI's rule for function names: [a-zA-Z0-9_-]{1,64}
 _NAME_LIMIT = 64
 # stdio_client's shutdown is itself bounded (close stdin, 2 s, SIGTERM, 2 s, SIGKILL); this is a backstop.
@@ -277,7 +278,11 @@ class McpTool:
         return []
 
     def preview(self, args: Arguments, workspace: Workspace) -> str:
-        return f"{self._server.name}.{self.mcp_name}({json.dumps(dict(args), ensure_ascii=False)})"
+        """`server.tool({...})`; long arguments one per line, so the approval shows each of them."""
+        shown = json.dumps(dict(args), ensure_ascii=False)
+        if len(shown) > _PREVIEW_WIDTH:
+            shown = json.dumps(dict(args), ensure_ascii=False, indent=2)
+        return f"{self._server.name}.{self.mcp_name}({shown})"
 
     def danger(self, args: Arguments, workspace: Workspace) -> str | None:
         return None
