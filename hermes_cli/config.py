@@ -68,6 +68,16 @@ def _number(maximum: int) -> Callable[[Any], str | None]:
     return check
 
 
+def _seconds_up_to(maximum: int) -> Callable[[Any], str | None]:
+    """A timeout: a finite number of seconds above 0 (0 would fail every start or call)."""
+
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 < v <= maximum
+        return None if ok else f"a number of seconds above 0, at most {maximum}"
+
+    return check
+
+
 def _check_str_list(v: Any) -> str | None:
     ok = isinstance(v, list) and all(isinstance(x, str) for x in v)
     return None if ok else "a list of strings"
@@ -173,8 +183,8 @@ SCHEMA: dict[Path_, Field] = {
     ("mcp", "servers", "*", "enabled"): Field(_check_bool, doc="false: leave this server out"),
     ("mcp", "servers", "*", "required"): Field(_check_bool, doc="true: hermes stops (exit 2) if it cannot start"),
     ("mcp", "servers", "*", "cwd"): Field(_check_str, doc="the server's working directory"),
-    ("mcp", "servers", "*", "startup_timeout"): Field(_number(3600), doc="seconds it may take to start"),
-    ("mcp", "servers", "*", "tool_timeout"): Field(_number(DAY), doc="seconds one tool call may take"),
+    ("mcp", "servers", "*", "startup_timeout"): Field(_seconds_up_to(3600), doc="seconds it may take to start"),
+    ("mcp", "servers", "*", "tool_timeout"): Field(_seconds_up_to(DAY), doc="seconds one tool call may take"),
     ("tools", "pass_env"): Field(_check_env_names, doc="variables commands and MCP servers may see"),
     ("tools", "network"): Field(_check_bool, doc="sandboxed commands may use the network"),
     ("tools", "sandbox"): Field(_check_bool, doc="false: run commands without bubblewrap's sandbox"),

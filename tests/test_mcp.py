@@ -392,3 +392,28 @@ def test_the_approval_names_the_server_its_hints_and_the_arguments(shared: McpSe
     assert wipe.preview({"target": "/data"}, ws) == 'test.wipe({"target": "/data"})'
     long = wipe.preview({"target": "x" * 100}, ws).splitlines()
     assert long == ["test.wipe({", f'  "target": "{"x" * 100}"', "})"]
+
+
+def test_a_stale_cached_list_is_used_and_refreshed_in_the_background(tmp_path: Path, ws: Workspace) -> None:
+    import json as json_
+
+    from agent.tools.mcp_cache import cache_path
+
+    started = tmp_path / "started"
+    table = {"s": {"command": COMMAND, "env": {"STARTED_FILE": str(started)}}}
+    McpServers.start(table, cache_dir=tmp_path).close()
+    path = cache_path(tmp_path, "s")
+    data = json_.loads(path.read_text())
+    data["listed_at"] = 0
+    data["tools"] = [t for t in data["tools"] if t["name"] == "add"]  # as if the server had one tool then
+    path.write_text(json_.dumps(data))
+    with McpServers.start(table, cache_dir=tmp_path) as servers:
+        assert set(by_name(servers)) == {"add"}  # the stale list, offered at once
+        for _ in range(200):
+            if json_.loads(path.read_text())["listed_at"] > 0:
+                break
+            time.sleep(0.05)
+        assert starts(started) == 2
+        assert by_name(servers)["add"].run({"a": 1, "b": 2}, ws).content == "3"  # the refreshing server answers
+        assert starts(started) == 2
+    assert "pid" in {t["name"] for t in json_.loads(path.read_text())["tools"]}

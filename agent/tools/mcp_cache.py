@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+_UNKEYED = frozenset({"TERM"})
 STALE_AFTER = 24 * 3600.0  # seconds after which a cached list is used once more and refreshed in the background
 
 
@@ -36,7 +37,9 @@ def cache_key(command: Sequence[str], env: Mapping[str, str], cwd: str | None) -
     base = Path(cwd) if cwd else Path.cwd()
     program = shutil.which(command[0], path=env.get("PATH")) or command[0]
     files = [_identity(program, base), *(_identity(arg, base) for arg in command[1:])]
-    payload = {"command": list(command), "env": sorted(env.items()), "cwd": cwd, "files": files}
+    # TERM differs between a terminal and a pipe, and no server offers other tools for it.
+    payload = {"command": list(command), "env": sorted((k, v) for k, v in env.items() if k not in _UNKEYED),
+               "cwd": cwd, "files": files}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
 
