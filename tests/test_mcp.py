@@ -417,3 +417,11 @@ def test_a_stale_cached_list_is_used_and_refreshed_in_the_background(tmp_path: P
         assert by_name(servers)["add"].run({"a": 1, "b": 2}, ws).content == "3"  # the refreshing server answers
         assert starts(started) == 2
     assert "pid" in {t["name"] for t in json_.loads(path.read_text())["tools"]}
+
+
+def test_a_required_server_is_started_even_with_a_cached_list(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    table = {"must": {"command": COMMAND, "env": {"STARTED_FILE": str(started)}, "required": True}}
+    McpServers.start(table, cache_dir=tmp_path).close()
+    McpServers.start(table, cache_dir=tmp_path).close()
+    assert starts(started) == 2

@@ -142,7 +142,8 @@ class McpServers:
         are the defaults of the two timeouts. `reserved` are names already taken (the built-in tools): an
         MCP tool with one of them, or with the name of another server's tool, is called `<server>__<tool>`.
         With `cache_dir`, a server whose list is cached there is not started until one of its tools is
-        called (a stale list is refreshed in the background); `fresh` starts every server regardless.
+        called (a stale list is refreshed in the background); `fresh` starts every server regardless,
+        as does `required`.
         Each server's stderr goes to `log_dir/mcp-NAME.log` (the previous start's kept as `mcp-NAME.log.1`),
         or to a temporary file; start-up errors quote what the current start wrote there, never an earlier one.
         `environment` turns a server's own `env` table into its whole environment (the secret registry's
@@ -161,7 +162,9 @@ class McpServers:
                 env = dict(make_env(config.env))
                 server = _Server(config, env, self, mcp_cache.cache_key(config.command, env, config.cwd))
                 self._servers.append(server)
-                cached = None if fresh or cache_dir is None else mcp_cache.load(cache_dir, config.name, server.key)
+                # A required server is started every time: that is the only way to know it works.
+                cached = None if fresh or config.required or cache_dir is None else mcp_cache.load(
+                    cache_dir, config.name, server.key)
                 if cached is None:
                     waiting.append(server)
                 else:
