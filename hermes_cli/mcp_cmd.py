@@ -110,6 +110,7 @@ def add_cmd(
             table["cwd"] = cwd
         if required:
             table["required"] = True
+        table.add(tomlkit.nl())  # a blank line before whatever table follows
 
         def change(doc: Any) -> None:
             if "mcp" not in doc:
