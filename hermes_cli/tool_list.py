@@ -43,11 +43,13 @@ def table(found: Sequence[ToolRow], columns: int) -> list[str]:
     heads = ("TOOL", "SOURCE", "ASKS", "SANDBOXED")
     cells = [(r.name, r.source, r.asks, r.sandboxed or "-") for r in found]
     widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(heads)]
-    room = max(20, columns - sum(widths) - 2 * len(widths) - 2)
-    lines = ["  " + "  ".join(h.ljust(w) for h, w in zip(heads, widths)) + "  DESCRIPTION"]
+    room = columns - 1 - (2 + sum(widths) + 2 * len(widths))  # what is left for the description
+    if room < 10:  # a narrow terminal: the description gives way, the columns stay aligned
+        room = 0
+    lines = [("  " + "  ".join(h.ljust(w) for h, w in zip(heads, widths)) + ("  DESCRIPTION" if room else "")).rstrip()]
     said = ""
     for row, cell in zip(found, cells):
-        summary = row.summary if len(row.summary) <= room else row.summary[:room - 1] + "…"
+        summary = row.summary if len(row.summary) <= room else row.summary[:room - 1] + "…" if room else ""
         lines.append(("  " + "  ".join(c.ljust(w) for c, w in zip(cell, widths)) + "  " + summary).rstrip())
         if row.confinement and row.confinement != said:  # once for a run of tools that share it
             lines.append(" " * (4 + widths[0]) + row.confinement)

@@ -148,3 +148,16 @@ def test_an_unapproved_mcp_call_names_its_server_and_hints(myplan: Hermes, fake:
     assert "runs a program" not in done.stderr
     tool = fake.requests()[1].body["messages"][-1]
     assert "is a tool of MCP server 'calc'" in tool["content"] and "pass -y" in tool["content"]
+
+
+def test_the_tools_table_keeps_its_columns_with_long_names_and_sources() -> None:
+    from hermes_cli.tool_list import ToolRow, table
+
+    found = [ToolRow("read_file", "built-in", "no", "", "Read a file.", ""),
+             ToolRow("directory_tree_of_everything", "mcp:filesystem-server", "yes", "no", "x" * 200,
+                     "not sandboxed: runs in its MCP server")]
+    lines = table(found, 80)
+    starts_at = lines[0].index("SOURCE")
+    assert lines[1][starts_at:].startswith("built-in") and lines[2][starts_at:].startswith("mcp:filesystem-server")
+    assert all(len(line) <= 80 for line in lines)
+    assert lines[3].strip() == "not sandboxed: runs in its MCP server"
