@@ -126,3 +126,17 @@ def test_prune_drops_old_turns_and_their_contents(tmp_path: Path) -> None:
     assert not list(root.glob("s1/*.json")) and checkpoints.plan(1, "s1").turns == ()
     prune(root, max_age=0)
     assert len(list((root / "objects").iterdir())) == 2  # another hermes may be about to name them
+
+
+def test_rollback_of_a_named_session(myplan: Hermes, fake: FakeServer, ws: Path) -> None:
+    import json
+
+    fake.script(ToolCalls([("write_file", {"path": "a.txt", "content": "A\n"})]), Reply("Wrote a."),
+                ToolCalls([("write_file", {"path": "b.txt", "content": "B\n"})]), Reply("Wrote b."))
+    first = json.loads(myplan.run("ask", "-y", "--json", "a", cwd=ws).stdout)["session_id"]
+    assert myplan.run("ask", "-y", "b", cwd=ws).returncode == 0  # another session, later
+    done = myplan.run("rollback", "-s", first[:8], "-y", cwd=ws)
+    assert done.returncode == 0, done.stderr
+    assert not (ws / "a.txt").exists() and (ws / "b.txt").exists()
+    unknown = myplan.run("rollback", "-s", "no-such-title", cwd=ws)
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
