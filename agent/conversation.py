@@ -237,6 +237,8 @@ class Agent:
                 "was not sent.",
                 hint=f'Use a model that does, or set [models."{self.route.model}"] vision = true if it does.')
         self._record(Message("user", text, attachments=tuple(attachments)))
+        if self.tools is not None:
+            self.tools.begin_turn()
 
     def reply(self, *, stream: bool = True) -> Iterator[Event]:
         """Ask for the assistant's answer to the conversation as it stands, yielding events as they come.
@@ -496,6 +498,8 @@ class Agent:
         if i is None:
             return False
         self.truncate(i + 1, reason)
+        if self.tools is not None:
+            self.tools.begin_turn()  # what the new answer writes is a turn of its own for /rollback
         return True
 
     def last_answer(self) -> str | None:

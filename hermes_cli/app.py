@@ -140,6 +140,30 @@ def models(
     guarded(lambda: run_models(provider, base_url, as_json=json_, catalogue_only=catalogue))
 
 
+@app.command()
+def tools(
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    no_mcp: Annotated[bool, typer.Option("--no-mcp", help="Only the built-in tools.")] = False,
+) -> None:
+    """Built-in and MCP tools: source, whether each asks before it runs, whether it runs sandboxed."""
+    from hermes_cli.mcp_cmd import run_tools
+
+    guarded(lambda: run_tools(as_json=json_, no_mcp=no_mcp))
+
+
+@app.command()
+def rollback(
+    turns: Annotated[int, typer.Argument(min=1, metavar="[N]", help="How many of the last turns to undo.")] = 1,
+    session: Annotated[Optional[str], typer.Option(
+        "--session", "-s", help="Session id (or prefix) or title; default: the one with the latest file change.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Restore without asking.")] = False,
+) -> None:
+    """Restore the files write_file and edit_file changed in the last N turns (the diff is shown first)."""
+    from hermes_cli.rollback_cmd import run_rollback
+
+    guarded(lambda: run_rollback(session, turns, yes=yes))
+
+
 # Command groups: (module, Typer attribute, help). Only the group being run is imported, so that
 # `hermes ask` in a loop never pays for the others; --help and completion import them all.
 GROUPS: dict[str, tuple[str, str, str]] = {
@@ -147,6 +171,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "auth": ("hermes_cli.auth_cmd", "auth_app", "The credential pool: list, add, remove and reset keys."),
     "sessions": ("hermes_cli.sessions_cmd", "sessions_app", "Stored conversations: list, show, search, export, delete."),
     "local": ("hermes_cli.local_cmd", "local_app", "The bundled llama.cpp server: setup, start, stop, status, logs."),
+    "mcp": ("hermes_cli.mcp_cmd", "mcp_app", "MCP servers: list, add, remove, test."),
 }
 
 

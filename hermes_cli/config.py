@@ -68,6 +68,16 @@ def _number(maximum: int) -> Callable[[Any], str | None]:
     return check
 
 
+def _seconds_up_to(maximum: int) -> Callable[[Any], str | None]:
+    """A timeout: a finite number of seconds above 0 (0 would fail every start or call)."""
+
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 < v <= maximum
+        return None if ok else f"a number of seconds above 0, at most {maximum}"
+
+    return check
+
+
 def _check_str_list(v: Any) -> str | None:
     ok = isinstance(v, list) and all(isinstance(x, str) for x in v)
     return None if ok else "a list of strings"
@@ -170,6 +180,11 @@ SCHEMA: dict[Path_, Field] = {
     ("local", "auto"): Field(_check_bool, doc="answer with the local model when no provider is configured"),
     ("mcp", "servers", "*", "command"): Field(_check_str_list),
     ("mcp", "servers", "*", "env"): Field(_check_env_table, redact=_mask_env_table),
+    ("mcp", "servers", "*", "enabled"): Field(_check_bool, doc="false: leave this server out"),
+    ("mcp", "servers", "*", "required"): Field(_check_bool, doc="true: hermes stops (exit 2) if it cannot start"),
+    ("mcp", "servers", "*", "cwd"): Field(_check_str, doc="the server's working directory"),
+    ("mcp", "servers", "*", "startup_timeout"): Field(_seconds_up_to(3600), doc="seconds it may take to start"),
+    ("mcp", "servers", "*", "tool_timeout"): Field(_seconds_up_to(DAY), doc="seconds one tool call may take"),
     ("tools", "pass_env"): Field(_check_env_names, doc="variables commands and MCP servers may see"),
     ("tools", "network"): Field(_check_bool, doc="sandboxed commands may use the network"),
     ("tools", "sandbox"): Field(_check_bool, doc="false: run commands without bubblewrap's sandbox"),
@@ -361,25 +376,37 @@ def set_value(file: Path, path: Path_, value: Any) -> None:
     """Write one key, keeping comments and order; validate the whole result before the atomic write."""
     import tomlkit
 
-    from agent.atomic import write_atomic
-
     if "[]" in path:
         raise UsageError("Array entries such as [[fallback]] are edited with `hermes config edit`.")
+
+    def change(doc: Any) -> None:
+        node: Any = doc
+        for part in path[:-1]:
+            if part not in node:
+                node[part] = tomlkit.table()
+            node = node[part]
+            if not isinstance(node, Mapping):
+                raise UsageError(f"{format_key(path)} cannot be set: {part} is not a table in {file}.")
+        node[path[-1]] = value
+
+    edit_document(file, change)
+
+
+def edit_document(file: Path, change: Callable[[Any], None]) -> None:
+    """Apply `change` to the file's tomlkit document (comments and order kept); validate the whole
+    result before the atomic write. A file that does not parse is reported, never overwritten."""
+    import tomlkit
+
+    from agent.atomic import write_atomic
+
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         text = ""
-    parse_toml(text, file)  # a broken file is reported, never overwritten
+    parse_toml(text, file)
     doc = tomlkit.parse(text)
-    node: Any = doc
-    for part in path[:-1]:
-        if part not in node:
-            node[part] = tomlkit.table()
-        node = node[part]
-        if not isinstance(node, Mapping):
-            raise UsageError(f"{format_key(path)} cannot be set: {part} is not a table in {file}.")
-    node[path[-1]] = value
-    new_text = tomlkit.dumps(doc)
+    change(doc)
+    new_text = tomlkit.dumps(doc).rstrip("\n") + "\n"  # a removed table leaves no blank lines behind
     validate(parse_toml(new_text, file), file)
     write_atomic(file, new_text.encode("utf-8"))
 

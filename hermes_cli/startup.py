@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -128,11 +128,14 @@ def scrubbed(message: Message, secrets: Secrets) -> Message:
     return replace(message, content=content, tool_calls=calls, reasoning=reasoning)
 
 
-def build_toolset(ctx: Context, runtime: Runtime, options: ChatOptions) -> ToolSet | None:
+def build_toolset(ctx: Context, runtime: Runtime, options: ChatOptions,
+                  session_id: Callable[[], str | None] = lambda: None) -> ToolSet | None:
     """The built-in tools and those of the configured MCP servers, working in the current directory.
 
     Commands and servers get their environment from the secret registry: no provider key, whatever
     the tool; only what `[tools] pass_env` (and a server's own `env`) names beyond the usual.
+    A server that cannot start is named on stderr once and left out (ConfigError if `required`).
+    What write_file and edit_file change is checkpointed per turn of `session_id` for /rollback.
     """
     if options.no_tools:
         return None
@@ -149,13 +152,18 @@ def build_toolset(ctx: Context, runtime: Runtime, options: ChatOptions) -> ToolS
         from agent.tools.mcp import McpServers  # the mcp package loads only when a server is configured
 
         mcp = McpServers.start(servers, reserved={t.name for t in tools}, log_dir=ctx.paths.state_dir / "mcp",
+                               cache_dir=ctx.paths.state_dir / "mcp",
                                environment=lambda own: runtime.child_env(extra=own, minimal=True))
+        for failure in mcp.failures:
+            print(f"hermes: {failure.message} Going on without its tools. {failure.hint or ''}".rstrip(),
+                  file=sys.stderr)
         tools = [*tools, *mcp.tools]
     settings = ApprovalSettings(
         yes=options.yes, allow_dangerous=ctx.config.get("agent", "allow_dangerous", default=False) is True
     )
     limit = ctx.config.get("agent", "max_tool_iterations", default=DEFAULT_MAX_ITERATIONS)
-    return ToolSet(tools, Workspace(Path.cwd()), settings, max_iterations=limit)
+    return ToolSet(tools, Workspace(Path.cwd()), settings, max_iterations=limit,
+                   checkpoint_dir=ctx.paths.state_dir / "checkpoints", session_id=session_id)
 
 
 def gather_attachments(ctx: Context, text: str, named: Sequence[str], *, yes: bool,
@@ -251,7 +259,8 @@ def start_agent(ctx: Context, options: ChatOptions) -> tuple[Agent, Recorder]:
                   f"{claimed.id}, so neither records the other's turns.", file=sys.stderr)
     agent = Agent(
         runtime, runtime.route(provider, model), system=system, messages=history, log=recorder,
-        fallbacks=() if options.no_fallback else runtime.fallbacks(), tools=build_toolset(ctx, runtime, options),
+        fallbacks=() if options.no_fallback else runtime.fallbacks(),
+        tools=build_toolset(ctx, runtime, options, lambda: recorder.session_id),
         project_context=project_context(ctx, options),
     )
     recorder.agent = agent

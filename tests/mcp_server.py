@@ -51,6 +51,12 @@ def get_env() -> str:
     return "\n".join(f"{k}={v}" for k, v in sorted(os.environ.items()))
 
 
+@server.tool(annotations=ToolAnnotations(destructiveHint=True, openWorldHint=True))
+def wipe(target: str) -> str:
+    """Pretends to delete the target."""
+    return f"wiped {target}"
+
+
 @server.tool()
 def slow(seconds: float) -> str:
     """Sleep, then answer."""
@@ -72,6 +78,12 @@ def crash() -> str:
 
 
 if __name__ == "__main__":
+    started = os.environ.get("STARTED_FILE")  # each start appends a line: tests count the starts
+    if started:
+        with open(started, "a", encoding="utf-8") as f:
+            f.write(f"{os.getpid()}\n")
+    if "--slow-start" in sys.argv:  # a server that takes its time, as npx-launched ones do
+        time.sleep(2)
     refuse = os.environ.get("REFUSE_IF_EXISTS")  # a restart that fails: the test creates this file
     if "--complain" in sys.argv or (refuse and os.path.exists(refuse)):  # say why on stderr, then exit
         sys.stderr.write(os.environ.get("COMPLAINT", "missing API token") + "\n")

@@ -343,7 +343,7 @@ def test_help_lists_every_command(chat: Session) -> None:
                  "sessions", "copy", "exit"):
         assert f"/{name}" in out
     out = chat.send("/tools", until="current_time")
-    assert "read_file" in out and "built-in" in out and "asks first" in out
+    assert "read_file" in out and "built-in" in out and "SANDBOXED" in out
     assert chat.leave() == 0
 
 

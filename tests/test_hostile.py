@@ -234,13 +234,13 @@ def test_mcp_start_up_error_quotes_this_run_and_names_text_on_stdout(
 
     base = (myplan.home / "config.toml").read_text()
     myplan.write_config(base + f'\n[mcp.servers.grumpy]\ncommand = ["{sys.executable}", "{MCP_SERVER}", "--complain"]'
-                        '\nenv = { COMPLAINT = "old complaint" }\n')
+                        '\nenv = { COMPLAINT = "old complaint" }\nrequired = true\n')
     assert myplan.run("ask", "hi", cwd=tmp_path).returncode == 2
     myplan.write_config(base + f'\n[mcp.servers.grumpy]\ncommand = ["{sys.executable}", "{MCP_SERVER}", "--complain"]'
-                        '\nenv = { COMPLAINT = "new complaint" }\n')
+                        '\nenv = { COMPLAINT = "new complaint" }\nrequired = true\n')
     done = myplan.run("ask", "hi", cwd=tmp_path)
     assert done.returncode == 2 and "new complaint" in done.stderr and "old complaint" not in done.stderr
-    myplan.write_config(base + f'\n[mcp.servers.chatty]\ncommand = ["{sys.executable}", "{MCP_SERVER}", "--chatty"]\n')
+    myplan.write_config(base + f'\n[mcp.servers.chatty]\ncommand = ["{sys.executable}", "{MCP_SERVER}", "--chatty"]\nrequired = true\n')
     done = myplan.run("ask", "hi", cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert "not MCP on its stdout" in done.stderr and "Starting hermes-test server" in done.stderr

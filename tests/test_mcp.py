@@ -14,7 +14,7 @@ import pytest
 
 from agent.errors import ConfigError, UsageError
 from agent.tools.base import Effect, Tool, ToolError, Workspace
-from agent.tools.mcp import RESTARTS, McpServers, _make_tools, _result_text, _Server
+from agent.tools.mcp import RESTARTS, McpServers, ServerConfig, _make_tools, _result_text, _Server
 
 SERVER = str(Path(__file__).resolve().with_name("mcp_server.py"))
 COMMAND = [sys.executable, SERVER]
@@ -115,9 +115,10 @@ def test_clashing_names_get_the_server_prefix(ws: Workspace) -> None:
 
 
 def test_names_are_cleaned_and_unique() -> None:
-    server = _Server("my server", ["x"], {}, None, None)  # type: ignore[arg-type]  # only named here
+    config = ServerConfig("my server", ("x",), {}, None, 1.0, 1.0, False)
+    server = _Server(config, {}, McpServers(), "key")
     server.specs = [{"name": "get.weather"}, {"name": "a" * 80}, {"name": "read_file"}]
-    names = [t.name for t in _make_tools([server], {"read_file"}, 1.0)]
+    names = [t.name for t in _make_tools([server], {"read_file"})]
     assert names == ["get_weather", "a" * 64, "my_server__read_file"]
 
 
@@ -133,7 +134,7 @@ def test_close_leaves_no_process(ws: Workspace) -> None:
 
 
 def test_a_call_times_out(ws: Workspace) -> None:
-    with McpServers.start({"s": {"command": COMMAND}}, call_timeout=0.5) as servers:
+    with McpServers.start({"s": {"command": COMMAND, "tool_timeout": 0.5}}) as servers:
         tools = by_name(servers)
         started = time.monotonic()
         with pytest.raises(ToolError, match="did not answer within 0.5 s"):
@@ -182,7 +183,7 @@ def test_a_server_that_cannot_restart_says_why(ws: Workspace, tmp_path: Path) ->
 
 def test_command_not_found_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as caught:
-        McpServers.start({"ghost": {"command": ["hermes-no-such-program", "--stdio"]}})
+        McpServers.start({"ghost": {"command": ["hermes-no-such-program", "--stdio"], "required": True}})
     assert isinstance(caught.value, UsageError)
     assert "'ghost'" in caught.value.message and "hermes-no-such-program" in caught.value.message
     assert caught.value.hint and "[mcp.servers.ghost]" in caught.value.hint
@@ -191,13 +192,13 @@ def test_command_not_found_is_a_config_error() -> None:
 def test_a_server_that_exits_is_a_config_error_not_a_hang() -> None:
     started = time.monotonic()
     with pytest.raises(ConfigError, match="'quits'"):
-        McpServers.start({"quits": {"command": [sys.executable, "-c", "pass"]}}, timeout=8)
+        McpServers.start({"quits": {"command": [sys.executable, "-c", "pass"], "required": True}}, timeout=8)
     assert time.monotonic() - started < 4
 
 
 def test_start_up_errors_quote_the_servers_stderr() -> None:
     with pytest.raises(ConfigError, match='stderr ends with "missing API token"'):
-        McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"]}})
+        McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"], "required": True}})
 
 
 def test_initialize_timeout_stops_everything_started() -> None:
@@ -205,7 +206,7 @@ def test_initialize_timeout_stops_everything_started() -> None:
     silent = [sys.executable, "-c", "import time; time.sleep(30)"]
     started = time.monotonic()
     with pytest.raises(ConfigError, match="'silent' could not be started: it did not finish initializing within 4 s"):
-        McpServers.start({"good": {"command": COMMAND}, "silent": {"command": silent}}, timeout=4)
+        McpServers.start({"good": {"command": COMMAND}, "silent": {"command": silent, "required": True}}, timeout=4)
     assert time.monotonic() - started < 9  # 4 s, then stdio_client's shutdown: stdin closed, 2 s, SIGTERM
     assert children() == before
 
@@ -220,33 +221,33 @@ def test_a_malformed_server_table_is_a_config_error(spec: dict[str, object]) -> 
 def test_without_the_mcp_package_the_hint_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "mcp", None)  # makes `import mcp` raise ImportError
     with pytest.raises(ConfigError) as caught:
-        McpServers.start({"any": {"command": COMMAND}})
+        McpServers.start({"any": {"command": COMMAND, "required": True}})
     assert caught.value.hint == "pip install 'hermes[mcp]'"
 
 
 def test_stderr_goes_to_the_log_dir(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError):
-        McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"]}}, log_dir=tmp_path)
+    with McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"]}}, log_dir=tmp_path) as servers:
+        assert len(servers.failures) == 1 and servers.tools == []
     assert "missing API token" in (tmp_path / "mcp-grumpy.log").read_text()
 
 
 def test_start_up_errors_quote_only_this_runs_stderr_and_the_log_is_fresh_per_run(tmp_path: Path) -> None:
     for complaint in ("first run: token expired", "second run: missing API token"):
-        with pytest.raises(ConfigError) as caught:
-            McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"], "env": {"COMPLAINT": complaint}}},
-                             log_dir=tmp_path)
-    assert 'stderr ends with "second run: missing API token"' in caught.value.message
-    assert "first run" not in caught.value.message
+        with McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"], "env": {"COMPLAINT": complaint}}},
+                              log_dir=tmp_path) as servers:
+            (failure,) = servers.failures
+    assert 'stderr ends with "second run: missing API token"' in failure.message
+    assert "first run" not in failure.message
     assert (tmp_path / "mcp-grumpy.log").read_text() == "second run: missing API token\n"
     assert (tmp_path / "mcp-grumpy.log.1").read_text() == "first run: token expired\n"  # the run before, kept
 
 
 def test_a_server_writing_text_on_stdout_is_reported_as_such_not_as_a_timeout() -> None:
-    with pytest.raises(ConfigError) as caught:
-        McpServers.start({"chatty": {"command": [*COMMAND, "--chatty"]}}, timeout=20)
-    assert "not MCP on its stdout" in caught.value.message
-    assert "Starting hermes-test server v1.0 on stdio..." in caught.value.message
-    assert "within 20 s" not in caught.value.message
+    with McpServers.start({"chatty": {"command": [*COMMAND, "--chatty"]}}, timeout=20) as servers:
+        (failure,) = servers.failures
+    assert "not MCP on its stdout" in failure.message
+    assert "Starting hermes-test server v1.0 on stdio..." in failure.message
+    assert "within 20 s" not in failure.message
 
 
 def test_a_banner_on_stdout_before_mcp_still_works(ws: Workspace) -> None:
@@ -289,3 +290,138 @@ def test_nothing_is_printed_at_exit_and_no_process_is_left(close: bool) -> None:
                           capture_output=True, text=True, timeout=20)
     assert (proc.returncode, proc.stderr) == (0, "")
     assert not alive(int(proc.stdout))
+
+
+# -- resilience and lazy servers ---------------------------------------------------------------------------
+
+def starts(file: Path) -> int:
+    return len(file.read_text().splitlines()) if file.exists() else 0
+
+
+@pytest.mark.parametrize("command", [["hermes-no-such-program"], [*COMMAND, "--complain"], [*COMMAND, "--chatty"],
+                                     [sys.executable, "-c", "import time; time.sleep(30)"]],
+                         ids=["missing", "crashes", "garbage", "hangs"])
+def test_a_broken_server_is_left_out_and_the_others_work(command: list[str], ws: Workspace) -> None:
+    before = children()
+    with McpServers.start({"good": {"command": COMMAND}, "bad": {"command": command, "startup_timeout": 3}}) \
+            as servers:
+        (failure,) = servers.failures
+        assert "MCP server 'bad' could not be started" in failure.message
+        assert {t.source for t in servers.tools} == {"mcp:good"}
+        assert by_name(servers)["add"].run({"a": 1, "b": 2}, ws).content == "3"
+    assert children() == before
+
+
+def test_a_disabled_server_is_not_started(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    with McpServers.start({"off": {"command": COMMAND, "enabled": False, "env": {"STARTED_FILE": str(started)}}}) \
+            as servers:
+        assert servers.tools == [] and servers.failures == []
+    assert starts(started) == 0
+
+
+def test_cwd_is_the_servers_working_directory(tmp_path: Path, ws: Workspace) -> None:
+    with McpServers.start({"c": {"command": COMMAND, "cwd": str(tmp_path)}}) as servers:
+        assert by_name(servers)["env_value"].run({"name": "PWD"}, ws).content in (str(tmp_path), "<unset>")
+        pid = by_name(servers)["pid"].run({}, ws).content
+        assert Path(f"/proc/{pid}/cwd").resolve() == tmp_path.resolve()
+    with McpServers.start({"c": {"command": COMMAND, "cwd": str(tmp_path / "nowhere")}}) as servers:
+        (failure,) = servers.failures
+        assert "nowhere is not a directory" in failure.message
+
+
+def test_a_cached_server_starts_only_when_a_tool_is_called(tmp_path: Path, ws: Workspace) -> None:
+    started = tmp_path / "started"
+    table = {"slow": {"command": [*COMMAND, "--slow-start"], "env": {"STARTED_FILE": str(started)}}}
+    with McpServers.start(table, cache_dir=tmp_path) as servers:  # nothing cached: started to list its tools
+        assert "add" in by_name(servers)
+    assert starts(started) == 1
+    before = children()
+    with McpServers.start(table, cache_dir=tmp_path) as servers:
+        tools = by_name(servers)
+        assert tools["add"].effect is Effect.READ and tools["add"].source == "mcp:slow"
+        assert children() == before and starts(started) == 1  # listed from the cache: no process
+        assert tools["add"].run({"a": 2, "b": 3}, ws).content == "5"  # the call starts it
+        assert starts(started) == 2
+        assert tools["pid"].run({}, ws).content == tools["pid"].run({}, ws).content  # and it stays up
+    assert children() == before
+    changed = {"slow": {**table["slow"], "command": [*COMMAND, "--slow-start", "--banner"]}}
+    with McpServers.start(changed, cache_dir=tmp_path):  # another command: listed afresh
+        assert starts(started) == 3
+
+
+def test_a_cached_server_that_fails_to_start_tells_the_model_once(tmp_path: Path, ws: Workspace) -> None:
+    refuse = tmp_path / "refuse"
+    table = {"r": {"command": COMMAND, "env": {"REFUSE_IF_EXISTS": str(refuse)}}}
+    McpServers.start(table, cache_dir=tmp_path).close()
+    refuse.touch()
+    with McpServers.start(table, cache_dir=tmp_path) as servers:
+        assert servers.failures == []
+        add = by_name(servers)["add"]
+        with pytest.raises(ToolError, match="'r' could not be started.*missing API token"):
+            add.run({"a": 1, "b": 1}, ws)
+        started = time.monotonic()
+        with pytest.raises(ToolError, match="'r' could not be started"):
+            add.run({"a": 1, "b": 1}, ws)
+        assert time.monotonic() - started < 1  # not started again
+
+
+def test_a_required_server_that_fails_stops_everything(tmp_path: Path) -> None:
+    before = children()
+    with pytest.raises(ConfigError, match="'must' could not be started"):
+        McpServers.start({"good": {"command": COMMAND}, "must": {"command": [*COMMAND, "--complain"], "required": True}})
+    assert children() == before
+
+
+def test_hints_and_the_line_count(shared: McpServers, ws: Workspace) -> None:
+    tools = by_name(shared)
+    assert tools["add"].hints == ("read-only",) and tools["add"].confinement == ""
+    assert tools["test__shout"].confinement == "not sandboxed: runs in its MCP server"
+    assert tools["get_env"].run({}, ws).summary.endswith("lines")
+    assert tools["add"].run({"a": 1, "b": 1}, ws).summary == "1 line"
+
+
+def test_the_approval_names_the_server_its_hints_and_the_arguments(shared: McpServers, ws: Workspace) -> None:
+    from agent.tools.approval import ASK, ApprovalSettings, decide
+
+    wipe = by_name(shared)["wipe"]
+    verdict = decide(wipe, {"target": "/data"}, ws, ApprovalSettings())
+    assert verdict.action == ASK
+    assert verdict.reason == ("is a tool of MCP server 'test' (not sandboxed: runs in its MCP server; "
+                              "the server says: destructive, open-world)")
+    assert wipe.preview({"target": "/data"}, ws) == 'test.wipe({"target": "/data"})'
+    long = wipe.preview({"target": "x" * 100}, ws).splitlines()
+    assert long == ["test.wipe({", f'  "target": "{"x" * 100}"', "})"]
+
+
+def test_a_stale_cached_list_is_used_and_refreshed_in_the_background(tmp_path: Path, ws: Workspace) -> None:
+    import json as json_
+
+    from agent.tools.mcp_cache import cache_path
+
+    started = tmp_path / "started"
+    table = {"s": {"command": COMMAND, "env": {"STARTED_FILE": str(started)}}}
+    McpServers.start(table, cache_dir=tmp_path).close()
+    path = cache_path(tmp_path, "s")
+    data = json_.loads(path.read_text())
+    data["listed_at"] = 0
+    data["tools"] = [t for t in data["tools"] if t["name"] == "add"]  # as if the server had one tool then
+    path.write_text(json_.dumps(data))
+    with McpServers.start(table, cache_dir=tmp_path) as servers:
+        assert set(by_name(servers)) == {"add"}  # the stale list, offered at once
+        for _ in range(200):
+            if json_.loads(path.read_text())["listed_at"] > 0:
+                break
+            time.sleep(0.05)
+        assert starts(started) == 2
+        assert by_name(servers)["add"].run({"a": 1, "b": 2}, ws).content == "3"  # the refreshing server answers
+        assert starts(started) == 2
+    assert "pid" in {t["name"] for t in json_.loads(path.read_text())["tools"]}
+
+
+def test_a_required_server_is_started_even_with_a_cached_list(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    table = {"must": {"command": COMMAND, "env": {"STARTED_FILE": str(started)}, "required": True}}
+    McpServers.start(table, cache_dir=tmp_path).close()
+    McpServers.start(table, cache_dir=tmp_path).close()
+    assert starts(started) == 2

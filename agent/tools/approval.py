@@ -57,7 +57,9 @@ def decide(tool: Tool, args: Arguments, workspace: Workspace, settings: Approval
         return Verdict(ASK, f"touches {outside[0]}, outside the workspace {workspace.root}")
     if tool.effect is Effect.READ or approved:
         return Verdict(RUN)
-    what = _WHAT[tool.effect]
+    # An MCP tool may do anything its server does: say whose tool it is rather than guess at "a program".
+    what = (f"is a tool of MCP server {tool.source.removeprefix('mcp:')!r}" if tool.source.startswith("mcp:")
+            else _WHAT[tool.effect])
     return Verdict(ASK, f"{what} ({tool.confinement})" if tool.confinement else what)
 
 

@@ -1,9 +1,13 @@
 """MCP (Model Context Protocol) servers as tools.
 
 Each `[mcp.servers.NAME]` of config.toml is a program speaking MCP over stdio. `McpServers.start`
-runs them all, lists their tools and wraps each as a `Tool` (source "mcp:NAME"), offered to the model
-next to the built-in ones. A tool the server marks read-only runs like a built-in reader; any other
-needs the user's yes (Effect.EXEC): hermes cannot know what it does.
+wraps each tool a server offers as a `Tool` (source "mcp:NAME"), offered to the model next to the
+built-in ones. A tool the server marks read-only runs like a built-in reader; any other needs the
+user's yes (Effect.EXEC): hermes cannot know what it does.
+
+Servers are lazy: the tool list of each is cached (agent/tools/mcp_cache.py), and a server with a
+cached list is started only when the model calls one of its tools. One that fails to start is left
+out with a message (`McpServers.failures`), unless `required = true` makes that fatal.
 
 The `mcp` client is asyncio/anyio-based and hermes is synchronous, so one event loop runs in a daemon
 thread and owns every session; calls cross over with `run_coroutine_threadsafe`. Each server lives in
@@ -11,14 +15,13 @@ one long-lived task that holds its `async with` contexts open until `close()`: a
 must be entered and exited by the same task. A server that stops (it crashed, or was killed) is
 started again by its next call, up to RESTARTS times a session; the call it stopped in is not
 repeated, as the tool may have acted. `mcp` is imported only here, and only when a server is
-configured: it is slow to import, and optional (`pip install 'hermes[mcp]'`).
+started: it is slow to import, and optional (`pip install 'hermes[mcp]'`).
 
 Only the wire format (`model_dump(by_alias=True)`) of mcp's models is read, so mcp 1.x and 2.x both work.
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import base64
 import concurrent.futures
@@ -31,6 +34,7 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Self
@@ -40,14 +44,18 @@ from agent.tools.base import Arguments, Effect, Escape, ToolError, ToolResult, W
 from providers.secrets import Secrets
 
 if TYPE_CHECKING:
+    import asyncio
+
     from mcp import ClientSession
 
     from agent.tools.base import Tool
 
-CALL_TIMEOUT = 60.0  # seconds one tool call may take
+CALL_TIMEOUT = 60.0  # seconds one tool call may take: a server's `tool_timeout`
+STARTUP_TIMEOUT = 20.0  # seconds a server may take to start and list its tools: its `startup_timeout`
 RESTARTS = 3  # a server that stopped is started again on its next call, this many times per session
 _CONNECTION_CLOSED = -32000  # mcp.types.CONNECTION_CLOSED, in 1.x and 2.x alike
 OUTPUT_LIMIT = 60_000  # characters of one result kept
+_PREVIEW_WIDTH = 100  # arguments longer than this on one line are shown one per line
 _NAME = re.compile(r"[^A-Za-z0-9_-]")  # OpenAI's rule for function names: [a-zA-Z0-9_-]{1,64}
 _NAME_LIMIT = 64
 # stdio_client's shutdown is itself bounded (close stdin, 2 s, SIGTERM, 2 s, SIGKILL); this is a backstop.
@@ -58,71 +66,128 @@ _INSTALL_HINT = "pip install 'hermes[mcp]'"
 _STRAY_GRACE = 3.0
 
 
-class McpServers:
-    """The running MCP servers and their tools; close it (or use it as a context manager) to stop them."""
+@dataclass(frozen=True)
+class ServerConfig:
+    """One `[mcp.servers.NAME]` table, checked."""
 
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=_run_loop, args=(self._loop,), name="hermes-mcp", daemon=True)
+    name: str
+    command: tuple[str, ...]
+    env: Mapping[str, str]  # its own `env` table
+    cwd: str | None
+    startup_timeout: float
+    tool_timeout: float
+    required: bool
+
+
+def parse_servers(servers: Mapping[str, Mapping[str, Any]], *, timeout: float = STARTUP_TIMEOUT,
+                  call_timeout: float = CALL_TIMEOUT) -> list[ServerConfig]:
+    """The enabled servers of the `[mcp.servers]` table. Raises ConfigError for a malformed one."""
+    configs = []
+    for name, spec in servers.items():
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"[mcp.servers.{name}] must be a table.",
+                              hint='For example: [mcp.servers.files] with command = ["python", "-m", "server"]')
+        if spec.get("enabled", True) is False:
+            continue
+        command, env = _parse_spec(name, spec)
+        cwd = spec.get("cwd")
+        if cwd is not None and not (isinstance(cwd, str) and cwd):
+            raise ConfigError(f"[mcp.servers.{name}] `cwd` must be a directory name.")
+        configs.append(ServerConfig(
+            name, tuple(command), env, os.path.expanduser(cwd) if cwd else None,
+            _seconds(name, spec, "startup_timeout", timeout), _seconds(name, spec, "tool_timeout", call_timeout),
+            spec.get("required") is True))
+    return configs
+
+
+def _seconds(name: str, spec: Mapping[str, Any], key: str, default: float) -> float:
+    value = spec.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ConfigError(f"[mcp.servers.{name}] `{key}` must be a number of seconds above 0.")
+    return float(value)
+
+
+class McpServers:
+    """The configured MCP servers and their tools; close it (or use it as a context manager) to stop
+    the servers that were started. `failures` are the servers that could not start, left out."""
+
+    def __init__(self, log_dir: Path | None = None, cache_dir: Path | None = None) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._servers: list[_Server] = []
         self._tools: list[McpTool] = []
         self._closed = False
+        self._lock = threading.Lock()
+        self.log_dir = log_dir
+        self.cache_dir = cache_dir
+        self.failures: list[ConfigError] = []
 
     @classmethod
     def start(
         cls,
         servers: Mapping[str, Mapping[str, Any]],
         *,
-        timeout: float = 20.0,
+        timeout: float = STARTUP_TIMEOUT,
         call_timeout: float = CALL_TIMEOUT,
         reserved: Collection[str] = (),
         log_dir: Path | None = None,
         environment: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None,
+        cache_dir: Path | None = None,
+        fresh: bool = False,
     ) -> McpServers:
-        """Start every server (in parallel), initialize it and list its tools.
+        """The tools of every enabled server: from its cached list, or by starting it (all in parallel).
 
-        `servers` is the `[mcp.servers]` table: NAME -> {"command": [prog, arg...], "env": {KEY: value}}.
-        `reserved` are names already taken (the built-in tools): an MCP tool with one of them, or with
-        the name of another server's tool, is called `<server>__<tool>`. Each server's stderr goes to
-        `log_dir/mcp-NAME.log` (the previous run's kept as `mcp-NAME.log.1`), or to a temporary file;
-        start-up errors quote what the current start wrote there, never an earlier one.
+        `servers` is the `[mcp.servers]` table: NAME -> {"command": [prog, arg...], "env": {KEY: value},
+        "cwd", "startup_timeout", "tool_timeout", "required", "enabled"}; `timeout` and `call_timeout`
+        are the defaults of the two timeouts. `reserved` are names already taken (the built-in tools): an
+        MCP tool with one of them, or with the name of another server's tool, is called `<server>__<tool>`.
+        With `cache_dir`, a server whose list is cached there is not started until one of its tools is
+        called (a stale list is refreshed in the background); `fresh` starts every server regardless,
+        as does `required`.
+        Each server's stderr goes to `log_dir/mcp-NAME.log` (the previous start's kept as `mcp-NAME.log.1`),
+        or to a temporary file; start-up errors quote what the current start wrote there, never an earlier one.
         `environment` turns a server's own `env` table into its whole environment (the secret registry's
         minimal child environment); by default a minimal one without credentials.
-        Raises ConfigError, after stopping what had started, when a server cannot be started.
+        A server that cannot be started is left out, its reason in `failures`; for one with
+        `required = true`, ConfigError is raised instead, after stopping what had started.
         """
-        try:
-            import mcp  # noqa: F401  (fails here, with a hint, rather than in the loop's thread)
-        except ImportError:
-            raise ConfigError("MCP servers are configured in config.toml, but the `mcp` package is not installed.",
-                              hint=_INSTALL_HINT) from None
-        # mcp logs a server's protocol slips; unless hermes configures logging, Python would print them
-        # (with tracebacks) on the terminal, mixed with the answer.
-        mcp_logger = logging.getLogger("mcp")
-        if not mcp_logger.handlers:
-            mcp_logger.addHandler(logging.NullHandler())
-        parsed = [(name, *_parse_spec(name, spec)) for name, spec in servers.items()]
-        self = cls()
+        from agent.tools import mcp_cache
+
+        configs = parse_servers(servers, timeout=timeout, call_timeout=call_timeout)
+        self = cls(log_dir, cache_dir)
         try:
             make_env = environment or _minimal_env
-            for name, command, env in parsed:
-                self._servers.append(_Server(name, command, dict(make_env(env)), self._loop,
-                                             _open_log(name, log_dir)))
-            self._thread.start()
+            waiting: list[_Server] = []
+            for config in configs:
+                env = dict(make_env(config.env))
+                server = _Server(config, env, self, mcp_cache.cache_key(config.command, env, config.cwd))
+                self._servers.append(server)
+                # A required server is started every time: that is the only way to know it works.
+                cached = None if fresh or config.required or cache_dir is None else mcp_cache.load(
+                    cache_dir, config.name, server.key)
+                if cached is None:
+                    waiting.append(server)
+                else:
+                    server.specs = cached.tools
+                    if cached.stale:
+                        server.launch()  # refreshed in the background; its tools are offered meanwhile
             atexit.register(self.close)  # no orphaned servers even if the caller forgets to close
-            for server in self._servers:
-                server.launch(timeout)
-            failure: ConfigError | None = None
-            for server in self._servers:
+            for server in waiting:
+                server.launch()
+            failed: list[_Server] = []
+            for server in waiting:
                 try:
-                    server.specs = server.ready.result(timeout + _STOP_TIMEOUT)
-                except concurrent.futures.TimeoutError:
-                    failure = failure or server.start_error(TimeoutError(), timeout)
-                except Exception as e:  # noqa: BLE001 - any cause becomes the ConfigError's message
-                    failure = failure or server.start_error(e, timeout)
-            if failure is not None:
-                raise failure
-            self._tools = _make_tools(self._servers, reserved, call_timeout)
-        except BaseException:  # a failed server, a bad log directory, Ctrl-C: stop what had started
+                    server.specs = server.ready.result(server.config.startup_timeout + _STOP_TIMEOUT)
+                except Exception as e:  # noqa: BLE001 - any cause becomes the failure's message
+                    error = server.start_error(e)
+                    if server.config.required:
+                        raise error from None
+                    self.failures.append(error)
+                    failed.append(server)
+            for server in failed:
+                server.stop()
+            self._tools = _make_tools([s for s in self._servers if s not in failed], reserved)
+        except BaseException:  # a required server failed, a bad log directory, Ctrl-C: stop what had started
             self.close()
             raise
         return self
@@ -131,23 +196,45 @@ class McpServers:
     def tools(self) -> list[Tool]:
         return list(self._tools)
 
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop every session runs on, started with the first server."""
+        with self._lock:
+            if self._loop is None:
+                import asyncio  # only once a server starts: a cached tool list needs no event loop
+
+                # mcp logs a server's protocol slips; unless hermes configures logging, Python would
+                # print them (with tracebacks) on the terminal, mixed with the answer.
+                mcp_logger = logging.getLogger("mcp")
+                if not mcp_logger.handlers:
+                    mcp_logger.addHandler(logging.NullHandler())
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=_run_loop, args=(self._loop,), name="hermes-mcp",
+                                                daemon=True)
+                self._thread.start()
+            return self._loop
+
+    def listed(self, server: _Server, specs: list[dict[str, Any]]) -> None:
+        """A server listed its tools (at start-up, on its first call, or refreshing): keep them for next time."""
+        if self.cache_dir is not None:
+            from agent.tools import mcp_cache
+
+            mcp_cache.save(self.cache_dir, server.config.name, server.key, specs)
+
     def close(self) -> None:
         """Shut every session down and stop every server process; safe to call twice."""
         if self._closed:
             return
         self._closed = True
         atexit.unregister(self.close)
-        if self._thread.is_alive():
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
             for server in self._servers:
                 server.stop()
             for server in self._servers:
                 server.wait(_STOP_TIMEOUT)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(_STOP_TIMEOUT)
-        else:
-            self._loop.close()
         for server in self._servers:
-            server.log.close()
+            server.close_log()
 
     def __enter__(self) -> Self:
         return self
@@ -164,23 +251,41 @@ def _minimal_env(own: Mapping[str, str]) -> Mapping[str, str]:
 class McpTool:
     """One tool of an MCP server, as hermes's `Tool`."""
 
-    def __init__(self, name: str, server: _Server, spec: dict[str, Any], call_timeout: float) -> None:
+    def __init__(self, name: str, server: _Server, spec: dict[str, Any]) -> None:
         self.name = name
         self.mcp_name: str = spec["name"]
         self.description: str = spec.get("description") or spec.get("title") or ""
         self.parameters: dict[str, Any] = spec.get("inputSchema") or {"type": "object", "properties": {}}
-        read_only = (spec.get("annotations") or {}).get("readOnlyHint") is True
+        annotations = spec.get("annotations") or {}
+        read_only = annotations.get("readOnlyHint") is True
         self.effect = Effect.READ if read_only else Effect.EXEC
         self.source = f"mcp:{server.name}"
-        self.confinement = "" if read_only else "not sandboxed: runs in its MCP server"
-        self.call_timeout = call_timeout
+        self.server = server.name
+        # The server's own hints (MCP says: untrusted, for display only). Unset destructiveHint and
+        # openWorldHint default to true in the spec; hermes names only what the server says.
+        self.hints: tuple[str, ...] = tuple(
+            word for key, word in (("readOnlyHint", "read-only"), ("destructiveHint", "destructive"),
+                                   ("idempotentHint", "idempotent"), ("openWorldHint", "open-world"))
+            if annotations.get(key) is True)
+        self.call_timeout = server.config.tool_timeout
         self._server = server
+
+    @property
+    def confinement(self) -> str:
+        if self.effect is Effect.READ:
+            return ""
+        said = [h for h in self.hints if h in ("destructive", "open-world")]
+        return "not sandboxed: runs in its MCP server" + (f"; the server says: {', '.join(said)}" if said else "")
 
     def paths(self, args: Arguments) -> list[str]:
         return []
 
     def preview(self, args: Arguments, workspace: Workspace) -> str:
-        return f"{self._server.name}.{self.mcp_name}({json.dumps(dict(args), ensure_ascii=False)})"
+        """`server.tool({...})`; long arguments one per line, so the approval shows each of them."""
+        shown = json.dumps(dict(args), ensure_ascii=False)
+        if len(shown) > _PREVIEW_WIDTH:
+            shown = json.dumps(dict(args), ensure_ascii=False, indent=2)
+        return f"{self._server.name}.{self.mcp_name}({shown})"
 
     def danger(self, args: Arguments, workspace: Workspace) -> str | None:
         return None
@@ -193,50 +298,77 @@ class McpTool:
         text = _result_text(result)
         if result.get("isError"):
             raise ToolError(truncate(text, OUTPUT_LIMIT) if text else f"{self.mcp_name} failed (no message).")
-        lines = text.count("\n") + 1 if text else 0
+        lines = len(text.splitlines())
         return ToolResult(truncate(text or "(no output)", OUTPUT_LIMIT), f"{lines} line{'' if lines == 1 else 's'}")
 
 
 class _Server:
     """One configured server. Its process and session live in `_serve`, a task on the shared loop;
-    `ready` resolves to its tool list (wire-format dicts) once initialized, or to why it failed."""
+    `ready` resolves to its tool list (wire-format dicts) once initialized, or to why it failed.
+    A server whose tool list was cached is launched by its first call."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str],
-                 loop: asyncio.AbstractEventLoop, log: IO[str]) -> None:
-        self.name = name
-        self.command = command
+    def __init__(self, config: ServerConfig, env: dict[str, str], owner: McpServers, key: str) -> None:
+        self.config = config
+        self.name = config.name
+        self.command = list(config.command)
         self.env = env
-        self.log = log
+        self.key = key
         self.ready: concurrent.futures.Future[list[dict[str, Any]]] = concurrent.futures.Future()
         self.specs: list[dict[str, Any]] = []
-        self._loop = loop
+        self._owner = owner
+        self._log: IO[str] | None = None
         self._session: ClientSession | None = None
-        self._stop = asyncio.Event()  # ends the current session; each launch has its own
+        self._stop: asyncio.Event | None = None  # ends the current session; each launch has its own
         self._stopping = False
         self._lost = False  # a call found the connection closed: the process is gone
         self._task: concurrent.futures.Future[None] | None = None
         self._ended: str | None = None  # why the session ended before close() was asked
-        self._startup_timeout = 0.0
+        self._first_failure: str | None = None  # why its start on the first call failed: not tried again
         self._restarts = 0
         self._log_from = 0  # where this start's stderr begins in the log
         self._stray: str | None = None  # the first line on stdout that was not MCP, if any
+        self._lock = threading.Lock()  # one call at a time starts the server
 
-    def launch(self, timeout: float) -> None:
-        self._startup_timeout = timeout
+    @property
+    def log(self) -> IO[str]:
+        """Opened (and the last start's log set aside) only when the server is started."""
+        if self._log is None:
+            self._log = _open_log(self.name, self._owner.log_dir)
+        return self._log
+
+    def close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+
+    def launch(self) -> None:
+        if self._stopping:
+            raise RuntimeError("hermes is stopping its MCP servers")
+        import asyncio
+
+        loop = self._owner.loop()
         self._stop = asyncio.Event()
         self._lost = False
         self.log.flush()
         self._log_from = os.fstat(self.log.fileno()).st_size
         self._stray = None
-        self._task = asyncio.run_coroutine_threadsafe(self._serve(timeout, self._stop), self._loop)
+        self._task = asyncio.run_coroutine_threadsafe(self._serve(self._stop), loop)
 
-    async def _serve(self, timeout: float, stop: asyncio.Event) -> None:
-        import anyio
-        from mcp import ClientSession, StdioServerParameters
-        from mcp.client.stdio import stdio_client
-
-        params = StdioServerParameters(command=self.command[0], args=self.command[1:], env=self.env)
+    async def _serve(self, stop: asyncio.Event) -> None:
         try:
+            import anyio
+            from mcp import ClientSession, StdioServerParameters
+            from mcp.client.stdio import stdio_client
+        except ImportError as e:
+            if not self.ready.done():
+                self.ready.set_exception(e)
+            return
+
+        params = StdioServerParameters(command=self.command[0], args=self.command[1:], env=self.env,
+                                       cwd=self.config.cwd)
+        try:
+            if self.config.cwd is not None and not os.path.isdir(self.config.cwd):
+                raise NotADirectoryError(f"its cwd {self.config.cwd} is not a directory")
+            timeout = self.config.startup_timeout
             with anyio.CancelScope(deadline=anyio.current_time() + timeout) as startup:
                 async def on_message(message: Any) -> None:
                     # mcp hands over each stdout line it could not parse as an exception, and goes on.
@@ -251,6 +383,7 @@ class _Server:
                     specs = await _list_tools(session)
                     startup.deadline = math.inf
                     self._session = session
+                    self._owner.listed(self, specs)
                     self.ready.set_result(specs)
                     await stop.wait()
             if startup.cancelled_caught:
@@ -265,11 +398,12 @@ class _Server:
                 self.ready.set_exception(RuntimeError("the session ended during start-up"))
 
     def call(self, tool: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
-        session = self._session
-        if session is None or self._task is None or self._task.done() or self._lost:
-            session = self._restart()
+        with self._lock:
+            session = self._session_for_call()
         assert self._task is not None
-        future = asyncio.run_coroutine_threadsafe(_call(session, tool, arguments, timeout), self._loop)
+        import asyncio
+
+        future = asyncio.run_coroutine_threadsafe(_call(session, tool, arguments, timeout), self._owner.loop())
         try:
             return future.result(timeout + _STOP_TIMEOUT)  # the coroutine times itself out first
         except ToolError:
@@ -288,10 +422,29 @@ class _Server:
             future.cancel()
             raise
 
+    def _session_for_call(self) -> ClientSession:
+        if self._first_failure is not None:
+            raise ToolError(self._first_failure)
+        # Listed from the cache (not started yet), or refreshing it in the background: start it now.
+        unstarted = self._task is None or not self.ready.done() or (
+            self._restarts == 0 and self.ready.exception() is not None)
+        if unstarted:
+            if self._task is None:
+                self.launch()
+            try:
+                self.ready.result(self.config.startup_timeout + _STOP_TIMEOUT)
+            except Exception as e:  # noqa: BLE001 - the model hears why; later calls fail at once
+                self._first_failure = self.start_error(e).message
+                raise ToolError(self._first_failure) from None
+        session = self._session
+        if session is None or self._task is None or self._task.done() or self._lost:
+            session = self._restart()
+        return session
+
     def _restart(self) -> ClientSession:
         """Start a server that stopped (it crashed, or its process was killed) once more. Not the
         call it stopped in: a tool may have acted before the crash, so only the model may retry it."""
-        self._loop.call_soon_threadsafe(self._stop.set)
+        self._signal_stop()
         self.wait(_STOP_TIMEOUT)  # the old session's clean-up first: it clears what the new one sets
         why = f" ({self._ended})" if self._ended else ""
         if self._stopping or self._restarts >= RESTARTS:
@@ -300,9 +453,9 @@ class _Server:
         self._restarts += 1
         self.ready = concurrent.futures.Future()
         self._ended = None
-        self.launch(self._startup_timeout)
+        self.launch()
         try:
-            self.ready.result(self._startup_timeout + _STOP_TIMEOUT)
+            self.ready.result(self.config.startup_timeout + _STOP_TIMEOUT)
         except Exception as e:  # noqa: BLE001 - the model hears why, the session goes on without it
             cause = self._stray_cause() or ("it did not start in time" if isinstance(
                 e, (concurrent.futures.TimeoutError, TimeoutError)) else _describe(e))
@@ -312,9 +465,14 @@ class _Server:
         assert self._session is not None
         return self._session
 
+    def _signal_stop(self) -> None:
+        stop, loop = self._stop, self._owner._loop
+        if stop is not None and loop is not None:
+            loop.call_soon_threadsafe(stop.set)
+
     def stop(self) -> None:
         self._stopping = True
-        self._loop.call_soon_threadsafe(self._stop.set)
+        self._signal_stop()
 
     def wait(self, timeout: float) -> None:
         if self._task is not None:
@@ -325,22 +483,30 @@ class _Server:
             except concurrent.futures.CancelledError:
                 pass  # cancelled by an earlier wait that timed out
 
-    def start_error(self, error: BaseException, timeout: float) -> ConfigError:
+    def start_error(self, error: BaseException) -> ConfigError:
         stray = self._stray_cause()
-        if isinstance(error, OSError) and not isinstance(error, TimeoutError):  # could not even spawn it
+        hint = (f"Check `command` of [mcp.servers.{self.name}] in config.toml (a list: a program that speaks "
+                "MCP over stdio, then its arguments), or set enabled = false there.")
+        if isinstance(error, ImportError):
+            return ConfigError(f"MCP server {self.name!r} could not be started: the `mcp` package is not installed.",
+                               hint=_INSTALL_HINT)
+        if isinstance(error, NotADirectoryError):
+            cause = str(error)
+        elif isinstance(error, OSError) and not isinstance(error, TimeoutError):  # could not even spawn it
             cause = f"cannot run {self.command[0]!r} ({error.strerror or error})"
         elif stray:
             cause = stray
-        elif isinstance(error, TimeoutError):
-            cause = f"it did not finish initializing within {timeout:g} s"
+        elif isinstance(error, (TimeoutError, concurrent.futures.TimeoutError)):
+            cause = f"it did not finish initializing within {self.config.startup_timeout:g} s"
+            hint = (f"Raise startup_timeout of [mcp.servers.{self.name}] in config.toml if it is just slow, "
+                    "or set enabled = false there.")
         else:
             cause = f"it stopped during initialization ({_describe(error)})"
-        last_words = _tail(self.log, self._log_from)
+        last_words = _tail(self.log, self._log_from) if self._log is not None else ""
         message = f"MCP server {self.name!r} could not be started: {cause}."
         if last_words:
             message += f' Its stderr ends with "{last_words}".'
-        return ConfigError(message, hint=f"Check `command` of [mcp.servers.{self.name}] in config.toml "
-                                         "(a list: a program that speaks MCP over stdio, then its arguments).")
+        return ConfigError(message, hint=hint)
 
     def _stray_cause(self) -> str | None:
         if self._stray is None:
@@ -389,6 +555,8 @@ async def _call(session: ClientSession, tool: str, arguments: dict[str, Any], ti
 
 
 def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    import asyncio
+
     asyncio.set_event_loop(loop)
     try:
         loop.run_forever()
@@ -421,7 +589,7 @@ def _open_log(name: str, log_dir: Path | None) -> IO[str]:
     if log_dir is None:
         return tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
     log_dir.mkdir(parents=True, exist_ok=True)
-    path = log_dir / f"mcp-{_clean(name)}.log"
+    path = log_dir / f"mcp-{clean_name(name)}.log"
     try:
         os.replace(path, path.with_name(path.name + ".1"))
     except FileNotFoundError:
@@ -439,26 +607,26 @@ def _tail(log: IO[str], since: int = 0, limit: int = 400) -> str:
     return " / ".join(line.strip() for line in text.splitlines()[-3:] if line.strip())
 
 
-def _make_tools(servers: list[_Server], reserved: Collection[str], call_timeout: float) -> list[McpTool]:
+def _make_tools(servers: list[_Server], reserved: Collection[str]) -> list[McpTool]:
     """Wrap every listed tool; names clean and unique, prefixed by the server only where they clash."""
     entries = [(server, spec) for server in servers for spec in server.specs if isinstance(spec.get("name"), str)]
-    plain = Counter(_clean(spec["name"]) for _, spec in entries)
+    plain = Counter(clean_name(spec["name"]) for _, spec in entries)
     taken = set(reserved)
     tools: list[McpTool] = []
     for server, spec in entries:
-        name = _clean(spec["name"])
+        name = clean_name(spec["name"])
         if plain[name] > 1 or name in reserved:
-            name = _clean(f"{server.name}__{spec['name']}")
+            name = clean_name(f"{server.name}__{spec['name']}")
         base, n = name, 2
         while name in taken:  # only after truncation to 64, or a tool literally named "<server>__<tool>"
             suffix = f"_{n}"
             name, n = base[:_NAME_LIMIT - len(suffix)] + suffix, n + 1
         taken.add(name)
-        tools.append(McpTool(name, server, spec, call_timeout))
+        tools.append(McpTool(name, server, spec))
     return tools
 
 
-def _clean(name: str) -> str:
+def clean_name(name: str) -> str:
     return _NAME.sub("_", name)[:_NAME_LIMIT] or "tool"
 
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from agent.tools.approval import ASK, ApprovalSettings, Verdict, decide
 from agent.tools.base import Effect, Tool, ToolError, ToolResult, Workspace, truncate
+
+if TYPE_CHECKING:
+    from agent.checkpoints import Checkpoints
 
 DEFAULT_MAX_ITERATIONS = 10  # rounds of tool calls in one answer: `[agent] max_tool_iterations`
 RESULT_LIMIT = 60_000  # characters of one tool result sent to the model
@@ -52,6 +56,10 @@ class ToolSet:
     settings: ApprovalSettings = field(default_factory=ApprovalSettings)
     max_iterations: int = DEFAULT_MAX_ITERATIONS
     always: set[str] = field(default_factory=set)  # tool names the user approved for the session
+    checkpoint_dir: Path | None = None  # where what built-in tools write is recorded, for /rollback
+    session_id: Callable[[], str | None] = lambda: None  # the session the turns are recorded under
+
+    _checkpoints: Checkpoints | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_name = {t.name: t for t in self.tools}
@@ -100,14 +108,58 @@ class ToolSet:
         assert call.tool is not None and call.error is None
         start = time.monotonic()
         try:
+            written = self._checkpoint_before(call)
+        except OSError as e:  # no undo to be had: the file is left alone rather than changed for good
+            message = f"{call.name} not run: hermes could not record a checkpoint for /rollback ({_failure(e)})"
+            return ToolResult(f"Error: {message}", message, ok=False), time.monotonic() - start
+        try:
             result = call.tool.run(call.arguments, self.workspace)
         except ToolError as e:
             result = ToolResult(f"Error: {e.message}", e.message, ok=False)
         except Exception as e:  # a tool's bug (built-in or MCP) fails this call, not the whole answer
             message = f"{call.name} failed: {_failure(e)}"
             result = ToolResult(f"Error: {message}", message, ok=False)
+        finally:
+            if written:
+                checkpoints = self.checkpoints()
+                assert checkpoints is not None
+                for path in written:
+                    try:
+                        checkpoints.after_write(path)
+                    except OSError:
+                        pass  # the state before is recorded; /rollback then refuses this file as changed
         return ToolResult(truncate(result.content, RESULT_LIMIT, "result"), result.summary, result.ok), \
             time.monotonic() - start
+
+    def checkpoints(self) -> Checkpoints | None:
+        """The checkpoint store, loaded on first use (an answer that writes nothing never imports it)."""
+        if self._checkpoints is None and self.checkpoint_dir is not None:
+            from agent.checkpoints import Checkpoints
+
+            self._checkpoints = Checkpoints(self.checkpoint_dir, self.session_id)
+        return self._checkpoints
+
+    def begin_turn(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.begin_turn()
+
+    def _checkpoint_before(self, call: PreparedCall) -> list[Path]:
+        """The files a built-in writer is about to change, their content recorded first. A command's
+        changes cannot be known beforehand: the turn is only marked as having run one."""
+        tool = call.tool
+        if tool is None or tool.source != "built-in" or tool.effect not in (Effect.EXEC, Effect.WRITE):
+            return []
+        checkpoints = self.checkpoints()
+        if checkpoints is None:
+            return []
+        if tool.effect is Effect.EXEC:
+            checkpoints.ran_command()
+            return []
+        paths = [path for path in (self.workspace.resolve(p) for p in tool.paths(call.arguments))
+                 if not path.is_dir()]  # the tool refuses to write a directory
+        for path in paths:
+            checkpoints.before_write(path)
+        return paths
 
 
 def _failure(e: Exception) -> str:

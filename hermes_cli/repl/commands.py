@@ -188,18 +188,21 @@ def _tools(chat: Chat, arg: str) -> None:
     if tools is None:
         chat.screen.say("Tools are off in this session (--no-tools).")
         return
-    from agent.tools.base import Effect
+    import shutil
 
-    width = max((len(t.name) for t in tools.tools), default=0)
-    lines = [f"Tools ({len(tools.tools)}), working in {tools.workspace.root}:"]
-    for t in tools.tools:
-        ask = "runs freely" if t.effect is Effect.READ else ("approved" if tools.settings.yes or t.name in tools.always
-                                                             else "asks first")
-        summary = t.description.strip().splitlines()[0] if t.description.strip() else ""
-        lines.append(f"  {t.name:<{width}}  {t.source:<12} {ask:<11}  {summary[:70]}")
-        if t.confinement:
-            lines.append(f"  {'':<{width}}  {t.confinement}")
+    from hermes_cli.tool_list import rows, table
+
+    found = rows(tools.tools, yes=tools.settings.yes, always=tools.always)
+    lines = [f"Tools ({len(found)}), working in {tools.workspace.root}:",
+             *table(found, shutil.get_terminal_size((100, 24)).columns)]
     chat.screen.say("\n".join(lines))
+
+
+def _rollback(chat: Chat, arg: str) -> None:
+    from hermes_cli.rollback_cmd import rollback_in_chat
+
+    tools = chat.agent.tools
+    rollback_in_chat(tools.checkpoints() if tools is not None else None, arg, chat.screen.say)
 
 
 def _recent(chat: Chat, limit: int) -> list[SessionInfo]:
@@ -486,6 +489,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("reasoning", _reasoning, "A reasoning model's thinking: show it whole, hide it to one line, or "
             "print the last", args="show|hide|last",
             complete=lambda chat, arg: [(c, "") for c in ("show", "hide", "last")]),
+    Command("rollback", _rollback, "Restore the files tools changed in the last N turns (default 1); shows the "
+            "diff", args="[N]"),
     Command("copy", _copy, "Copy the last answer to the clipboard"),
     Command("exit", _exit, "Leave (Ctrl-D does too)", aliases=("quit", "q")),
 )
