@@ -201,7 +201,7 @@ def build_registry(
     specs += [_from_catalogue(e) for pid, e in sorted(catalogue.items()) if pid not in twins]
     known = {s.id for s in specs} | set(twins)
     for provider_id, table in custom.items():
-        if provider_id in known:
+        if provider_id in known or not isinstance(table, Mapping):  # a non-table was warned of and is ignored
             continue
         models = tuple(str(m) for m in table.get("models", ()) or ())  # type: ignore[union-attr]
         specs.append(

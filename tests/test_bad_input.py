@@ -430,3 +430,13 @@ def test_an_unusable_sessions_db_is_named_and_left_untouched(myplan: Hermes, kin
 def test_config_get_of_an_unset_key_is_its_documented_exit_not_a_bug(hermes: Hermes) -> None:
     done = hermes.run("config", "get", "model.name")
     assert done.returncode == 1 and "is not set" in done.stderr and "internal error" not in done.stderr
+
+
+@pytest.mark.parametrize("value", ["[]", '"x"', "1", "[1, 2]"])
+def test_a_provider_entry_that_is_not_a_table_is_named_never_a_crash(hermes: Hermes, fake: FakeServer,
+                                                                        value: str) -> None:
+    """Found by the config fuzz test: `[providers] x = []` was warned of, then read as a table (exit 1)."""
+    hermes.write_config(f'[providers]\nx = {value}\n"" = {value}\n\n[providers.myplan]\nbase_url = "{fake.base_url}"\n')
+    result = hermes.run("ask", "-p", "myplan", "-m", "m", "--no-tools", "hi", env={"MYPLAN_API_KEY": "sk-myplan-0001"})
+    assert result.returncode in (0, 2), result.stderr  # a scalar is refused, a list ignored: never exit 1
+    assert "providers.x" in result.stderr and "Traceback" not in result.stderr
