@@ -114,11 +114,14 @@ class Runtime:
         """Whether the provider can be used as it is: a key in env, config or the auth store, or none needed."""
         if not spec.needs_key or spec.managed:
             return True
+        return self._stored_key(spec) or any(self.env.get(n) for n in spec.key_names)
+
+    def _stored_key(self, spec: ProviderSpec) -> bool:
+        """A key the user gave this provider by name: config's api_keys or api_key_command, or `auth add`."""
         table = self.config.table("providers", spec.id)
         if self._added is None:  # read auth.json once, not once per provider
             self._added = {str(e["provider"]) for e in self.auth_store.entries()}
-        return bool(any(self.env.get(n) for n in spec.key_names) or table.get("api_keys")
-                    or table.get("api_key_command") or spec.id in self._added)
+        return bool(table.get("api_keys") or table.get("api_key_command") or spec.id in self._added)
 
     def _detect_provider(self) -> str | None:
         """The first provider that has a key. A key found only in a variable several providers read
@@ -127,8 +130,7 @@ class Runtime:
         for spec in self.registry:
             if not spec.needs_key or spec.managed:
                 continue
-            table = self.config.table("providers", spec.id)
-            if table.get("api_keys") or table.get("api_key_command") or self.auth_store.entries(spec.id):
+            if self._stored_key(spec):
                 return spec.id
             # Only *_API_KEY(S) variables pick a provider: GITHUB_TOKEN or HF_TOKEN are set for other
             # tools on many machines, and must not send a first question to github-models.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -23,20 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from startup import ANSWER, KEY, hermes_command  # noqa: E402  (bench/startup.py, beside this file)
 from tests.fakeserver import FakeServer, Reply  # noqa: E402
 
-KEY = "sk-bench-0123456789abcdef"
-ANSWER = "Hello from fake\n"
 RATIO_GOAL = 1.15
 SERVERS = 4
-
-
-def hermes_command() -> list[str]:
-    script = Path(sys.executable).parent / "hermes"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("hermes")
-    return [found] if found else [sys.executable, "-m", "hermes_cli"]
 
 
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[bytes]]:

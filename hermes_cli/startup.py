@@ -13,8 +13,6 @@ from hermes_cli.context import Context
 from hermes_cli.options import ChatOptions
 from providers.endpoint import normalize_base_url
 
-DEFAULT_ATTACHMENT_BYTES = 10_000_000  # [agent] max_attachment_bytes
-
 if TYPE_CHECKING:
     from filelock import FileLock
 
@@ -170,10 +168,10 @@ def gather_attachments(ctx: Context, text: str, named: Sequence[str], *, yes: bo
                        stdin: bytes | None = None) -> list[Attachment]:
     """The files `-a` names and the `@path` words of `text` name, read and checked. One outside the
     working directory asks first, as read_file does (--yes approves; with no terminal it is refused)."""
-    from agent.attachments import AttachmentError, from_bytes, mentions, outside, read_attachment
+    from agent.attachments import MAX_BYTES, AttachmentError, from_bytes, mentions, outside, read_attachment
 
     cwd = Path.cwd()
-    limit = int(ctx.config.get("agent", "max_attachment_bytes", default=DEFAULT_ATTACHMENT_BYTES))
+    limit = int(ctx.config.get("agent", "max_attachment_bytes", default=MAX_BYTES))
     found: list[Attachment] = []
     for path in dict.fromkeys([*named, *mentions(text, cwd)]):
         if path == "-":
@@ -201,13 +199,13 @@ def project_context(ctx: Context, options: ChatOptions) -> str | None:
     """AGENTS.md / .hermes.md from here up to the repository root, named on stderr when used."""
     if options.no_project_context or ctx.config.get("agent", "project_context", default=True) is False:
         return None
-    from agent.project_context import find_project_context
+    from agent.project_context import MAX_BYTES, find_project_context
 
     cwd = Path.cwd()
     found = find_project_context(cwd)
     if found is None:
         return None
-    cut = " (cut to its first 32 KB)" if found.cut else ""
+    cut = f" (cut to its first {MAX_BYTES // 1024} KB)" if found.cut else ""
     print(f"hermes: using {found.names(cwd)}{cut} (--no-project-context leaves it out)", file=sys.stderr)
     return found.text
 
