@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.errors import UsageError
+from providers.errors import UsageError
 
 MAX_BYTES = 10_000_000  # `[agent] max_attachment_bytes`
 _IMAGES = (
@@ -75,12 +75,16 @@ def sniff(data: bytes) -> str | None:
 
 def from_bytes(name: str, data: bytes, *, max_bytes: int = MAX_BYTES) -> Attachment:
     if len(data) > max_bytes:
-        raise AttachmentError(f"{name} is {len(data):,} bytes, over the {max_bytes:,}-byte limit for attachments.",
-                              hint="Attach a smaller file, or raise [agent] max_attachment_bytes.")
+        raise AttachmentError(
+            f"{name} is {len(data):,} bytes, over the {max_bytes:,}-byte limit for attachments.",
+            hint="Attach a smaller file, or raise [agent] max_attachment_bytes.",
+        )
     mime = sniff(data)
     if mime is None:
-        raise AttachmentError(f"{name} is neither text nor an image (png, jpeg, gif, webp), so it cannot be attached.",
-                              hint="Convert it to text first (e.g. pdftotext), or attach an image.")
+        raise AttachmentError(
+            f"{name} is neither text nor an image (png, jpeg, gif, webp), so it cannot be attached.",
+            hint="Convert it to text first (e.g. pdftotext), or attach an image.",
+        )
     return Attachment(name, mime, data)
 
 
@@ -92,8 +96,10 @@ def read_attachment(path: str, *, cwd: Path, max_bytes: int = MAX_BYTES) -> Atta
         if not target.is_file():
             raise AttachmentError(f"{path} is not a file.")
         if size > max_bytes:  # refused before reading a huge file into memory
-            raise AttachmentError(f"{path} is {size:,} bytes, over the {max_bytes:,}-byte limit for attachments.",
-                                  hint="Attach a smaller file, or raise [agent] max_attachment_bytes.")
+            raise AttachmentError(
+                f"{path} is {size:,} bytes, over the {max_bytes:,}-byte limit for attachments.",
+                hint="Attach a smaller file, or raise [agent] max_attachment_bytes.",
+            )
         data = target.read_bytes()
     except FileNotFoundError:
         raise AttachmentError(f"{path}: no such file to attach.") from None

@@ -15,6 +15,7 @@ Records older than MAX_AGE, and the oldest beyond MAX_BYTES of contents, are pru
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.atomic import write_atomic
-from agent.errors import UsageError
+from providers.atomic import write_atomic
+from providers.errors import UsageError
 
 MAX_AGE = 30 * 86400.0  # seconds a turn's record is kept
 MAX_BYTES = 200_000_000  # contents kept in all; the oldest turns go first
@@ -149,8 +150,10 @@ class Checkpoints:
 
     def _save(self, turn: Turn) -> None:
         turn.path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"files": {p: {"before": b.as_json(), "after": a.as_json()} for p, (b, a) in turn.files.items()},
-                "commands": turn.commands}
+        data = {
+            "files": {p: {"before": b.as_json(), "after": a.as_json()} for p, (b, a) in turn.files.items()},
+            "commands": turn.commands,
+        }
         write_atomic(turn.path, json.dumps(data, indent=1).encode("utf-8"), fsync=False)
 
     # -- rolling back ------------------------------------------------------------------------------
@@ -186,10 +189,16 @@ class Checkpoints:
                 label = "(binary file)"
                 parts.append(f"--- {f.path}\n+++ {f.path}\n{label}\n")
                 continue
-            parts.append("".join(difflib.unified_diff(
-                now.splitlines(keepends=True), then.splitlines(keepends=True),
-                fromfile=f.path if f.current.digest else "/dev/null",
-                tofile=f.path if f.restore.digest else "/dev/null")))
+            parts.append(
+                "".join(
+                    difflib.unified_diff(
+                        now.splitlines(keepends=True),
+                        then.splitlines(keepends=True),
+                        fromfile=f.path if f.current.digest else "/dev/null",
+                        tofile=f.path if f.restore.digest else "/dev/null",
+                    )
+                )
+            )
         return "".join(p if p.endswith("\n") else p + "\n" for p in parts)
 
     def apply(self, plan: Plan) -> list[str]:
@@ -249,8 +258,11 @@ def load_turns(directory: Path) -> list[Turn]:
             continue
         if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
             continue
-        files = {str(p): (FileState.from_json(v.get("before")), FileState.from_json(v.get("after")))
-                 for p, v in data["files"].items() if isinstance(v, dict)}
+        files = {
+            str(p): (FileState.from_json(v.get("before")), FileState.from_json(v.get("after")))
+            for p, v in data["files"].items()
+            if isinstance(v, dict)
+        }
         turns.append(Turn(directory.name, path.stem, files, data.get("commands") is True, path))
     return turns
 
@@ -277,6 +289,7 @@ def prune(root: Path, *, max_age: float = MAX_AGE, max_bytes: int = MAX_BYTES) -
 
     def used(ts: list[Turn]) -> set[str]:
         return {s.digest for t in ts for pair in t.files.values() for s in pair if s.digest}
+
     while kept and sum(sizes.get(d, 0) for d in used(kept)) > max_bytes:
         kept.pop(0).path.unlink(missing_ok=True)
     keep = used(kept)
@@ -286,10 +299,8 @@ def prune(root: Path, *, max_age: float = MAX_AGE, max_bytes: int = MAX_BYTES) -
         if name not in keep and obj.stat().st_mtime < settled:
             obj.unlink(missing_ok=True)
     for d in sessions:
-        try:
+        with contextlib.suppress(OSError):
             d.rmdir()  # only when empty
-        except OSError:
-            pass
 
 
 def parse_count(text: str) -> int:

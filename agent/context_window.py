@@ -46,7 +46,7 @@ def fit(messages: Sequence[dict[str, Any]], budget: int) -> tuple[list[dict[str,
     when they alone exceed the budget: the server then says so, which is clearer than sending nothing.
     """
     system = [m for m in messages[:1] if m.get("role") == "system"]
-    turns = _turns(messages[len(system):])
+    turns = _turns(messages[len(system) :])
     total = sum(estimate_tokens(m) for m in messages)
     dropped = 0
     while total > budget and len(turns) > 1:

@@ -12,7 +12,6 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from agent import errors
 from agent.context_window import estimate_tokens, fit, reply_reserve
 from agent.events import (
     APPROVE,
@@ -30,6 +29,7 @@ from agent.events import (
     Usage,
 )
 from agent.fallback import FallbackEntry, reason, should_fall_back
+from providers import errors
 from providers.models import Cost
 
 if TYPE_CHECKING:
@@ -89,8 +89,10 @@ def _with_attachments(text: str, attachments: Sequence[Attachment]) -> str | lis
     images = [a for a in attachments if a.is_image]
     if not images:
         return body
-    return [{"type": "text", "text": body},
-            *({"type": "image_url", "image_url": {"url": a.data_url()}} for a in images)]
+    return [
+        {"type": "text", "text": body},
+        *({"type": "image_url", "image_url": {"url": a.data_url()}} for a in images),
+    ]
 
 
 class ConversationLog(Protocol):
@@ -214,8 +216,14 @@ class Agent:
             messages.insert(0, {"role": "system", "content": system})
         return messages
 
-    def body(self, *, stream: bool, route: Route | None = None, messages: list[dict[str, Any]] | None = None,
-             offer_tools: bool = True) -> dict[str, Any]:
+    def body(
+        self,
+        *,
+        stream: bool,
+        route: Route | None = None,
+        messages: list[dict[str, Any]] | None = None,
+        offer_tools: bool = True,
+    ) -> dict[str, Any]:
         route = route or self._route
         extra = self.runtime.model_info(route.model, route.provider.id).extra_body  # first: hermes's own fields win
         body: dict[str, Any] = {**extra, "model": route.model, "messages": messages or self.api_messages()}
@@ -235,7 +243,8 @@ class Agent:
             raise AttachmentError(
                 f"{self.route.label} does not take images (the models.dev catalogue says so), so {images[0].name} "
                 "was not sent.",
-                hint=f'Use a model that does, or set [models."{self.route.model}"] vision = true if it does.')
+                hint=f'Use a model that does, or set [models."{self.route.model}"] vision = true if it does.',
+            )
         self._record(Message("user", text, attachments=tuple(attachments)))
         if self.tools is not None:
             self.tools.begin_turn()
@@ -315,8 +324,9 @@ class Agent:
 
     def _run_tool(self, call: PreparedCall) -> Generator[Event, None, str]:
         assert self.tools is not None
-        yield ToolCallStarted(call.name, _arguments_summary(call.arguments),
-                              "" if call.needs_approval else call.preview)
+        yield ToolCallStarted(
+            call.name, _arguments_summary(call.arguments), "" if call.needs_approval else call.preview
+        )
         if call.error is not None:
             yield ToolCallFinished(call.name, False, call.error, 0.0)
             return f"Error: {call.error}"
@@ -365,12 +375,14 @@ class Agent:
         while True:
             messages, dropped = fit(self.api_messages(), budget)
             if dropped:
-                yield Notice(f"left out the {dropped} oldest messages to fit {route.model}'s context window "
-                             f"({info.context} tokens); they stay in the session.")
+                yield Notice(
+                    f"left out the {dropped} oldest messages to fit {route.model}'s context window "
+                    f"({info.context} tokens); they stay in the session."
+                )
             try:
-                yield from self._stream_answer(route, client, self.body(stream=stream, route=route,
-                                                                        messages=messages,
-                                                                        offer_tools=info.tool_call))
+                yield from self._stream_answer(
+                    route, client, self.body(stream=stream, route=route, messages=messages, offer_tools=info.tool_call)
+                )
                 return
             except errors.HTTPStatusError as e:
                 if retried_overflow or not _is_context_overflow(e):
@@ -382,8 +394,9 @@ class Agent:
         value = self.runtime.config.get("agent", "compress_at", default=DEFAULT_COMPRESS_AT)
         return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else DEFAULT_COMPRESS_AT
 
-    def compress(self, *, route: Route | None = None, client: RecoveringClient | None = None,
-                 automatic: bool = False) -> Iterator[Event]:
+    def compress(
+        self, *, route: Route | None = None, client: RecoveringClient | None = None, automatic: bool = False
+    ) -> Iterator[Event]:
         """Summarise all but the last KEEP_TURNS turns with one request on the current route (so key
         rotation and recovery apply) and continue from the summary. The originals stay in the session,
         superseded; the summary is recorded as such. A failed summary leaves the conversation as it was
@@ -396,25 +409,31 @@ class Agent:
             return
         cut = users[-KEEP_TURNS]
         old, recent = self.messages[:cut], self.messages[cut:]
-        body = {"model": route.model, "messages": [
-            {"role": "system", "content": SUMMARY_PROMPT},
-            {"role": "user", "content": _transcript(old)},
-        ]}
+        body = {
+            "model": route.model,
+            "messages": [
+                {"role": "system", "content": SUMMARY_PROMPT},
+                {"role": "user", "content": _transcript(old)},
+            ],
+        }
         summary: list[str] = []
         try:
             for event in client.chat(body, stream=False):
                 if isinstance(event, TextDelta):
                     summary.append(event.text)
         except errors.HermesError as e:
-            yield Notice(f"could not summarise the earlier conversation ({e.message}); "
-                         + ("leaving out its oldest turns instead." if automatic else "it stays as it was."))
+            yield Notice(
+                f"could not summarise the earlier conversation ({e.message}); "
+                + ("leaving out its oldest turns instead." if automatic else "it stays as it was.")
+            )
             return
         text = "".join(summary).strip()
         if not text:
             yield Notice("the summary came back empty; the conversation stays as it was.")
             return
-        note = Message("user", f"{SUMMARY_HEADING}\n\n{text}", provider=route.provider.id, model=route.model,
-                       finish_reason=SUMMARY)
+        note = Message(
+            "user", f"{SUMMARY_HEADING}\n\n{text}", provider=route.provider.id, model=route.model, finish_reason=SUMMARY
+        )
         self.truncate(0, "compressed")  # the log keeps the originals, superseded
         for message in (note, *recent):
             self._record(message)
@@ -455,8 +474,10 @@ class Agent:
         answers = [m for m in self.messages[start:] if m.role == "assistant" and m.usage is not None]
         if not answers:
             return None
-        usage = Usage(sum(m.usage.prompt_tokens for m in answers if m.usage),
-                      sum(m.usage.completion_tokens for m in answers if m.usage))
+        usage = Usage(
+            sum(m.usage.prompt_tokens for m in answers if m.usage),
+            sum(m.usage.completion_tokens for m in answers if m.usage),
+        )
         cost = Cost()
         for m in answers:
             cost = cost.plus(self.message_cost(m))
@@ -532,8 +553,10 @@ def _transcript(messages: Sequence[Message]) -> str:
         if m.role == "tool":
             lines.append(f"[tool {m.name or ''} result]\n{m.content or ''}")
         elif m.tool_calls:
-            calls = ", ".join(f"{(c.get('function') or {}).get('name')}({(c.get('function') or {}).get('arguments')})"
-                              for c in m.tool_calls)
+            calls = ", ".join(
+                f"{(c.get('function') or {}).get('name')}({(c.get('function') or {}).get('arguments')})"
+                for c in m.tool_calls
+            )
             lines.append(f"{m.role}: {m.content or ''} [calls {calls}]")
         else:
             lines.append(f"{m.role}: {m.content or ''}")

@@ -86,8 +86,17 @@ class ApprovalNeeded:
         return self._answer[0] if self._answer else None
 
 
-Event = (TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finished | Notice
-         | ToolCallStarted | ToolCallFinished | ApprovalNeeded)
+Event = (
+    TextDelta
+    | ReasoningDelta
+    | ToolCallDelta
+    | Usage
+    | Finished
+    | Notice
+    | ToolCallStarted
+    | ToolCallFinished
+    | ApprovalNeeded
+)
 
 # Events that mean the user has seen part of an answer: after one, a request is never replayed.
 DELIVERING = (TextDelta, ReasoningDelta, ToolCallDelta)

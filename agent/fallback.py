@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from agent import errors
+from providers import errors
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,9 @@ def find_project_context(cwd: Path, *, max_bytes: int = MAX_BYTES) -> ProjectCon
                 break
     if not files:
         return None
-    text = ("The project's own instructions for agents working in it (from its AGENTS.md files):\n\n"
-            + "\n\n".join(parts) + ("\n\n[… cut: the files are longer than hermes sends]" if cut else ""))
+    text = (
+        "The project's own instructions for agents working in it (from its AGENTS.md files):\n\n"
+        + "\n\n".join(parts)
+        + ("\n\n[… cut: the files are longer than hermes sends]" if cut else "")
+    )
     return ProjectContext(tuple(files), text, cut)

@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agent import errors
 from agent.events import DELIVERING, Event, Notice
 from agent.retry_policy import DEFAULT_COOLDOWN, Action, decide
 from agent.route import Route, Target, target_for
+from providers import errors
 from providers.credentials import Credential
-from providers.secrets import scrub
 from providers.pool import CredentialPool
+from providers.secrets import scrub
 
 if TYPE_CHECKING:
     from agent.transport import Transport
@@ -47,7 +47,7 @@ class RecoveringClient:
         self,
         route: Route,
         pool: CredentialPool,
-        transport: "Transport",
+        transport: Transport,
         settings: RecoverySettings = RecoverySettings(),
         *,
         clock: Callable[[], float] = time.time,
@@ -83,8 +83,11 @@ class RecoveringClient:
         return result[-1]
 
     def chat(self, body: dict[str, Any], *, stream: bool) -> Iterator[Event]:
-        return self._attempts(lambda target: self.transport.chat(
-            target, body, stream=stream, max_seconds=self.settings.max_answer_seconds))
+        return self._attempts(
+            lambda target: self.transport.chat(
+                target, body, stream=stream, max_seconds=self.settings.max_answer_seconds
+            )
+        )
 
     def _attempts(self, send: Callable[[Target], Iterator[Event]]) -> Iterator[Event]:
         waited = 0.0
@@ -92,8 +95,10 @@ class RecoveringClient:
             cred = self.pool.select()
             if cred is None:
                 wait = self._wait_or_give_up(waited)
-                yield Notice(f"Every key of {self.route.provider.id} is rate-limited; "
-                             f"waiting {wait:.1f}s for the first to reset.")
+                yield Notice(
+                    f"Every key of {self.route.provider.id} is rate-limited; "
+                    f"waiting {wait:.1f}s for the first to reset."
+                )
                 self.sleep(wait)
                 waited += wait
                 continue
@@ -110,17 +115,24 @@ class RecoveringClient:
                         self.pool.record_error(cred, message)
                         raise errors.StreamInterrupted(
                             f"{self._where(cred)}: {message} What arrived so far is kept.",
-                            hint=e.hint if isinstance(e, errors.AnswerTooLong)
+                            hint=e.hint
+                            if isinstance(e, errors.AnswerTooLong)
                             else "Send the message again to get a full answer.",
                         ) from None
                     decision = decide(
-                        e, now=self.clock(), retries_done=retries, max_retries=self.settings.max_retries,
-                        can_refresh=cred.refreshable, default_cooldown=self.settings.default_cooldown, rng=self.rng,
+                        e,
+                        now=self.clock(),
+                        retries_done=retries,
+                        max_retries=self.settings.max_retries,
+                        can_refresh=cred.refreshable,
+                        default_cooldown=self.settings.default_cooldown,
+                        rng=self.rng,
                     )
                     if decision.action is Action.RETRY_SAME:
                         retries += 1
-                        yield Notice(f"{message} Retrying in {decision.delay:.1f}s ({retries}/"
-                                     f"{self.settings.max_retries}).")
+                        yield Notice(
+                            f"{message} Retrying in {decision.delay:.1f}s ({retries}/{self.settings.max_retries})."
+                        )
                         self.sleep(decision.delay)
                         continue
                     if decision.action is Action.REFRESH:
@@ -129,18 +141,22 @@ class RecoveringClient:
                             yield Notice(f"{self._describe(cred)} was rejected; retrying with a refreshed key.")
                             cred = fresh
                             continue
-                        decision = decide(e, now=self.clock(), retries_done=retries, max_retries=0,
-                                          can_refresh=False, rng=self.rng)
+                        decision = decide(
+                            e, now=self.clock(), retries_done=retries, max_retries=0, can_refresh=False, rng=self.rng
+                        )
                     if decision.action is Action.ROTATE:
                         if decision.cooldown_until is not None:
                             self.pool.cool_down(cred, decision.cooldown_until, message)
                             then = "; trying the next key." if self.pool.has_available() else "."
-                            yield Notice(f"{self._describe(cred)} is rate-limited until "
-                                         f"{_when(decision.cooldown_until)}{then}")
+                            yield Notice(
+                                f"{self._describe(cred)} is rate-limited until {_when(decision.cooldown_until)}{then}"
+                            )
                         else:
                             self.pool.exhaust(cred, message)
-                            yield Notice(f"{self._describe(cred)} was rejected ({message}); "
-                                         "it stays out of the pool until `hermes auth reset`.")
+                            yield Notice(
+                                f"{self._describe(cred)} was rejected ({message}); "
+                                "it stays out of the pool until `hermes auth reset`."
+                            )
                         break
                     self.pool.record_error(cred, message)
                     raise self._final(e, message, cred) from None
@@ -155,14 +171,13 @@ class RecoveringClient:
             raise errors.AuthenticationFailed(
                 f"Every key of {provider} was rejected by {self.route.endpoint.url}.",
                 hint=f"Check the keys with `hermes auth list {provider}`, fix or add one "
-                     f"(`hermes auth add {provider}`), then `hermes auth reset {provider}`.",
+                f"(`hermes auth add {provider}`), then `hermes auth reset {provider}`.",
             )
         reset = self.pool.earliest_reset() or self.clock()
         wait = max(0.0, reset - self.clock())
         if waited + wait > self.settings.max_wait_seconds:
             raise errors.RateLimited(
-                f"Every key of {provider} is rate-limited; the earliest resets at {_when(reset)} "
-                f"(in {wait:.0f}s).",
+                f"Every key of {provider} is rate-limited; the earliest resets at {_when(reset)} (in {wait:.0f}s).",
                 earliest_reset=reset,
                 hint="Try again then, add a key with `hermes auth add`, or raise credentials.max_wait_seconds.",
             )
@@ -173,8 +188,9 @@ class RecoveringClient:
 
     def _final(self, e: errors.ProviderError, message: str, cred: Credential) -> errors.HermesError:
         if isinstance(e, errors.EndpointRedirect):
-            return errors.EndpointRedirect(f"{self._where(cred)}: {message}", status=e.status, location=e.location,
-                                           hint=e.hint)
+            return errors.EndpointRedirect(
+                f"{self._where(cred)}: {message}", status=e.status, location=e.location, hint=e.hint
+            )
         if isinstance(e, errors.HTTPStatusError):
             hint = e.hint
             twins = self.route.provider.shares_key_with
@@ -182,9 +198,14 @@ class RecoveringClient:
                 # The seed's trap: a plan key on the pay-per-use host (or the reverse) is answered 404.
                 hint = (f"{hint} " if hint else "") + (
                     f"A key meant for another {self.route.provider.id} host gets exactly this answer; if yours "
-                    "is a plan key, use its own provider: " + ", ".join(f"-p {t}" for t in twins) + ".")
-            return errors.HTTPStatusError(f"{self._where(cred)}: {message}", status=e.status, hint=hint,
-                                          body_excerpt=scrub(e.body_excerpt, (c.secret for c in self.pool.credentials)))
+                    "is a plan key, use its own provider: " + ", ".join(f"-p {t}" for t in twins) + "."
+                )
+            return errors.HTTPStatusError(
+                f"{self._where(cred)}: {message}",
+                status=e.status,
+                hint=hint,
+                body_excerpt=scrub(e.body_excerpt, (c.secret for c in self.pool.credentials)),
+            )
         return type(e)(f"{self._where(cred)}: {message}", hint=e.hint or self._network_hint(e, cred))
 
     def _network_hint(self, e: errors.ProviderError, cred: Credential) -> str | None:
@@ -194,9 +215,15 @@ class RecoveringClient:
         provider = self.route.provider
         url = target_for(self.route, cred).base_url
         source = f"pinned on key {cred.id}" if cred.pinned_base_url else f"from {self.route.endpoint.source}"
-        what = ("answers in time" if isinstance(e, errors.TimeoutError)
-                else "is running and reachable" if isinstance(e, errors.ConnectError)
-                else "speaks HTTP as an OpenAI-compatible API")
-        return (f"Check that the server at {url} {what}; that endpoint comes {source} "
-                f"(`hermes providers` shows each provider's). Use --base-url or {provider.base_url_env} "
-                "to point elsewhere.")
+        what = (
+            "answers in time"
+            if isinstance(e, errors.TimeoutError)
+            else "is running and reachable"
+            if isinstance(e, errors.ConnectError)
+            else "speaks HTTP as an OpenAI-compatible API"
+        )
+        return (
+            f"Check that the server at {url} {what}; that endpoint comes {source} "
+            f"(`hermes providers` shows each provider's). Use --base-url or {provider.base_url_env} "
+            "to point elsewhere."
+        )

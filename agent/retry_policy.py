@@ -1,13 +1,13 @@
 """Recovery decisions, with no I/O: given what went wrong, what the request path does next.
 
-    429 ............. cool the credential down (Retry-After, a reset hint in the body, or a default),
-                      rotate at once to the next available credential
-    401 / 403 ....... refresh the key if its source can, else exhaust the credential and rotate
-    402 ............. exhaust (out of credit) and rotate
-    408/409/425/5xx,
-    connection, timeout, a stream cut before any text
-                      retry the same credential after jittered exponential backoff, a bounded number of times
-    anything else ... give up (404 means the endpoint is wrong, not the key)
+429 ............. cool the credential down (Retry-After, a reset hint in the body, or a default),
+                  rotate at once to the next available credential
+401 / 403 ....... refresh the key if its source can, else exhaust the credential and rotate
+402 ............. exhaust (out of credit) and rotate
+408/409/425/5xx,
+connection, timeout, a stream cut before any text
+                  retry the same credential after jittered exponential backoff, a bounded number of times
+anything else ... give up (404 means the endpoint is wrong, not the key)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agent.errors import HTTPStatusError, ProviderError, StreamInterrupted, TransportError
+from providers.errors import HTTPStatusError, ProviderError, StreamInterrupted, TransportError
 
 DEFAULT_COOLDOWN = 60.0
 QUOTA_COOLDOWN = 3600.0
@@ -31,8 +31,24 @@ MAX_COOLDOWN = 86_400.0
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 500, 502, 503, 504, 520, 522, 524, 529})
 
 _QUOTA_WORDS = re.compile(r"quota|usage limit|billing|insufficient", re.IGNORECASE)
-_UNITS = {"ms": 0.001, "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1, "m": 60, "min": 60,
-          "mins": 60, "minute": 60, "minutes": 60, "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600}
+_UNITS = {
+    "ms": 0.001,
+    "s": 1,
+    "sec": 1,
+    "secs": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "mins": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "hour": 3600,
+    "hours": 3600,
+}
 _HINT = re.compile(
     r"(?:retry|try again|reset[s]?)\s+(?:after|in)\s+((?:\d+(?:\.\d+)?\s*[a-z]+\s*){1,3})", re.IGNORECASE
 )

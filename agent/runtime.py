@@ -13,13 +13,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from agent.errors import NoCredentialError, UsageError
 from agent.fallback import FallbackEntry
-from agent.recovery import RecoverySettings, RecoveringClient
+from agent.recovery import RecoveringClient, RecoverySettings
 from agent.route import Route
 from providers.catalogue import Catalogue
 from providers.credentials import AuthStore, Credential, load_credentials
 from providers.endpoint import FALLBACK, MANAGED, Endpoint, normalize_base_url, resolve_endpoint
+from providers.errors import NoCredentialError, UsageError
 from providers.models import ModelInfo, model_info
 from providers.pool import CredentialPool
 from providers.registry import ProviderSpec, Registry, build_registry
@@ -51,7 +51,7 @@ class Runtime:
         data_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
-        transport: "Transport | None" = None,
+        transport: Transport | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
@@ -144,8 +144,11 @@ class Runtime:
 
     def _readers(self, env_name: str) -> list[ProviderSpec]:
         """The providers hermes could send a key from `env_name` to (not those needing another API)."""
-        return [s for s in self.registry.sharing(env_name)
-                if not s.other_api or self.config.table("providers", s.id).get("base_url")]
+        return [
+            s
+            for s in self.registry.sharing(env_name)
+            if not s.other_api or self.config.table("providers", s.id).get("base_url")
+        ]
 
     def _ambiguous_key(self, env_name: str) -> UsageError:
         rows = []
@@ -189,7 +192,7 @@ class Runtime:
             raise UsageError(
                 "No provider is configured.",
                 hint="Set a key such as OPENROUTER_API_KEY, or run `hermes config set model.provider ID` "
-                     "(`hermes providers` lists them).",
+                "(`hermes providers` lists them).",
             )
         return provider
 
@@ -209,9 +212,14 @@ class Runtime:
         if spec.managed:
             return Endpoint(self.local_server().base_url, MANAGED)
         flag = self._flag[1] if self._flag and self._flag[0] == provider_id else None
-        model_url = self.config.get("model", "base_url") if self.config.get("model", "provider") == provider_id else None
+        model_url = (
+            self.config.get("model", "base_url") if self.config.get("model", "provider") == provider_id else None
+        )
         return resolve_endpoint(
-            spec, env=self.env, flag_base_url=flag, model_base_url=model_url,
+            spec,
+            env=self.env,
+            flag_base_url=flag,
+            model_base_url=model_url,
             provider_base_url=self.config.table("providers", provider_id).get("base_url"),
         )
 
@@ -230,8 +238,13 @@ class Runtime:
 
     def fallbacks(self) -> list[FallbackEntry]:
         entries = self.config.get("fallback", default=[]) or []
-        return [FallbackEntry(str(e["provider"]), str(e.get("name") or self.spec(str(e["provider"])).default_model),
-                              e.get("base_url")) for e in entries if isinstance(e, Mapping) and e.get("provider")]
+        return [
+            FallbackEntry(
+                str(e["provider"]), str(e.get("name") or self.spec(str(e["provider"])).default_model), e.get("base_url")
+            )
+            for e in entries
+            if isinstance(e, Mapping) and e.get("provider")
+        ]
 
     # -- credentials -----------------------------------------------------------------------------
 
@@ -256,7 +269,9 @@ class Runtime:
 
         if self._local is None:
             self._local = LocalServerManager(
-                state_dir=self.state_dir, data_dir=self.data_dir, settings=self.config.table("local"),
+                state_dir=self.state_dir,
+                data_dir=self.data_dir,
+                settings=self.config.table("local"),
                 env=self.child_env(),
             ).ensure_running()
         return self._local
@@ -266,9 +281,12 @@ class Runtime:
         the pools loaded so far, plus keys those pools learnt from an api_key_command."""
         if self._secrets is None:
             self._secrets = collect_secrets(
-                self.registry, env=self.env, provider_tables=self.config.table("providers"),
+                self.registry,
+                env=self.env,
+                provider_tables=self.config.table("providers"),
                 auth_keys=[str(e["key"]) for e in self.auth_store.entries()],
-                state_url=self.config.get("credentials", "state"), mcp_servers=self.config.table("mcp", "servers"),
+                state_url=self.config.get("credentials", "state"),
+                mcp_servers=self.config.table("mcp", "servers"),
             )
         self._secrets = self._secrets.with_keys(c.secret for pool in self._pools.values() for c in pool.credentials)
         return self._secrets
@@ -281,10 +299,15 @@ class Runtime:
     def pool(self, provider_id: str) -> CredentialPool:
         if provider_id not in self._pools:
             spec = self.spec(provider_id)
-            creds = (Credential("local", spec.id, "hermes local", "local server key", self.local_server().api_key),) \
-                if spec.managed else load_credentials(
-                spec, env=self.env, provider_table=self.config.table("providers", provider_id),
-                auth_store=self.auth_store,
+            creds = (
+                (Credential("local", spec.id, "hermes local", "local server key", self.local_server().api_key),)
+                if spec.managed
+                else load_credentials(
+                    spec,
+                    env=self.env,
+                    provider_table=self.config.table("providers", provider_id),
+                    auth_store=self.auth_store,
+                )
             )
             if not creds:
                 if self.auth_store.problem:  # `auth add` would refuse too: say what is really wrong
@@ -294,11 +317,15 @@ class Runtime:
                     )
                 raise NoCredentialError(
                     f"No API key for {provider_id}.",
-                    hint=f"Set {spec.key_env} (or {spec.keys_env} for several), or run `hermes auth add {provider_id}`.",
+                    hint=f"Set {spec.key_env} (or {spec.keys_env} for several), "
+                    f"or run `hermes auth add {provider_id}`.",
                 )
             self._pools[provider_id] = CredentialPool(
-                provider_id, creds, self.state_store(),
-                strategy=str(self.config.get("credentials", "strategy", default="fill_first")), clock=self.clock,
+                provider_id,
+                creds,
+                self.state_store(),
+                strategy=str(self.config.get("credentials", "strategy", default="fill_first")),
+                clock=self.clock,
             )
         return self._pools[provider_id]
 
@@ -310,18 +337,24 @@ class Runtime:
             max_answer_seconds=float(self.config.get("agent", "max_answer_seconds", default=600)),
         )
 
-    def transport(self) -> "Transport":
+    def transport(self) -> Transport:
         if self._transport is None:
             from agent.transport import HTTPTransport, Timeouts  # httpx costs ~0.1 s: only when talking
 
-            self._transport = HTTPTransport(Timeouts(
-                connect=float(self.config.get("agent", "connect_timeout", default=10)),
-                read=float(self.config.get("agent", "timeout", default=120)),
-            ))
+            self._transport = HTTPTransport(
+                Timeouts(
+                    connect=float(self.config.get("agent", "connect_timeout", default=10)),
+                    read=float(self.config.get("agent", "timeout", default=120)),
+                )
+            )
         return self._transport
 
     def client(self, route: Route) -> RecoveringClient:
         return RecoveringClient(
-            route, self.pool(route.provider.id), self.transport(), self.recovery_settings(),
-            clock=self.clock, sleep=self.sleep,
+            route,
+            self.pool(route.provider.id),
+            self.transport(),
+            self.recovery_settings(),
+            clock=self.clock,
+            sleep=self.sleep,
         )

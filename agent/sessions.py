@@ -25,8 +25,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agent.attachments import Attachment
 from agent.conversation import Message
-from agent.errors import StorageError, UsageError
 from agent.events import Usage
+from providers.errors import StorageError, UsageError
 
 TITLE_LENGTH = 60
 RANKED_MATCHES = 10_000
@@ -107,20 +107,47 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 _SESSION_COLUMNS = ("id", "title", "created", "updated", "provider", "model", "base_url", "system", "message_count")
 _MESSAGE_COLUMNS = (
-    "role", "content", "tool_calls", "tool_call_id", "name", "provider", "model",
-    "prompt_tokens", "completion_tokens", "finish_reason", "created", "base_url", "reasoning", "cached_tokens",
+    "role",
+    "content",
+    "tool_calls",
+    "tool_call_id",
+    "name",
+    "provider",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "finish_reason",
+    "created",
+    "base_url",
+    "reasoning",
+    "cached_tokens",
     "attachments",
 )
 _SQLITE_HEADER = b"SQLite format 3\0"
 # The columns of schema 1, which every later schema keeps: what tells a hermes database from a foreign one.
 _SCHEMA_1_COLUMNS = {
     "sessions": ("id", "title", "created", "updated", "provider", "model", "base_url", "system", "message_count"),
-    "messages": ("session_id", "role", "content", "tool_calls", "tool_call_id", "name", "provider", "model",
-                 "prompt_tokens", "completion_tokens", "finish_reason", "created"),
+    "messages": (
+        "session_id",
+        "role",
+        "content",
+        "tool_calls",
+        "tool_call_id",
+        "name",
+        "provider",
+        "model",
+        "prompt_tokens",
+        "completion_tokens",
+        "finish_reason",
+        "created",
+    ),
 }
 # Every table, index and trigger some migration creates: what a hermes database may hold.
-_OWN_NAMES = frozenset(re.findall(r"CREATE (?:VIRTUAL )?(?:TABLE|INDEX|TRIGGER) IF NOT EXISTS (\w+)",
-                                  " ".join(" ".join(m) for m in MIGRATIONS)))
+_OWN_NAMES = frozenset(
+    re.findall(
+        r"CREATE (?:VIRTUAL )?(?:TABLE|INDEX|TRIGGER) IF NOT EXISTS (\w+)", " ".join(" ".join(m) for m in MIGRATIONS)
+    )
+)
 _SECRET_PARAM = re.compile(r"key|token|secret|password|passwd|sig|auth|credential", re.IGNORECASE)
 _HEX = re.compile(r"[0-9a-f]+")
 _CANDIDATES_SHOWN = 10
@@ -173,8 +200,9 @@ def title_from(text: str | None) -> str:
 def message_to_dict(message: Message) -> dict[str, Any]:
     data = asdict(replace(message, attachments=()))
     data["tool_calls"] = list(message.tool_calls)
-    data["attachments"] = [{"name": a.name, "mime": a.mime, "sha256": a.sha256, "bytes": len(a.data)}
-                           for a in message.attachments]
+    data["attachments"] = [
+        {"name": a.name, "mime": a.mime, "sha256": a.sha256, "bytes": len(a.data)} for a in message.attachments
+    ]
     return data
 
 
@@ -226,13 +254,21 @@ class SessionStore:
                 " title = CASE WHEN title = '' THEN ? ELSE title END,"
                 " provider = coalesce(?, provider), model = coalesce(?, model), base_url = coalesce(?, base_url)"
                 " WHERE id = ?",
-                (message.created, title, message.provider if routed else None,
-                 message.model if routed else None, endpoint, session_id),
+                (
+                    message.created,
+                    title,
+                    message.provider if routed else None,
+                    message.model if routed else None,
+                    endpoint,
+                    session_id,
+                ),
             )
             if updated.rowcount == 0:
                 raise _no_such_session(session_id)
-            conn.executemany("INSERT OR IGNORE INTO attachments (sha256, mime, data) VALUES (?, ?, ?)",
-                             [(a.sha256, a.mime, a.data) for a in message.attachments])
+            conn.executemany(
+                "INSERT OR IGNORE INTO attachments (sha256, mime, data) VALUES (?, ?, ?)",
+                [(a.sha256, a.mime, a.data) for a in message.attachments],
+            )
             conn.execute(
                 f"INSERT INTO messages (session_id, {', '.join(_MESSAGE_COLUMNS)})"
                 f" VALUES (?, {', '.join('?' * len(_MESSAGE_COLUMNS))})",
@@ -243,13 +279,19 @@ class SessionStore:
         """Mark every live message after the first `keep` as superseded by `reason` (undo, retry...):
         kept, never restored or sent again. Returns how many were marked."""
         with self._write() as conn:
-            ids = [row[0] for row in conn.execute(
-                "SELECT id FROM messages WHERE session_id = ? AND superseded IS NULL ORDER BY id LIMIT -1 OFFSET ?",
-                (session_id, keep))]
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT id FROM messages WHERE session_id = ? AND superseded IS NULL ORDER BY id LIMIT -1 OFFSET ?",
+                    (session_id, keep),
+                )
+            ]
             conn.executemany("UPDATE messages SET superseded = ? WHERE id = ?", [(reason, i) for i in ids])
             cursor = conn.execute(
                 "UPDATE sessions SET message_count = (SELECT count(*) FROM messages WHERE session_id = ?"
-                " AND superseded IS NULL), updated = ? WHERE id = ?", (session_id, time.time(), session_id))
+                " AND superseded IS NULL), updated = ? WHERE id = ?",
+                (session_id, time.time(), session_id),
+            )
             if cursor.rowcount == 0:
                 raise _no_such_session(session_id)
         return len(ids)
@@ -263,9 +305,12 @@ class SessionStore:
             conn.executemany(
                 f"INSERT INTO messages (session_id, {', '.join(_MESSAGE_COLUMNS)})"
                 f" VALUES (?, {', '.join('?' * len(_MESSAGE_COLUMNS))})",
-                [(new.id, *_message_row(m)) for m in messages])
-            conn.execute("UPDATE sessions SET message_count = ?, title = ? WHERE id = ?",
-                         (len(messages), title if title is not None else info.title, new.id))
+                [(new.id, *_message_row(m)) for m in messages],
+            )
+            conn.execute(
+                "UPDATE sessions SET message_count = ?, title = ? WHERE id = ?",
+                (len(messages), title if title is not None else info.title, new.id),
+            )
         return self.get(new.id)
 
     def set_title(self, session_id: str, title: str) -> None:
@@ -317,7 +362,8 @@ class SessionStore:
         usage: dict[str, list[tuple[str, str, int, int, int]]] = {}
         for session_id, provider, model, prompt, completion, cached in rows:
             usage.setdefault(session_id, []).append(
-                (provider or "", model or "", int(prompt or 0), int(completion or 0), int(cached or 0)))
+                (provider or "", model or "", int(prompt or 0), int(completion or 0), int(cached or 0))
+            )
         return usage
 
     def get(self, session_id: str) -> SessionInfo:
@@ -352,12 +398,15 @@ class SessionStore:
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_columns()} FROM sessions s WHERE lower(title) = ? ORDER BY updated DESC LIMIT ?",
-                (wanted, _CANDIDATES_SHOWN + 1)).fetchall()
+                (wanted, _CANDIDATES_SHOWN + 1),
+            ).fetchall()
             if not rows:  # a prefix of a title; LIKE's wildcards in the text are escaped
                 pattern = re.sub(r"([%_\\])", r"\\\1", wanted) + "%"
                 rows = conn.execute(
                     f"SELECT {_columns()} FROM sessions s WHERE lower(title) LIKE ? ESCAPE '\\'"
-                    " ORDER BY updated DESC LIMIT ?", (pattern, _CANDIDATES_SHOWN + 1)).fetchall()
+                    " ORDER BY updated DESC LIMIT ?",
+                    (pattern, _CANDIDATES_SHOWN + 1),
+                ).fetchall()
         if not rows:
             raise _no_such_session(title)
         if len(rows) > 1 and SessionInfo(*rows[0]).title.lower() != wanted:
@@ -369,7 +418,8 @@ class SessionStore:
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE session_id = ? AND superseded IS NULL"
-                " ORDER BY id", (session_id,)
+                " ORDER BY id",
+                (session_id,),
             ).fetchall()
             blobs = _blobs(conn, rows)
             return [_message_from_row(row, blobs) for row in rows]
@@ -421,8 +471,10 @@ class SessionStore:
         info = self.get(session_id)
         history = self.history(session_id) if superseded else [(m, None) for m in self.messages(session_id)]
         if fmt == "json":
-            data = {"session": asdict(info), "messages": [
-                message_to_dict(m) | ({"superseded": why} if superseded else {}) for m, why in history]}
+            data = {
+                "session": asdict(info),
+                "messages": [message_to_dict(m) | ({"superseded": why} if superseded else {}) for m, why in history],
+            }
             return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         return to_markdown(info, history)
 
@@ -448,9 +500,7 @@ class SessionStore:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._create_file()
-            conn = sqlite3.connect(
-                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
-            )
+            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
             try:
                 self._check_foreign(conn)  # before anything writes: a database that is not ours stays as it is
                 # synchronous=NORMAL in WAL mode survives any crash of the process; only a power cut
@@ -576,8 +626,11 @@ def to_markdown(info: SessionInfo, messages: list[tuple[Message, str | None]]) -
             lines += ["", "Attached: " + ", ".join(f"`{a.name}` ({a.mime})" for a in message.attachments)]
         for call in message.tool_calls:
             function = call.get("function", {})
-            lines += [f"Tool call `{function.get('name', '?')}` ({call.get('id', '')}):", "",
-                      _fenced(function.get("arguments", ""))]
+            lines += [
+                f"Tool call `{function.get('name', '?')}` ({call.get('id', '')}):",
+                "",
+                _fenced(function.get("arguments", "")),
+            ]
         if message.finish_reason in ("interrupted", "error", "length"):
             lines += ["", f"*({message.finish_reason})*"]
     return "\n".join(lines) + "\n"
@@ -614,26 +667,60 @@ def _columns() -> str:
 
 def _message_row(m: Message) -> tuple[Any, ...]:
     return (
-        m.role, m.content, json.dumps(list(m.tool_calls)) if m.tool_calls else None, m.tool_call_id, m.name,
-        m.provider, m.model, m.usage.prompt_tokens if m.usage else None,
-        m.usage.completion_tokens if m.usage else None, m.finish_reason, m.created,
-        redact_url(m.endpoint) if m.endpoint else None, m.reasoning, m.usage.cached_tokens if m.usage else None,
+        m.role,
+        m.content,
+        json.dumps(list(m.tool_calls)) if m.tool_calls else None,
+        m.tool_call_id,
+        m.name,
+        m.provider,
+        m.model,
+        m.usage.prompt_tokens if m.usage else None,
+        m.usage.completion_tokens if m.usage else None,
+        m.finish_reason,
+        m.created,
+        redact_url(m.endpoint) if m.endpoint else None,
+        m.reasoning,
+        m.usage.cached_tokens if m.usage else None,
         json.dumps([{"name": a.name, "mime": a.mime, "sha256": a.sha256} for a in m.attachments])
-        if m.attachments else None,
+        if m.attachments
+        else None,
     )
 
 
 def _message_from_row(row: tuple[Any, ...], blobs: dict[str, bytes]) -> Message:
-    (role, content, tool_calls, tool_call_id, name, provider, model,
-     prompt_tokens, completion_tokens, finish_reason, created, base_url, reasoning, cached, attached) = row
+    (
+        role,
+        content,
+        tool_calls,
+        tool_call_id,
+        name,
+        provider,
+        model,
+        prompt_tokens,
+        completion_tokens,
+        finish_reason,
+        created,
+        base_url,
+        reasoning,
+        cached,
+        attached,
+    ) = row
     return Message(
-        role, content,
+        role,
+        content,
         tool_calls=tuple(json.loads(tool_calls)) if tool_calls else (),
-        tool_call_id=tool_call_id, name=name, provider=provider, model=model,
+        tool_call_id=tool_call_id,
+        name=name,
+        provider=provider,
+        model=model,
         usage=Usage(prompt_tokens, completion_tokens, cached or 0) if prompt_tokens is not None else None,
-        finish_reason=finish_reason, created=created, endpoint=base_url, reasoning=reasoning,
-        attachments=tuple(Attachment(a["name"], a["mime"], blobs[a["sha256"]]) for a in _attached(attached)
-                          if a["sha256"] in blobs),
+        finish_reason=finish_reason,
+        created=created,
+        endpoint=base_url,
+        reasoning=reasoning,
+        attachments=tuple(
+            Attachment(a["name"], a["mime"], blobs[a["sha256"]]) for a in _attached(attached) if a["sha256"] in blobs
+        ),
     )
 
 
@@ -648,6 +735,8 @@ def _blobs(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> dict[str, b
         return {}
     marks = ",".join("?" * len(wanted))
     return dict(conn.execute(f"SELECT sha256, data FROM attachments WHERE sha256 IN ({marks})", wanted).fetchall())
+
+
 def _not_ours(conn: sqlite3.Connection, version: int) -> str | None:
     """Why this SQLite database was not written by hermes (None when it was, or is still empty)."""
     names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}

@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 import httpx
 
-from agent import errors
 from agent.events import (
     Event,
     Finished,
@@ -28,6 +27,7 @@ from agent.events import (
 )
 from agent.retry_policy import parse_retry_after
 from agent.route import Target
+from providers import errors
 
 USER_AGENT = "hermes/0.1"
 
@@ -39,8 +39,9 @@ class Timeouts:
 
 
 class Transport(Protocol):
-    def chat(self, target: Target, body: dict[str, Any], *, stream: bool,
-             max_seconds: float | None = None) -> Iterator[Event]: ...
+    def chat(
+        self, target: Target, body: dict[str, Any], *, stream: bool, max_seconds: float | None = None
+    ) -> Iterator[Event]: ...
     def models(self, target: Target) -> list[dict[str, Any]]: ...
 
 
@@ -79,7 +80,7 @@ def redirect_error(response: httpx.Response, url: str) -> errors.EndpointRedirec
         status=response.status_code,
         location=location,
         hint="If you trust that address, set the provider's base_url to it (`hermes config set "
-             "providers.<id>.base_url URL`).",
+        "providers.<id>.base_url URL`).",
     )
 
 
@@ -145,7 +146,8 @@ class HTTPTransport:
     def __init__(self, timeouts: Timeouts = Timeouts(), client: httpx.Client | None = None) -> None:
         self._client = client or httpx.Client(
             # Never follow a redirect: it would re-send the conversation to a host the user did not choose.
-            timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect), follow_redirects=False,
+            timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect),
+            follow_redirects=False,
             verify=tls_context(),
         )
 
@@ -164,8 +166,9 @@ class HTTPTransport:
             raise errors.MalformedResponse(f"{url} did not return a list of models.")
         return [m if isinstance(m, dict) else {"id": str(m)} for m in items]
 
-    def chat(self, target: Target, body: dict[str, Any], *, stream: bool,
-             max_seconds: float | None = None) -> Iterator[Event]:
+    def chat(
+        self, target: Target, body: dict[str, Any], *, stream: bool, max_seconds: float | None = None
+    ) -> Iterator[Event]:
         """`max_seconds`: the whole answer's deadline, however steadily the server keeps sending."""
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         url = f"{target.base_url}/chat/completions"
@@ -246,8 +249,10 @@ def _json(text: str, url: str) -> Any:
         return json.loads(text)
     except ValueError:
         what = "an HTML page" if text.lstrip().startswith("<") else "invalid JSON"
-        raise errors.MalformedResponse(f"{url} answered with {what}, not the API's JSON.",
-                                       hint="Check that the base URL points at an OpenAI-compatible API.") from None
+        raise errors.MalformedResponse(
+            f"{url} answered with {what}, not the API's JSON.",
+            hint="Check that the base URL points at an OpenAI-compatible API.",
+        ) from None
 
 
 def _stream_events(response: httpx.Response, url: str) -> Iterator[Event]:
@@ -274,14 +279,20 @@ def _reported_error(data: dict[str, Any], text: str, when: str) -> errors.HTTPSt
     """An error object sent with a 200 (as the body, or as a stream event), as the status it names."""
     err = data.get("error")
     code = err.get("code") if isinstance(err, dict) else None
-    status = code if isinstance(code, int) and not isinstance(code, bool) else \
-        int(code) if isinstance(code, str) and code.isdigit() and len(code) == 3 else 500
+    status = (
+        code
+        if isinstance(code, int) and not isinstance(code, bool)
+        else int(code)
+        if isinstance(code, str) and code.isdigit() and len(code) == 3
+        else 500
+    )
     if not 400 <= status <= 599:
         status = 500  # a code that is no HTTP error status ("rate_limit", 200) is still the provider failing
     message = _error_message_of(data)
     where = f" {when}" if when else ""
-    return errors.HTTPStatusError(f"The provider reported an error{where}: {message}", status=status,
-                                  body_excerpt=text[:2000])
+    return errors.HTTPStatusError(
+        f"The provider reported an error{where}: {message}", status=status, body_excerpt=text[:2000]
+    )
 
 
 def _error_message_of(data: dict[str, Any]) -> str:
@@ -294,8 +305,10 @@ def _error_message_of(data: dict[str, Any]) -> str:
 
 
 def _malformed(url: str, what: str) -> errors.MalformedResponse:
-    return errors.MalformedResponse(f"{url} answered with {what}, which is not the API's format.",
-                                    hint="Check that the base URL points at an OpenAI-compatible API.")
+    return errors.MalformedResponse(
+        f"{url} answered with {what}, which is not the API's format.",
+        hint="Check that the base URL points at an OpenAI-compatible API.",
+    )
 
 
 _MAX_COUNT = 2**31  # no answer has more tokens; a bigger "count" would overflow the sessions DB

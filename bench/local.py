@@ -56,13 +56,18 @@ def stream_times(cmd: list[str], env: dict[str, str]) -> tuple[float, float, flo
 
 def raw_stream(server: LocalServer, prompt: str) -> tuple[float, float, str]:
     """The same streamed request hermes sends, with httpx: (first content, last content, text)."""
-    body = {"model": "local", "messages": [{"role": "user", "content": prompt}],
-            "stream": True, "stream_options": {"include_usage": True}}
+    body = {
+        "model": "local",
+        "messages": [{"role": "user", "content": prompt}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     headers = {"Authorization": f"Bearer {server.api_key}", "Accept": "text/event-stream"}
     first = last = 0.0
     parts = []
-    with httpx.stream("POST", f"{server.base_url}/chat/completions", json=body, headers=headers,
-                      timeout=120, trust_env=False) as r:
+    with httpx.stream(
+        "POST", f"{server.base_url}/chat/completions", json=body, headers=headers, timeout=120, trust_env=False
+    ) as r:
         for line in r.iter_lines():
             if not line.startswith("data: ") or line[6:].strip() == "[DONE]":
                 continue
@@ -76,8 +81,12 @@ def raw_stream(server: LocalServer, prompt: str) -> tuple[float, float, str]:
 
 
 def tokens(server: LocalServer, text: str) -> int:
-    r = httpx.post(f"{server.base_url.removesuffix('/v1')}/tokenize", json={"content": text},
-                   headers={"Authorization": f"Bearer {server.api_key}"}, trust_env=False)
+    r = httpx.post(
+        f"{server.base_url.removesuffix('/v1')}/tokenize",
+        json={"content": text},
+        headers={"Authorization": f"Bearer {server.api_key}"},
+        trust_env=False,
+    )
     r.raise_for_status()
     return len(r.json()["tokens"])
 
@@ -92,11 +101,15 @@ def main() -> None:
     hermes = hermes_command()
     with tempfile.TemporaryDirectory() as home:
         Path(home, "config.toml").write_text('[local]\nkeep_alive = "5m"\n', encoding="utf-8")
-        env = {k: v for k, v in os.environ.items()
-               if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")
+        }
         env.update({"HERMES_HOME": home, "NO_COLOR": "1"})
-        manager = LocalServerManager(state_dir=Path(home, "state"), data_dir=Path(home, "data"),
-                                     settings={"keep_alive": "5m"})
+        manager = LocalServerManager(
+            state_dir=Path(home, "state"), data_dir=Path(home, "data"), settings={"keep_alive": "5m"}
+        )
         # --no-tools: the same request body as the raw stream below (tool schemas lengthen the prompt).
         ask = [*hermes, "ask", "-p", "local", "--no-save", "--no-tools"]
         try:
@@ -109,7 +122,7 @@ def main() -> None:
                 start, first, _, _ = stream_times([*ask, SHORT], env)
                 warm.append(first - start)
             cold_s, warm_s = statistics.median(cold), statistics.median(warm)
-            print("1. process start to first answer byte, `hermes ask -p local \"Say hi.\"`")
+            print('1. process start to first answer byte, `hermes ask -p local "Say hi."`')
             print(f"   cold (starts the server)  {cold_s * 1000:7.0f} ms")
             print(f"   warm (server alive)       {warm_s * 1000:7.0f} ms")
             print(f"   server start-up costs     {(cold_s - warm_s) * 1000:7.0f} ms\n")
@@ -126,7 +139,8 @@ def main() -> None:
             print("2. decode rate of a ~300-word answer, first to last content byte")
             print(f"   hermes ask (streamed)     {ours_s:7.1f} tok/s")
             print(f"   raw httpx stream          {raw_s:7.1f} tok/s")
-            print(f"   hermes overhead           {overhead * 100:7.1f} %   (goal <= {OVERHEAD_GOAL * 100:.0f}%: {verdict})")
+            goal = f"goal <= {OVERHEAD_GOAL * 100:.0f}%"
+            print(f"   hermes overhead           {overhead * 100:7.1f} %   ({goal}: {verdict})")
         finally:
             manager.stop()
 

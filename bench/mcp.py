@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from startup import ANSWER, KEY, hermes_command  # noqa: E402  (bench/startup.py, beside this file)
+
 from tests.fakeserver import FakeServer, Reply  # noqa: E402
 
 RATIO_GOAL = 1.15
@@ -34,8 +35,10 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, subprocess.Complete
     done = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     elapsed = time.perf_counter() - start
     if done.returncode != 0 or done.stdout.decode() != ANSWER:
-        raise SystemExit(f"bench: {' '.join(cmd)} failed (exit {done.returncode}):\n"
-                         f"stdout: {done.stdout.decode()!r}\nstderr: {done.stderr.decode()}")
+        raise SystemExit(
+            f"bench: {' '.join(cmd)} failed (exit {done.returncode}):\n"
+            f"stdout: {done.stdout.decode()!r}\nstderr: {done.stderr.decode()}"
+        )
     return elapsed, done
 
 
@@ -44,19 +47,28 @@ def main() -> None:
     hermes = hermes_command()
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as pycache, FakeServer() as fake:
         fake.always(Reply(ANSWER.strip()))
-        base = (f'[model]\nprovider = "myplan"\n\n[providers.myplan]\nbase_url = "{fake.base_url}"\n'
-                'models = ["model-a"]\n')
+        base = (
+            f'[model]\nprovider = "myplan"\n\n[providers.myplan]\nbase_url = "{fake.base_url}"\nmodels = ["model-a"]\n'
+        )
         started = Path(tmp, "started")
         server = [sys.executable, str(ROOT / "tests" / "mcp_server.py"), "--slow-start"]
         homes = {"no MCP server": Path(tmp, "plain"), f"{SERVERS} MCP servers": Path(tmp, "mcp")}
         for home in homes.values():
             home.mkdir()
         Path(homes["no MCP server"], "config.toml").write_text(base, encoding="utf-8")
-        Path(homes[f"{SERVERS} MCP servers"], "config.toml").write_text(base + "".join(
-            f"\n[mcp.servers.s{i}]\ncommand = {json.dumps(server)}\n"
-            f'env = {{ STARTED_FILE = "{started}" }}\n' for i in range(SERVERS)), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items()
-               if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")}
+        Path(homes[f"{SERVERS} MCP servers"], "config.toml").write_text(
+            base
+            + "".join(
+                f'\n[mcp.servers.s{i}]\ncommand = {json.dumps(server)}\nenv = {{ STARTED_FILE = "{started}" }}\n'
+                for i in range(SERVERS)
+            ),
+            encoding="utf-8",
+        )
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")
+        }
         env.update({"MYPLAN_API_KEY": KEY, "NO_COLOR": "1", "PYTHONPYCACHEPREFIX": pycache})
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # as after `pip install`: modules load from bytecode
         envs = {name: {**env, "HERMES_HOME": str(home)} for name, home in homes.items()}
@@ -72,8 +84,11 @@ def main() -> None:
                 times[name].append(run(cmd, envs[name])[0])
         warm = (len(started.read_text().splitlines()) if started.exists() else 0) - cold
         _, profiled = run(cmd, {**envs[f"{SERVERS} MCP servers"], "PYTHONPROFILEIMPORTTIME": "1"})
-        sdk = any(line.split("|")[-1].strip() == "mcp" for line in profiled.stderr.decode().splitlines()
-                  if line.startswith("import time:"))
+        sdk = any(
+            line.split("|")[-1].strip() == "mcp"
+            for line in profiled.stderr.decode().splitlines()
+            if line.startswith("import time:")
+        )
 
         print(f"   load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
         for name, values in times.items():
@@ -81,8 +96,10 @@ def main() -> None:
         ratio = statistics.median(times[f"{SERVERS} MCP servers"]) / statistics.median(times["no MCP server"])
         verdict = "ok" if ratio <= RATIO_GOAL and warm == 0 and not sdk else "MISSED"
         print(f"   ratio              {ratio:8.2f}    (goal <= {RATIO_GOAL}: {verdict})")
-        print(f"   servers started: {cold} by the warm-up (nothing cached), {warm} by the {n} timed runs; "
-              f"mcp SDK imported: {'yes' if sdk else 'no'}")
+        print(
+            f"   servers started: {cold} by the warm-up (nothing cached), {warm} by the {n} timed runs; "
+            f"mcp SDK imported: {'yes' if sdk else 'no'}"
+        )
 
 
 if __name__ == "__main__":

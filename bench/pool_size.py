@@ -42,8 +42,11 @@ def make_home(root: Path, base_url: str, keys: list[str]) -> dict[str, str]:
     now = time.time()
     for key in keys:  # every key has state, as after a long life of rotation
         store.record_use("myplan", fingerprint(key), now)
-    env = {k: v for k, v in os.environ.items()
-           if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")
+    }
     env.update({"HERMES_HOME": str(root), "NO_COLOR": "1"})
     return env
 
@@ -68,8 +71,10 @@ def main() -> None:
     hermes = hermes_command()
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as pycache, FakeServer() as fake:
         keys = [f"sk-bench-pool-{i:06d}-abcdef" for i in range(KEYS)]
-        envs = {"1 key": make_home(Path(tmp, "one"), fake.base_url, keys[:1]),
-                f"{KEYS:,} keys": make_home(Path(tmp, "many"), fake.base_url, keys)}
+        envs = {
+            "1 key": make_home(Path(tmp, "one"), fake.base_url, keys[:1]),
+            f"{KEYS:,} keys": make_home(Path(tmp, "many"), fake.base_url, keys),
+        }
         for env in envs.values():
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env["PYTHONPYCACHEPREFIX"] = pycache
@@ -81,8 +86,10 @@ def main() -> None:
         written = {name: wal_bytes_per_ask(cmd, env) for name, env in envs.items()}
         print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; {n} alternated runs, medians")
         for name in envs:
-            print(f"   {name:<12} {statistics.median(wall[name]) * 1000:7.1f} ms   "
-                  f"{written[name]:6d} bytes written to the state per ask")
+            print(
+                f"   {name:<12} {statistics.median(wall[name]) * 1000:7.1f} ms   "
+                f"{written[name]:6d} bytes written to the state per ask"
+            )
         one, many = (statistics.median(w) for w in wall.values())
         verdict = "ok" if many / one <= GOAL else "MISSED"
         print(f"   ratio        {many / one:7.2f}      (goal <= {GOAL}: {verdict})")

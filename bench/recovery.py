@@ -15,13 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.conversation import Agent  # noqa: E402
-from agent.runtime import Runtime  # noqa: E402
-from hermes_cli.config import Config  # noqa: E402
-from providers.credentials import Credential  # noqa: E402
-from providers.pool import CredentialPool  # noqa: E402
-from providers.sqlite_state import SQLiteStateStore  # noqa: E402
-from tests.fakeserver import FakeServer, RateLimit  # noqa: E402
+from agent.conversation import Agent
+from agent.runtime import Runtime
+from hermes_cli.config import Config
+from providers.credentials import Credential
+from providers.pool import CredentialPool
+from providers.sqlite_state import SQLiteStateStore
+from tests.fakeserver import FakeServer, RateLimit
 
 RUNS = 30
 
@@ -33,7 +33,9 @@ def one_request(srv: FakeServer, state_dir: Path, *, rotate: bool) -> float:
     slept: list[float] = []
     runtime = Runtime(
         config=Config(state_dir / "config.toml", {"providers": {"bench": {"base_url": srv.base_url}}}),
-        env={"BENCH_API_KEYS": ",".join(keys)}, state_dir=state_dir, sleep=slept.append,
+        env={"BENCH_API_KEYS": ",".join(keys)},
+        state_dir=state_dir,
+        sleep=slept.append,
     )
     agent = Agent(runtime, runtime.route("bench", "m"))
     agent.add_user("hi")
@@ -53,8 +55,10 @@ def rotation_figures() -> None:
                 plain.append(one_request(srv, Path(a), rotate=False))
                 rotated.append(one_request(srv, Path(b), rotate=True))
         p, r = statistics.median(plain), statistics.median(rotated)
-        print(f"no rotation: {p * 1000:.1f} ms   429 then next key: {r * 1000:.1f} ms   "
-              f"extra: {(r - p) * 1000:.1f} ms ({r / p:.2f}x, 0 sleeps)")
+        print(
+            f"no rotation: {p * 1000:.1f} ms   429 then next key: {r * 1000:.1f} ms   "
+            f"extra: {(r - p) * 1000:.1f} ms ({r / p:.2f}x, 0 sleeps)"
+        )
 
 
 def pool_figures(n: int = 1000) -> None:
@@ -71,8 +75,9 @@ def pool_figures(n: int = 1000) -> None:
             assert cred is not None
             pool.record_success(cred)
             times.append(time.perf_counter() - start)
-        print(f"{n} credentials: select + state update {statistics.median(times) * 1000:.2f} ms per request "
-              "(goal < 5 ms)")
+        print(
+            f"{n} credentials: select + state update {statistics.median(times) * 1000:.2f} ms per request (goal < 5 ms)"
+        )
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ def answer(tokens: int) -> str:
 
 
 def chunks(text: str) -> list[str]:
-    return [text[i:i + CHARS_PER_TOKEN] for i in range(0, len(text), CHARS_PER_TOKEN)]
+    return [text[i : i + CHARS_PER_TOKEN] for i in range(0, len(text), CHARS_PER_TOKEN)]
 
 
 def terminal(sink: TextIO) -> Console:
@@ -142,17 +142,27 @@ def chat_cpu(base_url: str, *, colour: bool) -> float:
     import pexpect
 
     with tempfile.TemporaryDirectory() as home:
-        env = clean_env(Path(home), MYPLAN_API_KEY="sk-bench-render-0001", PROMPT_TOOLKIT_NO_CPR="1",
-                        TERM="xterm-256color")
+        env = clean_env(
+            Path(home), MYPLAN_API_KEY="sk-bench-render-0001", PROMPT_TOOLKIT_NO_CPR="1", TERM="xterm-256color"
+        )
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: hermes' modules compiled once, not per run
         if colour:
             env.pop("NO_COLOR")
         Path(home, "config.toml").write_text(
             f'[model]\nprovider = "myplan"\nname = "m"\n\n[providers.myplan]\nbase_url = "{base_url}"\n'
-            '\n[sessions]\nsave = false\n')
+            "\n[sessions]\nsave = false\n"
+        )
         before = children_cpu()
-        child = pexpect.spawn(sys.executable, ["-m", "hermes_cli", "chat"], env=env, dimensions=(40, 100),
-                              encoding="utf-8", timeout=120, maxread=65536, cwd=str(ROOT))
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "hermes_cli", "chat"],
+            env=env,
+            dimensions=(40, 100),
+            encoding="utf-8",
+            timeout=120,
+            maxread=65536,
+            cwd=str(ROOT),
+        )
         child.expect_exact("›")
         child.send("write\r")
         child.expect_exact(END)
@@ -174,8 +184,13 @@ def serve(tokens: int) -> None:
 
 
 def end_to_end(tokens: int) -> tuple[float, float]:
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(tokens)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(tokens)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(ROOT),
+    )
     try:
         assert server.stdout is not None
         base_url = server.stdout.readline().strip()
@@ -205,8 +220,10 @@ def main() -> None:
     print(f"streamed / plain writes:  {base['streamed'] / base['plain']:.1f}x")
     print(f"doubling the length:      {double['streamed'] / base['streamed']:.2f}x time (goal <= 2.2x)")
     rendered, plain_run = end_to_end(args.tokens)
-    print(f"hermes chat on a pty, {args.tokens:,} tokens from the test server: Markdown {rendered:.2f}s CPU, "
-          f"NO_COLOR {plain_run:.2f}s CPU: {rendered / plain_run:.2f}x (goal <= 1.5x)")
+    print(
+        f"hermes chat on a pty, {args.tokens:,} tokens from the test server: Markdown {rendered:.2f}s CPU, "
+        f"NO_COLOR {plain_run:.2f}s CPU: {rendered / plain_run:.2f}x (goal <= 1.5x)"
+    )
 
 
 if __name__ == "__main__":

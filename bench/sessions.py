@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.conversation import Message  # noqa: E402
-from agent.sessions import SessionStore  # noqa: E402
+from agent.conversation import Message
+from agent.sessions import SessionStore
 
 SESSIONS = 10_000
 MESSAGES_PER_SESSION = 20
@@ -56,8 +56,10 @@ def fill(path: Path, rng: random.Random, text: Text) -> None:
             )
             conn.executemany(
                 "INSERT INTO messages (session_id, role, content, created) VALUES (?, ?, ?, ?)",
-                [(sid, "user" if i % 2 == 0 else "assistant", text(), updated - 600 + i)
-                 for i in range(MESSAGES_PER_SESSION)],
+                [
+                    (sid, "user" if i % 2 == 0 else "assistant", text(), updated - 600 + i)
+                    for i in range(MESSAGES_PER_SESSION)
+                ],
             )
     conn.close()
 
@@ -87,15 +89,22 @@ def main() -> None:
         store.list()
         start = time.perf_counter()
         fill(path, rng, text)
-        print(f"filled {SESSIONS:,} sessions / {SESSIONS * MESSAGES_PER_SESSION:,} messages "
-              f"in {time.perf_counter() - start:.1f} s ({path.stat().st_size / 1e6:.0f} MB)")
+        print(
+            f"filled {SESSIONS:,} sessions / {SESSIONS * MESSAGES_PER_SESSION:,} messages "
+            f"in {time.perf_counter() - start:.1f} s ({path.stat().st_size / 1e6:.0f} MB)"
+        )
 
         report("list", median_time(lambda: store.list(), RUNS), "(50 newest)")
-        for label, query in (("common word", words[0]), ("mid word", words[200]), ("rare word", words[15_000]),
-                             ("two words", f"{words[3]} {words[40]}"), ("phrase", f'"{words[1]} {words[2]}"'),
-                             ("bad syntax", f"{words[5]} AND")):
+        for label, query in (
+            ("common word", words[0]),
+            ("mid word", words[200]),
+            ("rare word", words[15_000]),
+            ("two words", f"{words[3]} {words[40]}"),
+            ("phrase", f'"{words[1]} {words[2]}"'),
+            ("bad syntax", f"{words[5]} AND"),
+        ):
             hits = store.search(query)
-            report("search", median_time(lambda: store.search(query), RUNS), f"({label}: {len(hits)} hits)")
+            report("search", median_time(lambda q=query: store.search(q), RUNS), f"({label}: {len(hits)} hits)")
 
         session = store.create(provider="openrouter", model="some/model", base_url="https://x/v1", system=None)
         times = []

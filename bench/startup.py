@@ -93,8 +93,9 @@ def median_of(n: int, cmd: list[str], env: dict[str, str], *, expect: str | None
     return statistics.median(timed(cmd, env, expect=expect) for _ in range(n))
 
 
-def interleaved(n: int, cmds: dict[str, list[str]], env: dict[str, str],
-                expect: str) -> dict[str, list[tuple[float, float]]]:
+def interleaved(
+    n: int, cmds: dict[str, list[str]], env: dict[str, str], expect: str
+) -> dict[str, list[tuple[float, float]]]:
     """Each round runs every command once, so a busy machine slows all of them alike."""
     for cmd in cmds.values():
         timed(cmd, env, expect=expect)  # warm-up
@@ -107,8 +108,14 @@ def interleaved(n: int, cmds: dict[str, list[str]], env: dict[str, str],
 
 def import_seconds(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(all imports, hermes' own packages) in seconds, summed over top-level `-X importtime` entries."""
-    done = subprocess.run(cmd, env={**env, "PYTHONPROFILEIMPORTTIME": "1"}, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        cmd,
+        env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     total = own = 0
     for line in done.stderr.splitlines():
         m = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\s*)(\S+)", line)
@@ -133,12 +140,14 @@ def main() -> None:
     py = sys.executable
     with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as pycache, FakeServer() as fake:
         Path(home, "config.toml").write_text(
-            f'[model]\nprovider = "myplan"\n\n[providers.myplan]\nbase_url = "{fake.base_url}"\n'
-            'models = ["model-a"]\n',
+            f'[model]\nprovider = "myplan"\n\n[providers.myplan]\nbase_url = "{fake.base_url}"\nmodels = ["model-a"]\n',
             encoding="utf-8",
         )
-        env = {k: v for k, v in os.environ.items()
-               if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")
+        }
         env.update({"HERMES_HOME": home, "MYPLAN_API_KEY": KEY, "NO_COLOR": "1"})
         # As after `pip install`: modules load from bytecode, not source. Without this, an editable
         # install under PYTHONDONTWRITEBYTECODE recompiles hermes' modules on every start (~80 ms)
@@ -149,33 +158,53 @@ def main() -> None:
         print(f"hermes: {' '.join(hermes)}   python: {py}   runs: {n} (+1 warm-up each), medians")
         print(f"fake provider: {fake.base_url}\n")
 
-        proxied = {**env, "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-                   "NO_PROXY": "127.0.0.1"}
-        times = interleaved(n, {
-            "hermes ask hi": [*hermes, "ask", "hi"],
-            "hermes ask --no-save hi": [*hermes, "ask", "--no-save", "hi"],
-            "raw httpx script": [py, "-c", RAW_SCRIPT, fake.base_url],
-            "hermes ask hi, proxy env": ["env", *(f"{k}={v}" for k, v in proxied.items() if k not in env),
-                                         *hermes, "ask", "hi"],
-        }, env, ANSWER)
+        proxied = {
+            **env,
+            "HTTP_PROXY": "http://127.0.0.1:9",
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "NO_PROXY": "127.0.0.1",
+        }
+        times = interleaved(
+            n,
+            {
+                "hermes ask hi": [*hermes, "ask", "hi"],
+                "hermes ask --no-save hi": [*hermes, "ask", "--no-save", "hi"],
+                "raw httpx script": [py, "-c", RAW_SCRIPT, fake.base_url],
+                "hermes ask hi, proxy env": [
+                    "env",
+                    *(f"{k}={v}" for k, v in proxied.items() if k not in env),
+                    *hermes,
+                    "ask",
+                    "hi",
+                ],
+            },
+            env,
+            ANSWER,
+        )
         wall = {name: [w for w, _ in v] for name, v in times.items()}
         cpu = {name: [c for _, c in v] for name, v in times.items()}
         print(f"   load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs\n")
         print("1. one short streamed answer, process start to end")
         print(f"   {'':<24} {'wall median':>11} {'wall min':>9} {'CPU median':>11}")
         for name in times:
-            print(f"   {name:<24} {statistics.median(wall[name]) * 1000:8.1f} ms {min(wall[name]) * 1000:6.1f} ms"
-                  f" {statistics.median(cpu[name]) * 1000:8.1f} ms")
+            print(
+                f"   {name:<24} {statistics.median(wall[name]) * 1000:8.1f} ms {min(wall[name]) * 1000:6.1f} ms"
+                f" {statistics.median(cpu[name]) * 1000:8.1f} ms"
+            )
         ask, raw = statistics.median(wall["hermes ask hi"]), statistics.median(wall["raw httpx script"])
         ratio = ask / raw
         verdict = "ok" if ratio <= RATIO_GOAL else "MISSED"
         cpu_ratio = statistics.median(cpu["hermes ask hi"]) / statistics.median(cpu["raw httpx script"])
-        print(f"   ratio hermes/raw         {ratio:8.2f}    (wall medians; goal <= {RATIO_GOAL}: {verdict}; "
-              f"wall minimums {min(wall['hermes ask hi']) / min(wall['raw httpx script']):.2f}, "
-              f"CPU medians {cpu_ratio:.2f})")
+        print(
+            f"   ratio hermes/raw         {ratio:8.2f}    (wall medians; goal <= {RATIO_GOAL}: {verdict}; "
+            f"wall minimums {min(wall['hermes ask hi']) / min(wall['raw httpx script']):.2f}, "
+            f"CPU medians {cpu_ratio:.2f})"
+        )
         proxy_ratio = statistics.median(wall["hermes ask hi, proxy env"]) / ask
-        print(f"   ratio proxy env/without  {proxy_ratio:8.2f}    (wall medians; goal <= {PROXY_GOAL}: "
-              f"{'ok' if proxy_ratio <= PROXY_GOAL else 'MISSED'})\n")
+        print(
+            f"   ratio proxy env/without  {proxy_ratio:8.2f}    (wall medians; goal <= {PROXY_GOAL}: "
+            f"{'ok' if proxy_ratio <= PROXY_GOAL else 'MISSED'})\n"
+        )
 
         floor = median_of(n, [py, "-c", "pass"], env)
         version = median_of(n, [*hermes, "--version"], env)
@@ -187,14 +216,20 @@ def main() -> None:
         print("2. startup")
         print(f"   python -c pass           {floor * 1000:7.1f} ms   (interpreter floor)")
         print(f"   hermes --version         {version * 1000:7.1f} ms   wall")
-        print(f"   hermes --version imports {v_total * 1000:7.1f} ms   (-X importtime, all modules; "
-              f"hermes' own {v_own * 1000:.1f} ms; goal <= {VERSION_IMPORT_GOAL * 1000:.0f} ms: {verdict})")
+        print(
+            f"   hermes --version imports {v_total * 1000:7.1f} ms   (-X importtime, all modules; "
+            f"hermes' own {v_own * 1000:.1f} ms; goal <= {VERSION_IMPORT_GOAL * 1000:.0f} ms: {verdict})"
+        )
         for name, value in (("hermes --help", helptime), ("hermes sessions list", listing)):
             verdict = "ok" if value - floor <= OVER_FLOOR_GOAL else "MISSED"
-            print(f"   {name:<24} {value * 1000:7.1f} ms   wall, {(value - floor) * 1000:.0f} ms over the floor "
-                  f"(goal <= {OVER_FLOOR_GOAL * 1000:.0f} ms: {verdict})")
-        print(f"   import hermes_cli.app    {a_total * 1000:7.1f} ms   (-X importtime, all modules; "
-              f"hermes' own {a_own * 1000:.1f} ms)")
+            print(
+                f"   {name:<24} {value * 1000:7.1f} ms   wall, {(value - floor) * 1000:.0f} ms over the floor "
+                f"(goal <= {OVER_FLOOR_GOAL * 1000:.0f} ms: {verdict})"
+            )
+        print(
+            f"   import hermes_cli.app    {a_total * 1000:7.1f} ms   (-X importtime, all modules; "
+            f"hermes' own {a_own * 1000:.1f} ms)"
+        )
 
         # The models.dev catalogue: the index is built on the first run (the warm-up), read after.
         providers = median_of(n, [*hermes, "providers"], env)

@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from providers.credentials import Credential  # noqa: E402
-from providers.pool import CredentialPool  # noqa: E402
-from providers.redis_state import open_redis_store  # noqa: E402
-from providers.sqlite_state import SQLiteStateStore  # noqa: E402
-from providers.state import StateStore  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
+from providers.credentials import Credential
+from providers.pool import CredentialPool
+from providers.redis_state import open_redis_store
+from providers.sqlite_state import SQLiteStateStore
+from providers.state import StateStore
+from tests.redis_server import RedisServer
 
 KEYS = 10
 REQUESTS = 300
@@ -32,7 +32,9 @@ PROCESSES = 20
 
 def open_store(target: str, tmp: Path) -> StateStore:
     fallback = SQLiteStateStore(tmp / "fallback.db")
-    return open_redis_store(target, fallback=fallback) if target.startswith("redis://") else SQLiteStateStore(Path(target))
+    return (
+        open_redis_store(target, fallback=fallback) if target.startswith("redis://") else SQLiteStateStore(Path(target))
+    )
 
 
 def per_request(target: str, requests: int) -> list[float]:
@@ -54,8 +56,10 @@ def per_request(target: str, requests: int) -> list[float]:
 
 def summary(times: list[float]) -> str:
     times = sorted(times)
-    return (f"median {times[len(times) // 2] * 1000:.2f} ms, mean {statistics.fmean(times) * 1000:.2f} ms, "
-            f"p95 {times[int(len(times) * 0.95)] * 1000:.2f} ms")
+    return (
+        f"median {times[len(times) // 2] * 1000:.2f} ms, mean {statistics.fmean(times) * 1000:.2f} ms, "
+        f"p95 {times[int(len(times) * 0.95)] * 1000:.2f} ms"
+    )
 
 
 def figures(name: str, target: str) -> None:
@@ -68,8 +72,10 @@ def figures(name: str, target: str) -> None:
 
 
 if __name__ == "__main__":
-    print(f"select + record_use per request: {KEYS} keys, round_robin, {REQUESTS} requests per process, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"select + record_use per request: {KEYS} keys, round_robin, {REQUESTS} requests per process, "
+        f"{os.cpu_count()} CPUs"
+    )
     with RedisServer() as server, tempfile.TemporaryDirectory() as tmp:
         figures("redis", server.url)
         figures("file", str(Path(tmp) / "credentials.db"))

@@ -42,25 +42,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as pycache, FakeServer() as fake:
         fake.always(Reply("".join(chunks), chunks=chunks))
         Path(home, "config.toml").write_text(
-            f'[model]\nprovider = "myplan"\n\n[providers.myplan]\nbase_url = "{fake.base_url}"\n'
-            'models = ["model-a"]\n', encoding="utf-8")
-        env = {k: v for k, v in os.environ.items()
-               if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")}
+            f'[model]\nprovider = "myplan"\n\n[providers.myplan]\nbase_url = "{fake.base_url}"\nmodels = ["model-a"]\n',
+            encoding="utf-8",
+        )
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")
+        }
         env.update({"HERMES_HOME": home, "MYPLAN_API_KEY": KEY, "NO_COLOR": "1", "PYTHONPYCACHEPREFIX": pycache})
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.pop("PYTHONUNBUFFERED", None)  # the raw script's stdout buffered, as in a user's shell
-        cmds = {"hermes ask": [*hermes_command(), "ask", "--no-save", "hi"],
-                "raw httpx": [sys.executable, "-c", RAW_SCRIPT, fake.base_url]}
+        cmds = {
+            "hermes ask": [*hermes_command(), "ask", "--no-save", "hi"],
+            "raw httpx": [sys.executable, "-c", RAW_SCRIPT, fake.base_url],
+        }
         for cmd in cmds.values():
             run(cmd, env)  # warm-up
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
         for _ in range(n):
             for name, cmd in cmds.items():
                 times[name].append(run(cmd, env))
-        print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; {TOKENS:,} tokens to /dev/null, "
-              f"{n} alternated runs, medians")
-        med = {name: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t))
-               for name, t in times.items()}
+        print(
+            f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; {TOKENS:,} tokens to /dev/null, "
+            f"{n} alternated runs, medians"
+        )
+        med = {
+            name: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t)) for name, t in times.items()
+        }
         for name, (wall, cpu) in med.items():
             print(f"   {name:<12} wall {wall * 1000:7.1f} ms   CPU {cpu * 1000:7.1f} ms")
         wall_ratio = med["hermes ask"][0] / med["raw httpx"][0]

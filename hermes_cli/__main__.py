@@ -6,7 +6,6 @@ import os
 import sys
 from typing import NoReturn
 
-
 # Variables hermes reads as text (paths such as HERMES_HOME may be any bytes: they stay os.fsencode-able).
 _TEXT_VARIABLES = ("HERMES_MODEL", "HERMES_PROVIDER", "HERMES_STATE_URL")
 _TEXT_SUFFIXES = ("_API_KEY", "_API_KEYS", "_BASE_URL")

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -40,25 +40,28 @@ def main(
         os.environ["HERMES_DEBUG"] = "1"
 
 
-ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="[PROVIDER:]MODEL to use.")]
-ProviderOpt = Annotated[Optional[str], typer.Option("--provider", "-p", help="Provider id (see `hermes providers`).")]
-BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="Endpoint override for this run.")]
-SystemOpt = Annotated[Optional[str], typer.Option("--system", "-s", help="System prompt.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="[PROVIDER:]MODEL to use.")]
+ProviderOpt = Annotated[str | None, typer.Option("--provider", "-p", help="Provider id (see `hermes providers`).")]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Endpoint override for this run.")]
+SystemOpt = Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")]
 ContinueOpt = Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session.")]
-ResumeOpt = Annotated[Optional[str], typer.Option("--resume", "-r", help="Resume a session by id (or prefix) or title.")]
+ResumeOpt = Annotated[str | None, typer.Option("--resume", "-r", help="Resume a session by id (or prefix) or title.")]
 NoToolsOpt = Annotated[bool, typer.Option("--no-tools", help="Do not offer tools to the model.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Approve tool actions without asking.")]
 NoSaveOpt = Annotated[bool, typer.Option("--no-save", help="Do not store this conversation.")]
 NoFallbackOpt = Annotated[bool, typer.Option("--no-fallback", help="Do not use the [[fallback]] chain.")]
-AttachOpt = Annotated[Optional[list[str]], typer.Option(
-    "--attach", "-a", metavar="FILE", help="Attach a file or image (repeatable; - reads stdin).")]
-NoProjectContextOpt = Annotated[bool, typer.Option("--no-project-context",
-                                                   help="Leave AGENTS.md / .hermes.md out of the system prompt.")]
+AttachOpt = Annotated[
+    list[str] | None,
+    typer.Option("--attach", "-a", metavar="FILE", help="Attach a file or image (repeatable; - reads stdin)."),
+]
+NoProjectContextOpt = Annotated[
+    bool, typer.Option("--no-project-context", help="Leave AGENTS.md / .hermes.md out of the system prompt.")
+]
 
 
 @app.command()
 def ask(
-    prompt: Annotated[Optional[list[str]], typer.Argument(help="The question; stdin is prepended when piped.")] = None,
+    prompt: Annotated[list[str] | None, typer.Argument(help="The question; stdin is prepended when piped.")] = None,
     model: ModelOpt = None,
     provider: ProviderOpt = None,
     base_url: BaseUrlOpt = None,
@@ -79,12 +82,22 @@ def ask(
     from hermes_cli.ask_cmd import run_ask
 
     options = ChatOptions(
-        model=model, provider=provider, base_url=base_url, system=system, continue_latest=continue_,
-        resume=resume, no_tools=no_tools, yes=yes, no_save=no_save, no_fallback=no_fallback,
-        attach=tuple(attach or ()), no_project_context=no_project_context,
+        model=model,
+        provider=provider,
+        base_url=base_url,
+        system=system,
+        continue_latest=continue_,
+        resume=resume,
+        no_tools=no_tools,
+        yes=yes,
+        no_save=no_save,
+        no_fallback=no_fallback,
+        attach=tuple(attach or ()),
+        no_project_context=no_project_context,
     )
-    guarded(lambda: run_ask(options, " ".join(prompt or []), as_json=json_, stream=not no_stream,
-                            show_reasoning=reasoning))
+    guarded(
+        lambda: run_ask(options, " ".join(prompt or []), as_json=json_, stream=not no_stream, show_reasoning=reasoning)
+    )
 
 
 @app.command()
@@ -106,16 +119,25 @@ def chat(
     from hermes_cli.chat_cmd import run_chat
 
     options = ChatOptions(
-        model=model, provider=provider, base_url=base_url, system=system, continue_latest=continue_,
-        resume=resume, no_tools=no_tools, yes=yes, no_save=no_save, no_fallback=no_fallback,
-        attach=tuple(attach or ()), no_project_context=no_project_context,
+        model=model,
+        provider=provider,
+        base_url=base_url,
+        system=system,
+        continue_latest=continue_,
+        resume=resume,
+        no_tools=no_tools,
+        yes=yes,
+        no_save=no_save,
+        no_fallback=no_fallback,
+        attach=tuple(attach or ()),
+        no_project_context=no_project_context,
     )
     guarded(lambda: run_chat(options))
 
 
 @app.command()
 def providers(
-    words: Annotated[Optional[str], typer.Argument(metavar="[FILTER]", help="Only ids or names containing it.")] = None,
+    words: Annotated[str | None, typer.Argument(metavar="[FILTER]", help="Only ids or names containing it.")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     base_url: BaseUrlOpt = None,
     provider: ProviderOpt = None,
@@ -131,8 +153,9 @@ def models(
     provider: ProviderOpt = None,
     base_url: BaseUrlOpt = None,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    catalogue: Annotated[bool, typer.Option("--catalog", "--catalogue",
-                                            help="The models.dev catalogue's models; no request is sent.")] = False,
+    catalogue: Annotated[
+        bool, typer.Option("--catalog", "--catalogue", help="The models.dev catalogue's models; no request is sent.")
+    ] = False,
 ) -> None:
     """The models the provider reports (GET {base_url}/models), with context, prices and capabilities."""
     from hermes_cli.providers_cmd import run_models
@@ -154,8 +177,12 @@ def tools(
 @app.command()
 def rollback(
     turns: Annotated[int, typer.Argument(min=1, metavar="[N]", help="How many of the last turns to undo.")] = 1,
-    session: Annotated[Optional[str], typer.Option(
-        "--session", "-s", help="Session id (or prefix) or title; default: the one with the latest file change.")] = None,
+    session: Annotated[
+        str | None,
+        typer.Option(
+            "--session", "-s", help="Session id (or prefix) or title; default: the one with the latest file change."
+        ),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Restore without asking.")] = False,
 ) -> None:
     """Restore the files write_file and edit_file changed in the last N turns (the diff is shown first)."""
@@ -169,7 +196,11 @@ def rollback(
 GROUPS: dict[str, tuple[str, str, str]] = {
     "config": ("hermes_cli.config_cmd", "config_app", "Show and edit config.toml."),
     "auth": ("hermes_cli.auth_cmd", "auth_app", "The credential pool: list, add, remove and reset keys."),
-    "sessions": ("hermes_cli.sessions_cmd", "sessions_app", "Stored conversations: list, show, search, export, delete."),
+    "sessions": (
+        "hermes_cli.sessions_cmd",
+        "sessions_app",
+        "Stored conversations: list, show, search, export, delete.",
+    ),
     "local": ("hermes_cli.local_cmd", "local_app", "The bundled llama.cpp server: setup, start, stop, status, logs."),
     "mcp": ("hermes_cli.mcp_cmd", "mcp_app", "MCP servers: list, add, remove, test."),
 }

@@ -9,7 +9,15 @@ from typing import TextIO
 from agent.events import APPROVE, APPROVE_ALWAYS, DENY, ApprovalNeeded
 
 PREVIEW_LINES = 40
-_CHOICES = {"y": APPROVE, "yes": APPROVE, "n": DENY, "no": DENY, "": DENY, "a": APPROVE_ALWAYS, "always": APPROVE_ALWAYS}
+_CHOICES = {
+    "y": APPROVE,
+    "yes": APPROVE,
+    "n": DENY,
+    "no": DENY,
+    "": DENY,
+    "a": APPROVE_ALWAYS,
+    "always": APPROVE_ALWAYS,
+}
 
 
 def can_ask() -> bool:

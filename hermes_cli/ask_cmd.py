@@ -8,7 +8,6 @@ import textwrap
 import time
 from typing import TYPE_CHECKING, Any
 
-from agent import errors
 from agent.events import (
     ApprovalNeeded,
     Notice,
@@ -23,6 +22,7 @@ from hermes_cli.options import ChatOptions
 from hermes_cli.output import info, print_json
 from hermes_cli.startup import gather_attachments, start_agent
 from hermes_cli.wrap import WordWrap
+from providers import errors
 
 if TYPE_CHECKING:
     from agent.conversation import Agent
@@ -61,8 +61,10 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
     stdin_attached = "-" in options.attach
     raw = sys.stdin.buffer.read() if stdin_attached and sys.stdin is not None and not sys.stdin.isatty() else None
     if stdin_attached and not raw:
-        raise errors.UsageError("-a - attaches stdin, but nothing was piped in.",
-                                hint="Pipe the file in: cat shot.png | hermes ask -a - \"what is this?\"")
+        raise errors.UsageError(
+            "-a - attaches stdin, but nothing was piped in.",
+            hint='Pipe the file in: cat shot.png | hermes ask -a - "what is this?"',
+        )
     text = build_prompt("" if stdin_attached else read_stdin(), prompt)
     attachments = gather_attachments(ctx, text, options.attach, yes=options.yes, stdin=raw)
     agent, recorder = start_agent(ctx, options)
@@ -123,8 +125,9 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
                 if event.preview:
                     print(textwrap.indent(event.preview.rstrip("\n"), "  "), file=sys.stderr)
             elif isinstance(event, ToolCallFinished):
-                tool_calls.append({"name": event.name, "ok": event.ok, "summary": event.summary,
-                                   "seconds": round(event.seconds, 3)})
+                tool_calls.append(
+                    {"name": event.name, "ok": event.ok, "summary": event.summary, "seconds": round(event.seconds, 3)}
+                )
                 info(f"  {'done' if event.ok else 'failed'}: {event.summary} ({event.seconds:.2f} s)")
             elif isinstance(event, ApprovalNeeded):
                 if interactive:
@@ -160,17 +163,20 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
                     "cost_complete": not agent.cost.unpriced,
                 },
             }
-        print_json({
-            "content": agent.runtime.secrets().scrub("".join(answer)),
-            "provider": route.provider.id,
-            "model": route.model,
-            "base_url": route.endpoint.url,
-            "base_url_source": route.endpoint.source,
-            "usage": usage,
-            "tool_calls": tool_calls,
-            "finish_reason": last.finish_reason if last else None,
-            "session_id": recorder.session_id,
-        } | ({"reasoning": agent.runtime.secrets().scrub(thoughts)} if (thoughts := _reasoning(agent)) else {}))
+        print_json(
+            {
+                "content": agent.runtime.secrets().scrub("".join(answer)),
+                "provider": route.provider.id,
+                "model": route.model,
+                "base_url": route.endpoint.url,
+                "base_url_source": route.endpoint.source,
+                "usage": usage,
+                "tool_calls": tool_calls,
+                "finish_reason": last.finish_reason if last else None,
+                "session_id": recorder.session_id,
+            }
+            | ({"reasoning": agent.runtime.secrets().scrub(thoughts)} if (thoughts := _reasoning(agent)) else {})
+        )
 
 
 def _reasoning(agent: Agent) -> str:

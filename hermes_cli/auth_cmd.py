@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
-from agent.errors import UsageError
 from hermes_cli.context import Context
 from hermes_cli.exit_codes import guarded
 from hermes_cli.output import info, print_json, print_table
 from providers.credentials import ANONYMOUS, Credential, check_key, load_credentials
 from providers.endpoint import normalize_base_url
+from providers.errors import UsageError
 from providers.state import COOLING, EXHAUSTED, FRESH, CredentialState
 
 auth_app = typer.Typer(no_args_is_help=True)
@@ -49,7 +49,7 @@ def _row(cred: Credential, state: CredentialState, now: float) -> dict[str, Any]
 
 @auth_app.command("list")
 def list_cmd(
-    provider: Annotated[Optional[str], typer.Argument(help="Only this provider.")] = None,
+    provider: Annotated[str | None, typer.Argument(help="Only this provider.")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Each credential: id, label, source, masked key, pinned endpoint, state, last error."""
@@ -63,8 +63,11 @@ def list_cmd(
         rows = []
         for spec in specs:
             creds = load_credentials(
-                spec, env=ctx.env, provider_table=ctx.config.table("providers", spec.id),
-                auth_store=runtime.auth_store, run_command=provider is not None,
+                spec,
+                env=ctx.env,
+                provider_table=ctx.config.table("providers", spec.id),
+                auth_store=runtime.auth_store,
+                run_command=provider is not None,
             )
             states = store.read(spec.id)
             rows += [_row(c, states.get(c.id, FRESH), now) for c in creds if c.id != ANONYMOUS]
@@ -72,12 +75,28 @@ def list_cmd(
             print_json({"state_store": store.describe(), "credentials": rows})
             return
         if not rows:
-            info("no keys found" + (f" for {provider}" if provider else "") + "; add one with `hermes auth add PROVIDER`.")
+            info(
+                "no keys found"
+                + (f" for {provider}" if provider else "")
+                + "; add one with `hermes auth add PROVIDER`."
+            )
             return
         print_table(
             ["provider", "id", "label", "source", "key", "endpoint", "state", "used", "last error"],
-            [[r["provider"], r["id"], r["label"], r["source"], r["key"], r["pinned_base_url"] or "(session's)",
-              r["state_text"], f"{r['requests']} / {r['errors']} err", r["last_error"] or ""] for r in rows],
+            [
+                [
+                    r["provider"],
+                    r["id"],
+                    r["label"],
+                    r["source"],
+                    r["key"],
+                    r["pinned_base_url"] or "(session's)",
+                    r["state_text"],
+                    f"{r['requests']} / {r['errors']} err",
+                    r["last_error"] or "",
+                ]
+                for r in rows
+            ],
         )
         info(f"state store: {store.describe()}")
 
@@ -106,11 +125,11 @@ def _read_key(provider: str) -> str:
 @auth_app.command("add")
 def add_cmd(
     provider: str,
-    label: Annotated[Optional[str], typer.Option("--label", "-l", help="A name to tell keys apart.")] = None,
+    label: Annotated[str | None, typer.Option("--label", "-l", help="A name to tell keys apart.")] = None,
     base_url: Annotated[
-        Optional[str], typer.Option("--base-url", help="Pin this key to its own endpoint (e.g. a regional one).")
+        str | None, typer.Option("--base-url", help="Pin this key to its own endpoint (e.g. a regional one).")
     ] = None,
-    region: Annotated[Optional[str], typer.Option("--region", help="Pin this key to a registry region.")] = None,
+    region: Annotated[str | None, typer.Option("--region", help="Pin this key to a registry region.")] = None,
 ) -> None:
     """Add a key (read hidden from the terminal, or from stdin) to PROVIDER's pool."""
 
@@ -147,8 +166,13 @@ def remove_cmd(provider: str, cred_id: Annotated[str, typer.Argument(metavar="ID
         if runtime.auth_store.remove(spec.id, cred_id):
             info(f"removed key {cred_id} from {spec.id}.")
             return
-        creds = load_credentials(spec, env=ctx.env, provider_table=ctx.config.table("providers", spec.id),
-                                 auth_store=runtime.auth_store, run_command=False)
+        creds = load_credentials(
+            spec,
+            env=ctx.env,
+            provider_table=ctx.config.table("providers", spec.id),
+            auth_store=runtime.auth_store,
+            run_command=False,
+        )
         for c in creds:
             if c.id == cred_id:
                 raise UsageError(f"Key {cred_id} comes from {c.source}; remove it there.")
@@ -159,8 +183,8 @@ def remove_cmd(provider: str, cred_id: Annotated[str, typer.Argument(metavar="ID
 
 @auth_app.command("reset")
 def reset_cmd(
-    provider: Annotated[Optional[str], typer.Argument(help="Only this provider.")] = None,
-    cred_id: Annotated[Optional[str], typer.Argument(metavar="[ID]", help="Only this key.")] = None,
+    provider: Annotated[str | None, typer.Argument(help="Only this provider.")] = None,
+    cred_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="Only this key.")] = None,
 ) -> None:
     """Clear cooldowns and exhaustion, so every key is tried again."""
 

@@ -6,6 +6,7 @@ Reading uses the stdlib's tomllib (fast, on every start); editing uses tomlkit (
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent.errors import ConfigError, UsageError
+from providers.errors import ConfigError, UsageError
 from providers.secrets import looks_secret, mask_key, mask_url
 
 Path_ = tuple[str, ...]
@@ -121,6 +122,8 @@ def _mask_env_table(v: Any) -> Any:
 
 def _mask_url(v: Any) -> Any:
     return mask_url(v) if isinstance(v, str) else v
+
+
 def _check_extra_body(v: Any) -> str | None:
     from providers.models import RESERVED_BODY_KEYS
 
@@ -202,7 +205,7 @@ _LEAF_TABLES = {("mcp", "servers", "*", "env"), ("models", "*", "extra_body")}
 
 
 def _match(pattern: Path_, path: Path_) -> bool:
-    return len(pattern) == len(path) and all(p in ("*", x) for p, x in zip(pattern, path))
+    return len(pattern) == len(path) and all(p in ("*", x) for p, x in zip(pattern, path, strict=False))
 
 
 def field_for(path: Path_) -> Field | None:
@@ -213,7 +216,7 @@ def field_for(path: Path_) -> Field | None:
 
 
 def _table_kind(path: Path_) -> str | None:
-    """"table" or "array" when the schema has keys below `path` (so a scalar cannot stand there), else None."""
+    """ "table" or "array" when the schema has keys below `path` (so a scalar cannot stand there), else None."""
     for pattern in SCHEMA:
         if len(pattern) > len(path) and _match(pattern[: len(path)], path):
             return "array" if pattern[len(path)] == "[]" else "table"
@@ -222,7 +225,7 @@ def _table_kind(path: Path_) -> str | None:
 
 def _walk(value: Any, path: Path_) -> Iterator[tuple[Path_, Any]]:
     # A value where the schema has a setting is checked whole, even a table (`[model.name]` is no name).
-    if path and field_for(path) is not None or isinstance(value, dict) and _table_kind(path) == "array":
+    if (path and field_for(path) is not None) or (isinstance(value, dict) and _table_kind(path) == "array"):
         yield path, value
     elif isinstance(value, dict):
         for k, v in value.items():
@@ -309,8 +312,9 @@ def parse_toml(text: str, file: Path) -> dict[str, Any]:
         # tomllib says "... (at line L, column C)"; keep that, it is what the user needs.
         raise ConfigError(f"{file} is not valid TOML: {e}.", hint="The file was left as it is.") from None
     except RecursionError:
-        raise ConfigError(f"{file} nests arrays or tables too deeply to read.", hint="The file was left as it is.") \
-            from None
+        raise ConfigError(
+            f"{file} nests arrays or tables too deeply to read.", hint="The file was left as it is."
+        ) from None
 
 
 def load_config(file: Path) -> Config:
@@ -341,10 +345,8 @@ def coerce_value(path: Path_, text: str) -> Any:
     if stripped.lower() in ("true", "false"):
         candidates.insert(0, stripped.lower() == "true")
     for num in (float, int):  # each goes in front: an integral text is tried as int first
-        try:
+        with contextlib.suppress(ValueError):
             candidates.insert(0, num(stripped))
-        except ValueError:
-            pass
     if stripped.startswith("["):
         # Text that looks like an array is that array or an error: never a one-element list of its text
         # (`api_keys "[1,2]"` must not become the key "[1,2]").
@@ -355,10 +357,8 @@ def coerce_value(path: Path_, text: str) -> Any:
         candidates = [array] if isinstance(array, list) else candidates
     elif path[-1] == "command":
         # A command line, split as the shell would: "python -m srv" is three words, not one program name.
-        try:
+        with contextlib.suppress(ValueError):
             candidates.append(shlex.split(text))
-        except ValueError:
-            pass
     else:
         if "," in stripped:
             candidates.append([x.strip() for x in stripped.split(",") if x.strip()])
@@ -397,7 +397,7 @@ def edit_document(file: Path, change: Callable[[Any], None]) -> None:
     result before the atomic write. A file that does not parse is reported, never overwritten."""
     import tomlkit
 
-    from agent.atomic import write_atomic
+    from providers.atomic import write_atomic
 
     try:
         text = file.read_text(encoding="utf-8")

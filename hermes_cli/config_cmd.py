@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.errors import UsageError
 from hermes_cli.config import coerce_value, field_for, format_key, load_config, masked, parse_key, set_value
 from hermes_cli.context import Context
 from hermes_cli.exit_codes import guarded
+from providers.errors import UsageError
 
 config_app = typer.Typer(no_args_is_help=True)
 

@@ -30,10 +30,10 @@ class Context:
     def runtime(self):  # type: ignore[no-untyped-def]
         from agent.runtime import Runtime
         from hermes_cli.exit_codes import watch_secrets
-
         from hermes_cli.output import warn
 
-        runtime = Runtime(config=self.config, env=self.env, state_dir=self.paths.state_dir,
-                          data_dir=self.paths.data_dir, warn=warn)
+        runtime = Runtime(
+            config=self.config, env=self.env, state_dir=self.paths.state_dir, data_dir=self.paths.data_dir, warn=warn
+        )
         watch_secrets(runtime.secrets)
         return runtime

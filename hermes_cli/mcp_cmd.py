@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agent.errors import UsageError
 from hermes_cli.context import Context
 from hermes_cli.exit_codes import guarded
 from hermes_cli.output import print_json, print_table
+from providers.errors import UsageError
 
 if TYPE_CHECKING:
     from agent.tools.base import Tool
@@ -26,14 +26,19 @@ def _servers(ctx: Context) -> dict[str, Any]:
     return dict(ctx.config.table("mcp", "servers"))
 
 
-def _start(ctx: Context, table: dict[str, Any], *, fresh: bool = False, reserved: set[str] | None = None) \
-        -> McpServers:
+def _start(ctx: Context, table: dict[str, Any], *, fresh: bool = False, reserved: set[str] | None = None) -> McpServers:
     from agent.tools.mcp import McpServers
 
     runtime = ctx.runtime()
     mcp_dir = ctx.paths.state_dir / "mcp"
-    return McpServers.start(table, log_dir=mcp_dir, cache_dir=mcp_dir, fresh=fresh, reserved=reserved or set(),
-                            environment=lambda own: runtime.child_env(extra=own, minimal=True))
+    return McpServers.start(
+        table,
+        log_dir=mcp_dir,
+        cache_dir=mcp_dir,
+        fresh=fresh,
+        reserved=reserved or set(),
+        environment=lambda own: runtime.child_env(extra=own, minimal=True),
+    )
 
 
 @mcp_app.command("list")
@@ -53,22 +58,40 @@ def list_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
             cwd = spec.get("cwd") if isinstance(spec.get("cwd"), str) else None
             env = runtime.child_env(extra=spec.get("env") or {}, minimal=True)
             cached = mcp_cache.load(cache_dir, name, mcp_cache.cache_key(command, env, cwd)) if command else None
-            found.append({"name": name, "command": command, "enabled": spec.get("enabled", True) is not False,
-                          "required": spec.get("required") is True, "cwd": cwd,
-                          "cached_tools": None if cached is None else len(cached.tools)})
+            found.append(
+                {
+                    "name": name,
+                    "command": command,
+                    "enabled": spec.get("enabled", True) is not False,
+                    "required": spec.get("required") is True,
+                    "cwd": cwd,
+                    "cached_tools": None if cached is None else len(cached.tools),
+                }
+            )
         if json_:
             print_json(found)
             return
         if not found:
-            print(f"hermes: no MCP servers in {ctx.paths.config_file}; add one with "
-                  "`hermes mcp add NAME -- COMMAND ARGS...`.", file=sys.stderr)
+            print(
+                f"hermes: no MCP servers in {ctx.paths.config_file}; add one with "
+                "`hermes mcp add NAME -- COMMAND ARGS...`.",
+                file=sys.stderr,
+            )
             return
         import shlex
 
-        print_table(["NAME", "STATUS", "TOOLS", "COMMAND"], [
-            [s["name"], ("enabled" if s["enabled"] else "disabled") + (", required" if s["required"] else ""),
-             "not listed yet" if s["cached_tools"] is None else f"{s['cached_tools']} (cached)",
-             shlex.join(s["command"])] for s in found])
+        print_table(
+            ["NAME", "STATUS", "TOOLS", "COMMAND"],
+            [
+                [
+                    s["name"],
+                    ("enabled" if s["enabled"] else "disabled") + (", required" if s["required"] else ""),
+                    "not listed yet" if s["cached_tools"] is None else f"{s['cached_tools']} (cached)",
+                    shlex.join(s["command"]),
+                ]
+                for s in found
+            ],
+        )
 
     guarded(body)
 
@@ -77,9 +100,11 @@ def list_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 def add_cmd(
     name: NameArg,
     command: Annotated[list[str], typer.Argument(help="After --: the program and its arguments.")],
-    env: Annotated[Optional[list[str]], typer.Option("--env", "-e", metavar="KEY=VALUE",
-                                                     help="A variable the server gets (repeatable).")] = None,
-    cwd: Annotated[Optional[str], typer.Option("--cwd", help="The server's working directory.")] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", "-e", metavar="KEY=VALUE", help="A variable the server gets (repeatable)."),
+    ] = None,
+    cwd: Annotated[str | None, typer.Option("--cwd", help="The server's working directory.")] = None,
     required: Annotated[bool, typer.Option("--required", help="hermes stops (exit 2) if it cannot start.")] = False,
 ) -> None:
     """Add a server to config.toml (its comments kept): hermes mcp add files -- npx -y @mcp/server-files ."""
@@ -92,8 +117,10 @@ def add_cmd(
         ctx = Context()
         _check_name(name)
         if name in _servers(ctx):
-            raise UsageError(f"There is already an MCP server named {name!r} in {ctx.paths.config_file}.",
-                             hint=f"Remove it first with `hermes mcp remove {name}`, or choose another name.")
+            raise UsageError(
+                f"There is already an MCP server named {name!r} in {ctx.paths.config_file}.",
+                hint=f"Remove it first with `hermes mcp remove {name}`, or choose another name.",
+            )
         variables = {}
         for item in env or []:
             key, sep, value = item.partition("=")
@@ -120,8 +147,11 @@ def add_cmd(
             doc["mcp"]["servers"][name] = table
 
         edit_document(ctx.paths.config_file, change)
-        print(f"hermes: added MCP server {name!r} to {ctx.paths.config_file}; "
-              f"`hermes mcp test {name}` starts it and lists its tools.", file=sys.stderr)
+        print(
+            f"hermes: added MCP server {name!r} to {ctx.paths.config_file}; "
+            f"`hermes mcp test {name}` starts it and lists its tools.",
+            file=sys.stderr,
+        )
 
     guarded(body)
 
@@ -135,8 +165,10 @@ def remove_cmd(name: NameArg) -> None:
 
         ctx = Context()
         if name not in _servers(ctx):
-            raise UsageError(f"There is no MCP server named {name!r} in {ctx.paths.config_file}.",
-                             hint="`hermes mcp list` shows the configured ones.")
+            raise UsageError(
+                f"There is no MCP server named {name!r} in {ctx.paths.config_file}.",
+                hint="`hermes mcp list` shows the configured ones.",
+            )
 
         def change(doc: Any) -> None:
             servers = doc["mcp"]["servers"]
@@ -153,16 +185,17 @@ def remove_cmd(name: NameArg) -> None:
 
 
 @mcp_app.command("test")
-def test_cmd(name: NameArg,
-             json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def test_cmd(name: NameArg, json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Start the server (even if disabled), list its tools and say how long that took."""
 
     def body() -> None:
         ctx = Context()
         servers = _servers(ctx)
         if name not in servers:
-            raise UsageError(f"There is no MCP server named {name!r} in {ctx.paths.config_file}.",
-                             hint="`hermes mcp list` shows the configured ones.")
+            raise UsageError(
+                f"There is no MCP server named {name!r} in {ctx.paths.config_file}.",
+                hint="`hermes mcp list` shows the configured ones.",
+            )
         spec = {**servers[name], "enabled": True, "required": True}  # a failure is this command's answer
         started = time.monotonic()
         with _start(ctx, {name: spec}, fresh=True) as mcp:
@@ -173,10 +206,14 @@ def test_cmd(name: NameArg,
         if json_:
             print_json({"name": name, "seconds": round(seconds, 3), "tools": [r.as_json() for r in found]})
             return
-        print(f"hermes: MCP server {name!r} started and listed {len(found)} tool{'' if len(found) == 1 else 's'} "
-              f"in {seconds:.2f} s.", file=sys.stderr)
-        print_table(["TOOL", "ASKS", "HINTS", "DESCRIPTION"],
-                    [[r.name, r.asks, ", ".join(r.hints), r.summary] for r in found])
+        print(
+            f"hermes: MCP server {name!r} started and listed {len(found)} tool{'' if len(found) == 1 else 's'} "
+            f"in {seconds:.2f} s.",
+            file=sys.stderr,
+        )
+        print_table(
+            ["TOOL", "ASKS", "HINTS", "DESCRIPTION"], [[r.name, r.asks, ", ".join(r.hints), r.summary] for r in found]
+        )
 
     guarded(body)
 
@@ -219,6 +256,8 @@ def _builtin(ctx: Context) -> list[Tool]:
     from agent.tools.builtin import builtin_tools
 
     runtime = ctx.runtime()
-    return builtin_tools(command_env=runtime.child_env(),
-                         network=ctx.config.get("tools", "network", default=False) is True,
-                         sandbox=ctx.config.get("tools", "sandbox", default=True) is not False)
+    return builtin_tools(
+        command_env=runtime.child_env(),
+        network=ctx.config.get("tools", "network", default=False) is True,
+        sandbox=ctx.config.get("tools", "sandbox", default=True) is not False,
+    )

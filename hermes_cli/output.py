@@ -22,8 +22,13 @@ def console(*, stderr: bool = False):  # type: ignore[no-untyped-def]
     stream = sys.stderr if stderr else sys.stdout
     plain = not color_enabled(stream)
     return Console(
-        file=stream, no_color=plain, highlight=False, emoji=False, soft_wrap=plain,
-        force_terminal=None if not plain else False, color_system=None if plain else "auto",
+        file=stream,
+        no_color=plain,
+        highlight=False,
+        emoji=False,
+        soft_wrap=plain,
+        force_terminal=None if not plain else False,
+        color_system=None if plain else "auto",
     )
 
 
@@ -39,8 +44,13 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def print_table(columns: list[str], rows: list[list[Any]], *, title: str | None = None,
-                no_wrap: set[str] | frozenset[str] = frozenset()) -> None:
+def print_table(
+    columns: list[str],
+    rows: list[list[Any]],
+    *,
+    title: str | None = None,
+    no_wrap: set[str] | frozenset[str] = frozenset(),
+) -> None:
     """A rich table on a terminal; tab-separated lines with a header when piped (easy to cut/awk).
 
     Cells are plain strings (never read as markup: user text may contain "[/INST]") or rich Text.
@@ -53,14 +63,14 @@ def print_table(columns: list[str], rows: list[list[Any]], *, title: str | None 
         for row in rows:
             print("\t".join(str(c) for c in row))
         return
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    from rich import box
-
     # Wide tables (the provider registry) lose their vertical rules: 100 columns keep whole URLs.
-    table = Table(title=title, show_lines=False, box=box.SIMPLE_HEAD if no_wrap else box.HEAVY_HEAD,
-                  pad_edge=not no_wrap)
+    table = Table(
+        title=title, show_lines=False, box=box.SIMPLE_HEAD if no_wrap else box.HEAVY_HEAD, pad_edge=not no_wrap
+    )
     for c in columns:
         table.add_column(c, overflow="ellipsis" if c in no_wrap else "fold", no_wrap=c in no_wrap)
     for row in rows:

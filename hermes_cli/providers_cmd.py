@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agent.errors import HermesError, UsageError
 from hermes_cli.context import Context
 from hermes_cli.output import print_json, print_table
 from providers.credentials import ANONYMOUS, load_credentials
+from providers.errors import HermesError, UsageError
 from providers.models import ModelInfo
 from providers.registry import ProviderSpec
 from providers.state import COOLING, EXHAUSTED, FRESH, OK, CredentialState
@@ -26,8 +26,9 @@ def _matches(spec: ProviderSpec, words: str | None) -> bool:
     return not words or words.lower() in f"{spec.id} {spec.name}".lower()
 
 
-def provider_rows(ctx: Context, flag_provider: str | None, flag_base_url: str | None,
-                  words: str | None = None) -> list[dict[str, Any]]:
+def provider_rows(
+    ctx: Context, flag_provider: str | None, flag_base_url: str | None, words: str | None = None
+) -> list[dict[str, Any]]:
     runtime = ctx.runtime()
     if flag_base_url:
         runtime.attach_base_url(flag_provider or runtime.default_provider(), flag_base_url)
@@ -47,31 +48,35 @@ def provider_rows(ctx: Context, flag_provider: str | None, flag_base_url: str | 
         except HermesError as e:
             url, source = ("(needs another API)", spec.other_api) if spec.other_api else ("(invalid)", e.message)
         try:
-            creds = load_credentials(spec, env=ctx.env, provider_table=table, auth_store=runtime.auth_store,
-                                     run_command=False)
+            creds = load_credentials(
+                spec, env=ctx.env, provider_table=table, auth_store=runtime.auth_store, run_command=False
+            )
             problem = None
         except HermesError as e:  # a malformed key: listed as such, never shown
             creds, problem = (), e.message
         keys = [c for c in creds if c.id != ANONYMOUS]
-        rows.append({
-            "id": spec.id,
-            "name": spec.name,
-            "base_url": url,
-            "base_url_source": source,
-            "custom": spec.custom,
-            "openai_compatible": not (spec.other_api and url == "(needs another API)"),
-            "key_variables": list(spec.key_names) if spec.needs_key and not spec.managed else [],
-            "shares_key_with": list(spec.shares_key_with),
-            "needs_key": spec.needs_key,
-            "keys": len(keys) + (1 if table.get("api_key_command") else 0),
-            "key_command": bool(table.get("api_key_command")),
-            "health": problem or (_health(tuple(keys), store.read(spec.id), now) if keys else "-"),
-        })
+        rows.append(
+            {
+                "id": spec.id,
+                "name": spec.name,
+                "base_url": url,
+                "base_url_source": source,
+                "custom": spec.custom,
+                "openai_compatible": not (spec.other_api and url == "(needs another API)"),
+                "key_variables": list(spec.key_names) if spec.needs_key and not spec.managed else [],
+                "shares_key_with": list(spec.shares_key_with),
+                "needs_key": spec.needs_key,
+                "keys": len(keys) + (1 if table.get("api_key_command") else 0),
+                "key_command": bool(table.get("api_key_command")),
+                "health": problem or (_health(tuple(keys), store.read(spec.id), now) if keys else "-"),
+            }
+        )
     return rows
 
 
-def run_providers(*, as_json: bool, flag_provider: str | None, flag_base_url: str | None,
-                  words: str | None = None) -> None:
+def run_providers(
+    *, as_json: bool, flag_provider: str | None, flag_base_url: str | None, words: str | None = None
+) -> None:
     ctx = Context()
     rows = provider_rows(ctx, flag_provider, flag_base_url, words)
     if as_json:
@@ -81,9 +86,18 @@ def run_providers(*, as_json: bool, flag_provider: str | None, flag_base_url: st
         raise UsageError(f"No provider matches {words!r}.", hint="`hermes providers` lists them all.")
     print_table(
         ["id", "base url", "from", "keys", "health"],
-        [[r["id"], r["base_url"], r["base_url_source"],
-          "no key needed" if not r["needs_key"] and not r["keys"] else str(r["keys"]) + (" (+cmd)" if r["key_command"] else ""),
-          r["health"]] for r in rows],
+        [
+            [
+                r["id"],
+                r["base_url"],
+                r["base_url_source"],
+                "no key needed"
+                if not r["needs_key"] and not r["keys"]
+                else str(r["keys"]) + (" (+cmd)" if r["key_command"] else ""),
+                r["health"],
+            ]
+            for r in rows
+        ],
         no_wrap={"id", "base url"},
     )
 
@@ -95,10 +109,18 @@ def _price(value: float | None) -> str:
 def model_row(model_id: str, info: ModelInfo | None) -> dict[str, Any]:
     if info is None:
         return {"id": model_id, "in_catalogue": False}
-    return {"id": model_id, "in_catalogue": True, "context": info.context, "output_limit": info.output_limit,
-            "input_price": info.input_price, "output_price": info.output_price,
-            "cache_read_price": info.cache_read_price, "tools": info.tool_call, "reasoning": info.reasoning,
-            "vision": info.image_input}
+    return {
+        "id": model_id,
+        "in_catalogue": True,
+        "context": info.context,
+        "output_limit": info.output_limit,
+        "input_price": info.input_price,
+        "output_price": info.output_price,
+        "cache_read_price": info.cache_read_price,
+        "tools": info.tool_call,
+        "reasoning": info.reasoning,
+        "vision": info.image_input,
+    }
 
 
 def run_models(provider: str | None, base_url: str | None, *, as_json: bool, catalogue_only: bool = False) -> None:
@@ -111,8 +133,10 @@ def run_models(provider: str | None, base_url: str | None, *, as_json: bool, cat
     known = runtime.catalogue.models(spec.catalogue_id) if spec.catalogue_id else {}
     if catalogue_only:
         if not known:
-            raise UsageError(f"The models.dev catalogue has no models for {provider_id}.",
-                             hint=f"`hermes models -p {provider_id}` asks the provider itself.")
+            raise UsageError(
+                f"The models.dev catalogue has no models for {provider_id}.",
+                hint=f"`hermes models -p {provider_id}` asks the provider itself.",
+            )
         ids = sorted(known)
     else:
         if base_url:
@@ -129,8 +153,19 @@ def run_models(provider: str | None, base_url: str | None, *, as_json: bool, cat
         return
     print_table(
         ["model", "context", "$/M in", "$/M out", "tools", "reasoning", "vision"],
-        [[r["id"], f"{r['context']:,}", _price(r["input_price"]), _price(r["output_price"]),
-          "yes" if r["tools"] else "no", "yes" if r["reasoning"] else "no", "yes" if r["vision"] else "no"]
-         if r["in_catalogue"] else [r["id"], "", "", "", "", "", ""] for r in rows],
+        [
+            [
+                r["id"],
+                f"{r['context']:,}",
+                _price(r["input_price"]),
+                _price(r["output_price"]),
+                "yes" if r["tools"] else "no",
+                "yes" if r["reasoning"] else "no",
+                "yes" if r["vision"] else "no",
+            ]
+            if r["in_catalogue"]
+            else [r["id"], "", "", "", "", "", ""]
+            for r in rows
+        ],
         no_wrap={"model"},
     )

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from agent.errors import UsageError
+from providers.errors import UsageError
 
 if TYPE_CHECKING:
     from agent.checkpoints import Checkpoints, Plan
@@ -20,8 +20,10 @@ def describe(plan: Plan, count: int) -> list[str]:
         return ["No file changes by tools are recorded in this session, so there is nothing to roll back."]
     lines = []
     if turns < count:
-        lines.append(f"Only {turns} turn{'' if turns == 1 else 's'} with file changes {'is' if turns == 1 else 'are'} "
-                     "recorded; rolling back those.")
+        lines.append(
+            f"Only {turns} turn{'' if turns == 1 else 's'} with file changes {'is' if turns == 1 else 'are'} "
+            "recorded; rolling back those."
+        )
     for f in plan.refused:
         lines.append(f"{f.path} changed since hermes wrote it (outside hermes?); it is left as it is.")
     if plan.ran_commands:
@@ -32,9 +34,12 @@ def describe(plan: Plan, count: int) -> list[str]:
 
 
 def restored_line(restored: list[str], turns: int) -> str:
-    return (f"Restored {len(restored)} file{'' if len(restored) == 1 else 's'} as they were before the last "
-            f"{turns} turn{'' if turns == 1 else 's'}: {', '.join(restored)}" if restored
-            else "Nothing was restored.")
+    return (
+        f"Restored {len(restored)} file{'' if len(restored) == 1 else 's'} as they were before the last "
+        f"{turns} turn{'' if turns == 1 else 's'}: {', '.join(restored)}"
+        if restored
+        else "Nothing was restored."
+    )
 
 
 def run_rollback(session: str | None, count: int, *, yes: bool) -> None:
@@ -63,8 +68,9 @@ def run_rollback(session: str | None, count: int, *, yes: bool) -> None:
         return
     if not yes:
         if not approvals.can_ask():
-            raise UsageError("Nothing was restored: there is no terminal to confirm on.",
-                             hint="Pass -y to restore these files.")
+            raise UsageError(
+                "Nothing was restored: there is no terminal to confirm on.", hint="Pass -y to restore these files."
+            )
         if not _confirm(input):
             print("hermes: nothing was restored.", file=sys.stderr)
             return

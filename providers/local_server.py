@@ -12,6 +12,7 @@ Starting is done under a file lock, so two hermes processes starting at once end
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -27,8 +28,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from agent.atomic import write_atomic
-from agent.errors import ProviderError, UsageError
+from providers.atomic import write_atomic
+from providers.errors import ProviderError, UsageError
 from providers.secrets import Secrets
 
 MODEL_ALIAS = "local"  # the model id the server reports; the registry's default model for `local`
@@ -99,7 +100,7 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smh]?)")
 
 
 def parse_duration(value: Any) -> float:
-    """"30s", "10m", "1h", or a number of seconds."""
+    """ "30s", "10m", "1h", or a number of seconds."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
         return float(value)
     match = _DURATION.fullmatch(str(value).strip())
@@ -123,7 +124,7 @@ def require_server() -> None:
             "The local provider needs the optional extra: pip install 'hermes[local]' (from a checkout: "
             "pip install '.[local]').",
             hint="`hermes local setup` installs it and the bundled model; the first install compiles "
-                 "llama.cpp (about 11 minutes on 2 cores).",
+            "llama.cpp (about 11 minutes on 2 cores).",
         )
 
 
@@ -154,12 +155,15 @@ def configured_model(settings: Mapping[str, Any]) -> Path:
         return bundled_model()
     path = Path(str(configured)).expanduser().resolve()
     if not path.is_file():
-        raise UsageError(f"[local] model = {configured!r}: no such file ({path}).",
-                         hint="Point it at a .gguf file, or remove it to use the bundled model.")
+        raise UsageError(
+            f"[local] model = {configured!r}: no such file ({path}).",
+            hint="Point it at a .gguf file, or remove it to use the bundled model.",
+        )
     with path.open("rb") as f:
         if f.read(4) != b"GGUF":
-            raise UsageError(f"[local] model = {configured!r} is not a GGUF file.",
-                             hint="llama.cpp loads .gguf models only.")
+            raise UsageError(
+                f"[local] model = {configured!r} is not a GGUF file.", hint="llama.cpp loads .gguf models only."
+            )
     return path
 
 
@@ -205,10 +209,8 @@ def _runs(pid: int, *args: str) -> bool:
 
 def _reap(pid: int) -> None:
     """Collect the exit status when the process is our own child (the hermes that started it)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def terminate(pid: int) -> None:
@@ -273,8 +275,9 @@ class _Progress:
 
 
 class LocalServerManager:
-    def __init__(self, *, state_dir: Path, data_dir: Path, settings: Mapping[str, Any],
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, *, state_dir: Path, data_dir: Path, settings: Mapping[str, Any], env: Mapping[str, str] | None = None
+    ) -> None:
         # data_dir is where a model needing assembly would go; the bundled GGUF ships whole and is
         # used in place, so nothing is written there.
         self.settings = settings
@@ -308,7 +311,7 @@ class LocalServerManager:
             elif not _runs(state.watchdog_pid, "--watch", str(self.state_file)):
                 state = replace(state, watchdog_pid=self._spawn_watchdog())
             now = time.time()
-            clients = tuple(p for p in state.clients if p != os.getpid() and pid_alive(p)) + (os.getpid(),)
+            clients = (*tuple(p for p in state.clients if p != os.getpid() and pid_alive(p)), os.getpid())
             state = replace(state, last_used=now, keep_alive=keep_alive, clients=clients)
             self._write(state)
             return state.server(), started
@@ -348,9 +351,16 @@ class LocalServerManager:
         now = time.time()
         clients = sum(1 for p in state.clients if pid_alive(p))
         return replace(
-            base, running=True, pid=state.pid, port=state.port, base_url=state.base_url, model_path=state.model_path,
-            started=state.started, idle_seconds=0.0 if clients else max(0.0, now - state.last_used),
-            watchdog_pid=state.watchdog_pid if pid_alive(state.watchdog_pid) else None, clients=clients,
+            base,
+            running=True,
+            pid=state.pid,
+            port=state.port,
+            base_url=state.base_url,
+            model_path=state.model_path,
+            started=state.started,
+            idle_seconds=0.0 if clients else max(0.0, now - state.last_used),
+            watchdog_pid=state.watchdog_pid if pid_alive(state.watchdog_pid) else None,
+            clients=clients,
             keep_alive_seconds=state.keep_alive,
         )
 
@@ -383,15 +393,37 @@ class LocalServerManager:
             # machine. (llama-server reads no API key from its environment.)
             key_file = self.dir / KEY_FILE
             write_atomic(key_file, f"{api_key}\n".encode(), mode=0o600)
-            argv = [str(binary), "-m", model, "--host", "127.0.0.1", "--port", str(port),
-                    "-c", str(CONTEXT_TOKENS), "-n", str(ANSWER_TOKENS), "-np", "1", "-t", str(threads), "--alias", MODEL_ALIAS, "--no-webui",
-                    "--api-key-file", str(key_file)]
+            argv = [
+                str(binary),
+                "-m",
+                model,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "-c",
+                str(CONTEXT_TOKENS),
+                "-n",
+                str(ANSWER_TOKENS),
+                "-np",
+                "1",
+                "-t",
+                str(threads),
+                "--alias",
+                MODEL_ALIAS,
+                "--no-webui",
+                "--api-key-file",
+                str(key_file),
+            ]
             try:
-                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                        start_new_session=True, env=self.env)
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=self.env
+                )
             except OSError as e:
-                raise ProviderError(f"Could not run the local model server {binary}: {e.strerror}.",
-                                    hint="Reinstall it with `hermes local setup`.") from e
+                raise ProviderError(
+                    f"Could not run the local model server {binary}: {e.strerror}.",
+                    hint="Reinstall it with `hermes local setup`.",
+                ) from e
         finally:
             os.close(log)
         try:
@@ -411,15 +443,18 @@ class LocalServerManager:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise ProviderError(
-                    f"The local model server exited during start-up (status {proc.returncode}): {self._last_log_line()}",
+                    f"The local model server exited during start-up (status {proc.returncode}): "
+                    f"{self._last_log_line()}",
                     hint="`hermes local logs` shows its log.",
                 )
             if _healthy(port, timeout=0.5):
                 return
             progress.tick()
             time.sleep(0.05)
-        raise ProviderError(f"The local model server was not ready within {READY_TIMEOUT:.0f} s.",
-                            hint="`hermes local logs` shows its log.")
+        raise ProviderError(
+            f"The local model server was not ready within {READY_TIMEOUT:.0f} s.",
+            hint="`hermes local logs` shows its log.",
+        )
 
     def _last_log_line(self) -> str:
         try:
@@ -433,7 +468,11 @@ class LocalServerManager:
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "providers.local_server", "--watch", str(self.state_file)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                env=self.env,
                 cwd=str(Path(__file__).resolve().parents[1]),  # importable even from a plain checkout
             )
         finally:
@@ -481,8 +520,11 @@ def watch(state_file: Path) -> None:
                 with lock:
                     current = _read_state(state_file)  # a hermes process may have used it meanwhile
                     if current is not None and current.pid == state.pid and idle(current):
-                        print(f"--- hermes: idle for {format_duration(current.keep_alive)} (keep_alive); "
-                              f"stopping pid {current.pid} at {time.ctime()}", flush=True)
+                        print(
+                            f"--- hermes: idle for {format_duration(current.keep_alive)} (keep_alive); "
+                            f"stopping pid {current.pid} at {time.ctime()}",
+                            flush=True,
+                        )
                         terminate(current.pid)
                         state_file.unlink(missing_ok=True)
                         return

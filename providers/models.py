@@ -37,8 +37,11 @@ class ModelInfo:
         if self.input_price is None or self.output_price is None:
             return None
         cached = min(cached_tokens, prompt_tokens) if self.cache_read_price is not None else 0
-        return ((prompt_tokens - cached) * self.input_price + cached * (self.cache_read_price or 0.0)
-                + completion_tokens * self.output_price) / 1_000_000
+        return (
+            (prompt_tokens - cached) * self.input_price
+            + cached * (self.cache_read_price or 0.0)
+            + completion_tokens * self.output_price
+        ) / 1_000_000
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,15 @@ LOCAL = ModelInfo(4_096, 0.0, 0.0, 0.0, 1_024, tool_call=True, source="hermes")
 
 def from_catalogue(entry: CatalogueModel) -> ModelInfo:
     return ModelInfo(
-        entry.context or DEFAULT_CONTEXT, entry.input_price, entry.output_price, entry.cache_read_price,
-        entry.output, entry.tool_call, entry.reasoning, entry.image_input, source="catalogue",
+        entry.context or DEFAULT_CONTEXT,
+        entry.input_price,
+        entry.output_price,
+        entry.cache_read_price,
+        entry.output,
+        entry.tool_call,
+        entry.reasoning,
+        entry.image_input,
+        source="catalogue",
     )
 
 
@@ -94,7 +104,8 @@ def model_info(model: str, overrides: Mapping[str, Any], entry: CatalogueModel |
         input_price=own.get("input_price", base.input_price),
         output_price=own.get("output_price", base.output_price),
         image_input=own.get("vision", base.image_input) is True,
-        extra_body={k: v for k, v in extra.items() if k not in RESERVED_BODY_KEYS} if isinstance(extra, Mapping)
+        extra_body={k: v for k, v in extra.items() if k not in RESERVED_BODY_KEYS}
+        if isinstance(extra, Mapping)
         else {},
         source="config",
     )

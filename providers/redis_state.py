@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from agent.errors import UsageError
+from providers.errors import UsageError
 from providers.secrets import mask_url
 from providers.state import (
     MAX_AHEAD_SECONDS,
@@ -74,7 +74,10 @@ def _ignore(message: str) -> None:
 def open_redis_store(url: str, *, fallback: StateStore, warn: Warn = _ignore) -> RedisStateStore:
     try:
         client = redis.Redis.from_url(
-            url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, decode_responses=True,
+            url,
+            socket_timeout=TIMEOUT,
+            socket_connect_timeout=TIMEOUT,
+            decode_responses=True,
             encoding_errors="replace",  # values are ours or a stranger's: bytes that are not UTF-8 are no crash
             retry=Retry(NoBackoff(), 1),  # one fresh connection, for one the server closed while idle
         )
@@ -162,7 +165,7 @@ class RedisStateStore:
         now = time.time()
         states = {}
         for cred_id, stats_list, exhausted, reason, ttl in rows:
-            stats = dict(zip(stats_list[::2], stats_list[1::2]))
+            stats = dict(zip(stats_list[::2], stats_list[1::2], strict=False))
             # A TTL beyond what hermes ever sets was not set by hermes: no cooldown rather than one for ever.
             cooling = reason is not None and isinstance(ttl, int) and 0 < ttl <= MAX_AHEAD_SECONDS * 1000
             states[cred_id] = CredentialState(

@@ -66,74 +66,127 @@ def env_prefix(provider_id: str) -> str:
 
 BUILTIN: tuple[ProviderSpec, ...] = (
     ProviderSpec(
-        "openrouter", "OpenRouter", "https://openrouter.ai/api/v1",
+        "openrouter",
+        "OpenRouter",
+        "https://openrouter.ai/api/v1",
         default_model="anthropic/claude-sonnet-4",
         models=("anthropic/claude-sonnet-4", "openai/gpt-4o", "deepseek/deepseek-chat", "google/gemini-2.5-pro"),
     ),
     ProviderSpec(
-        "openai", "OpenAI", "https://api.openai.com/v1",
-        default_model="gpt-4o-mini", models=("gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini"),
+        "openai",
+        "OpenAI",
+        "https://api.openai.com/v1",
+        default_model="gpt-4o-mini",
+        models=("gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini"),
     ),
     ProviderSpec(
-        "anthropic", "Anthropic (OpenAI-compatible)", "https://api.anthropic.com/v1",
-        default_model="claude-sonnet-4-20250514", models=("claude-sonnet-4-20250514", "claude-opus-4-20250514"),
+        "anthropic",
+        "Anthropic (OpenAI-compatible)",
+        "https://api.anthropic.com/v1",
+        default_model="claude-sonnet-4-20250514",
+        models=("claude-sonnet-4-20250514", "claude-opus-4-20250514"),
     ),
     ProviderSpec(
-        "deepseek", "DeepSeek", "https://api.deepseek.com/v1",
-        default_model="deepseek-chat", models=("deepseek-chat", "deepseek-reasoner"),
+        "deepseek",
+        "DeepSeek",
+        "https://api.deepseek.com/v1",
+        default_model="deepseek-chat",
+        models=("deepseek-chat", "deepseek-reasoner"),
     ),
     ProviderSpec(
-        "xiaomi", "Xiaomi MiMo", "https://api.xiaomimimo.com/v1",
-        default_model="mimo-v2-flash", models=("mimo-v2-flash",), key_env_aliases=("MIMO_API_KEY",),
+        "xiaomi",
+        "Xiaomi MiMo",
+        "https://api.xiaomimimo.com/v1",
+        default_model="mimo-v2-flash",
+        models=("mimo-v2-flash",),
+        key_env_aliases=("MIMO_API_KEY",),
     ),
     ProviderSpec(
-        "kimi", "Kimi (Moonshot)", "https://api.moonshot.ai/v1",
-        default_model="kimi-k2-0905-preview", models=("kimi-k2-0905-preview", "kimi-k2-turbo-preview"),
+        "kimi",
+        "Kimi (Moonshot)",
+        "https://api.moonshot.ai/v1",
+        default_model="kimi-k2-0905-preview",
+        models=("kimi-k2-0905-preview", "kimi-k2-turbo-preview"),
         key_env_aliases=("MOONSHOT_API_KEY",),
         regions=MappingProxyType({"global": "https://api.moonshot.ai/v1", "cn": "https://api.moonshot.cn/v1"}),
     ),
     ProviderSpec(
-        "zai", "Z.ai (GLM)", "https://api.z.ai/api/paas/v4",
-        default_model="glm-4.6", models=("glm-4.6", "glm-4.5-air"), key_env_aliases=("GLM_API_KEY",),
+        "zai",
+        "Z.ai (GLM)",
+        "https://api.z.ai/api/paas/v4",
+        default_model="glm-4.6",
+        models=("glm-4.6", "glm-4.5-air"),
+        key_env_aliases=("GLM_API_KEY",),
         regions=MappingProxyType(
             {"global": "https://api.z.ai/api/paas/v4", "cn": "https://open.bigmodel.cn/api/paas/v4"}
         ),
     ),
     ProviderSpec(
-        "nous", "Nous Research", "https://inference-api.nousresearch.com/v1",
-        default_model="Hermes-4-70B", models=("Hermes-4-70B", "Hermes-4-405B"),
+        "nous",
+        "Nous Research",
+        "https://inference-api.nousresearch.com/v1",
+        default_model="Hermes-4-70B",
+        models=("Hermes-4-70B", "Hermes-4-405B"),
     ),
     ProviderSpec(
-        "groq", "Groq", "https://api.groq.com/openai/v1",
-        default_model="llama-3.3-70b-versatile", models=("llama-3.3-70b-versatile", "llama-3.1-8b-instant"),
+        "groq",
+        "Groq",
+        "https://api.groq.com/openai/v1",
+        default_model="llama-3.3-70b-versatile",
+        models=("llama-3.3-70b-versatile", "llama-3.1-8b-instant"),
     ),
     ProviderSpec(
-        "mistral", "Mistral", "https://api.mistral.ai/v1",
-        default_model="mistral-large-latest", models=("mistral-large-latest", "mistral-small-latest"),
+        "mistral",
+        "Mistral",
+        "https://api.mistral.ai/v1",
+        default_model="mistral-large-latest",
+        models=("mistral-large-latest", "mistral-small-latest"),
     ),
     ProviderSpec(
-        "together", "Together AI", "https://api.together.xyz/v1",
+        "together",
+        "Together AI",
+        "https://api.together.xyz/v1",
         default_model="meta-llama/Llama-3.3-70B-Instruct-Turbo",
         models=("meta-llama/Llama-3.3-70B-Instruct-Turbo", "deepseek-ai/DeepSeek-V3"),
     ),
     ProviderSpec(
-        "gemini", "Google Gemini (OpenAI-compatible)", "https://generativelanguage.googleapis.com/v1beta/openai",
-        default_model="gemini-2.5-flash", models=("gemini-2.5-flash", "gemini-2.5-pro"),
+        "gemini",
+        "Google Gemini (OpenAI-compatible)",
+        "https://generativelanguage.googleapis.com/v1beta/openai",
+        default_model="gemini-2.5-flash",
+        models=("gemini-2.5-flash", "gemini-2.5-pro"),
         key_env_aliases=("GOOGLE_API_KEY",),
     ),
     ProviderSpec(
-        "ollama", "Ollama (local)", "http://127.0.0.1:11434/v1", needs_key=False,
-        default_model="llama3.2", tagged_models=True,
+        "ollama",
+        "Ollama (local)",
+        "http://127.0.0.1:11434/v1",
+        needs_key=False,
+        default_model="llama3.2",
+        tagged_models=True,
     ),
     ProviderSpec(
-        "lmstudio", "LM Studio (local)", "http://127.0.0.1:1234/v1", needs_key=False, tagged_models=True,
+        "lmstudio",
+        "LM Studio (local)",
+        "http://127.0.0.1:1234/v1",
+        needs_key=False,
+        tagged_models=True,
     ),
     ProviderSpec(
-        "llamacpp", "llama.cpp server (local)", "http://127.0.0.1:8080/v1", needs_key=False, tagged_models=True,
+        "llamacpp",
+        "llama.cpp server (local)",
+        "http://127.0.0.1:8080/v1",
+        needs_key=False,
+        tagged_models=True,
     ),
     ProviderSpec(
-        "local", "Bundled llama.cpp server (hermes local)", "", default_model="local", models=("local",),
-        tagged_models=True, managed=True,
+        "local",
+        "Bundled llama.cpp server (hermes local)",
+        "",
+        default_model="local",
+        models=("local",),
+        tagged_models=True,
+        managed=True,
     ),
 )
 
@@ -176,7 +229,11 @@ class Registry:
 def _from_catalogue(entry: CatalogueProvider) -> ProviderSpec:
     aliases = tuple(e for e in entry.env if e != f"{env_prefix(entry.id)}_API_KEY")
     return ProviderSpec(
-        entry.id, entry.name, (entry.api or "").rstrip("/"), key_env_aliases=aliases, catalogue_id=entry.id,
+        entry.id,
+        entry.name,
+        (entry.api or "").rstrip("/"),
+        key_env_aliases=aliases,
+        catalogue_id=entry.id,
         other_api=None if entry.api else (entry.sdk or "an API of its own"),
     )
 
@@ -222,7 +279,15 @@ def build_registry(
         if spec.needs_key:
             for name in spec.key_names:
                 readers.setdefault(name, []).append(spec.id)
-    specs = [replace(s, shares_key_with=tuple(dict.fromkeys(
-        other for name in s.key_names for other in readers.get(name, ()) if other != s.id)))
-        if s.needs_key else s for s in specs]
+    specs = [
+        replace(
+            s,
+            shares_key_with=tuple(
+                dict.fromkeys(other for name in s.key_names for other in readers.get(name, ()) if other != s.id)
+            ),
+        )
+        if s.needs_key
+        else s
+        for s in specs
+    ]
     return Registry(tuple(specs), {twin: own for twin, own in twins.items() if twin != own})

@@ -40,8 +40,8 @@ def earliest_reset(
 ) -> float | None:
     """When the first cooling (not exhausted) credential becomes usable; None if none is cooling."""
     resets = [
-        states[c.id].cooldown_until for c in credentials
-        if c.id not in exclude and c.id in states and not states[c.id].exhausted
-        and states[c.id].cooldown_until > now
+        states[c.id].cooldown_until
+        for c in credentials
+        if c.id not in exclude and c.id in states and not states[c.id].exhausted and states[c.id].cooldown_until > now
     ]
     return min(resets) if resets else None

@@ -13,6 +13,7 @@ warning, and when the file cannot be written the state is kept in memory for the
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -24,7 +25,7 @@ from dataclasses import astuple, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agent.errors import StorageError
+from providers.errors import StorageError
 from providers.state import (
     FRESH,
     MAX_AHEAD_SECONDS,
@@ -156,21 +157,23 @@ class SQLiteStateStore:
         os.replace(self.path, aside)
         for suffix in ("-wal", "-shm"):
             Path(str(self.path) + suffix).unlink(missing_ok=True)
-        self._warn_once("read", f"credential state {self.path} is not a database; it was moved to {aside} and "
-                        "started afresh. Your keys are not stored there and are unaffected.")
+        self._warn_once(
+            "read",
+            f"credential state {self.path} is not a database; it was moved to {aside} and "
+            "started afresh. Your keys are not stored there and are unaffected.",
+        )
 
     def _to_memory(self, problem: str) -> sqlite3.Connection:
         self._warn_once(
-            "write", f"cannot save credential state to {self.path} ({problem}); cooldowns are kept in memory "
-            "for this run and not shared with other hermes processes."
+            "write",
+            f"cannot save credential state to {self.path} ({problem}); cooldowns are kept in memory "
+            "for this run and not shared with other hermes processes.",
         )
         memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         source = self._db if self._db is not None else self._read_only()
         if source is not None:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 source.backup(memory)  # what can still be read: cooldowns another process recorded
-            except sqlite3.Error:
-                pass
             source.close()
         memory.executescript(_SCHEMA)
         self._db, self._memory = memory, True
@@ -203,10 +206,13 @@ class SQLiteStateStore:
                     old = CredentialState.from_json(raw)
                     now = self._row(db, provider, cred_id)
                     merged = replace(
-                        now, cooldown_until=max(now.cooldown_until, old.cooldown_until),
+                        now,
+                        cooldown_until=max(now.cooldown_until, old.cooldown_until),
                         cooldown_reason=now.cooldown_reason or old.cooldown_reason,
-                        exhausted=now.exhausted or old.exhausted, requests=min(now.requests + old.requests, MAX_COUNT),
-                        errors=min(now.errors + old.errors, MAX_COUNT), last_error=now.last_error or old.last_error,
+                        exhausted=now.exhausted or old.exhausted,
+                        requests=min(now.requests + old.requests, MAX_COUNT),
+                        errors=min(now.errors + old.errors, MAX_COUNT),
+                        last_error=now.last_error or old.last_error,
                         last_used=max(now.last_used, old.last_used),
                     )
                     db.execute(_UPSERT, (provider, cred_id, *astuple(merged)))
@@ -228,15 +234,17 @@ class SQLiteStateStore:
         except (ValueError, RecursionError, OSError) as e:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else "not JSON"
             self._warn_once(
-                "legacy", f"credential state {legacy} is unreadable ({reason}); starting it afresh. "
-                "Your keys are not stored there and are unaffected."
+                "legacy",
+                f"credential state {legacy} is unreadable ({reason}); starting it afresh. "
+                "Your keys are not stored there and are unaffected.",
             )
             return {}
         data, valid = clean_document(raw)
         if not valid:
             self._warn_once(
-                "legacy", f"credential state {legacy} holds entries of the wrong shape; they were dropped and the "
-                "rest was kept. Your keys are not stored there and are unaffected."
+                "legacy",
+                f"credential state {legacy} holds entries of the wrong shape; they were dropped and the "
+                "rest was kept. Your keys are not stored there and are unaffected.",
             )
         return data
 
@@ -246,24 +254,31 @@ class SQLiteStateStore:
         """The state of a row of `_SELECTED`: its validity, then the fields."""
         if row[0]:
             return CredentialState(*row[1:])
-        state, valid = parse_state({n: v for n, v, d in zip(_FIELDS, row[1:], _DEFAULT_ROW) if v != d})
+        state, valid = parse_state({n: v for n, v, d in zip(_FIELDS, row[1:], _DEFAULT_ROW, strict=False) if v != d})
         if not valid:
             self._warn_once(
-                "read", f"credential state {self.path} holds entries of the wrong shape; they were dropped. "
-                "Your keys are not stored there and are unaffected."
+                "read",
+                f"credential state {self.path} holds entries of the wrong shape; they were dropped. "
+                "Your keys are not stored there and are unaffected.",
             )
         return state
 
     def _row(self, db: sqlite3.Connection, provider: str, cred_id: str) -> CredentialState:
-        row = db.execute(f"SELECT {_SELECTED} FROM credential_state WHERE provider = :provider AND cred_id = :cred_id",
-                         {"limit": _limit(), "provider": provider, "cred_id": cred_id}).fetchone()
+        row = db.execute(
+            f"SELECT {_SELECTED} FROM credential_state WHERE provider = :provider AND cred_id = :cred_id",
+            {"limit": _limit(), "provider": provider, "cred_id": cred_id},
+        ).fetchone()
         return FRESH if row is None else self._state(row)
 
     def _select(self, where: str, args: dict[str, Any]) -> dict[str, CredentialState]:
         def query() -> list[Any]:
-            return self._conn().execute(
-                f"SELECT cred_id, {_SELECTED} FROM credential_state WHERE {where}", {"limit": _limit(), **args}
-            ).fetchall()
+            return (
+                self._conn()
+                .execute(
+                    f"SELECT cred_id, {_SELECTED} FROM credential_state WHERE {where}", {"limit": _limit(), **args}
+                )
+                .fetchall()
+            )
 
         try:
             rows = query()
@@ -277,8 +292,9 @@ class SQLiteStateStore:
         return self._select("provider = :provider", {"provider": provider})
 
     def troubled(self, provider: str, now: float) -> dict[str, CredentialState]:
-        return self._select("provider = :provider AND (exhausted != '' OR cooldown_until > :now)",
-                            {"provider": provider, "now": now})
+        return self._select(
+            "provider = :provider AND (exhausted != '' OR cooldown_until > :now)", {"provider": provider, "now": now}
+        )
 
     # -- writing -------------------------------------------------------------------------------------
 
@@ -291,8 +307,9 @@ class SQLiteStateStore:
             error = e if isinstance(e, OSError) else _as_os_error(e, self.path)
             if strict and not self._memory:
                 if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
-                    raise StorageError(f"Cannot update {self.path}: it stayed locked by another hermes process.",
-                                       hint="Try again.") from None
+                    raise StorageError(
+                        f"Cannot update {self.path}: it stayed locked by another hermes process.", hint="Try again."
+                    ) from None
                 raise OSError(error.errno, error.strerror, str(self.path)) from None
             return self._transaction(self._to_memory(error.strerror or str(error)), apply)
 
@@ -351,9 +368,12 @@ class SQLiteStateStore:
         def apply(db: sqlite3.Connection) -> int:
             changed: int = db.execute(
                 f"SELECT count(*) FROM credential_state WHERE {where} AND (exhausted != '' OR cooldown_until != 0)",
-                args).fetchone()[0]
-            db.execute(f"UPDATE credential_state SET exhausted = '', cooldown_until = 0, cooldown_reason = '' "
-                       f"WHERE {where}", args)
+                args,
+            ).fetchone()[0]
+            db.execute(
+                f"UPDATE credential_state SET exhausted = '', cooldown_until = 0, cooldown_reason = '' WHERE {where}",
+                args,
+            )
             return changed
 
         return self._write(apply, strict=True)
@@ -362,8 +382,10 @@ class SQLiteStateStore:
         def apply(db: sqlite3.Connection) -> int:
             row = db.execute("SELECT value FROM cursor WHERE provider = ?", (provider,)).fetchone()
             value = int(row[0]) if row is not None and isinstance(row[0], int) and 0 <= row[0] <= MAX_COUNT else 0
-            db.execute("INSERT INTO cursor VALUES (?, ?) ON CONFLICT (provider) DO UPDATE SET value = excluded.value",
-                       (provider, value + 1 if value < MAX_COUNT else 0))
+            db.execute(
+                "INSERT INTO cursor VALUES (?, ?) ON CONFLICT (provider) DO UPDATE SET value = excluded.value",
+                (provider, value + 1 if value < MAX_COUNT else 0),
+            )
             return value
 
         return self._write(apply)

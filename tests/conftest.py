@@ -34,11 +34,18 @@ def state_document(state_dir: Path) -> dict[str, Any]:
         rows = cursor.fetchall()
     finally:
         db.close()
-    defaults = {"cooldown_until": 0, "cooldown_reason": "", "exhausted": "", "requests": 0, "errors": 0,
-                "last_error": "", "last_used": 0}
+    defaults = {
+        "cooldown_until": 0,
+        "cooldown_reason": "",
+        "exhausted": "",
+        "requests": 0,
+        "errors": 0,
+        "last_error": "",
+        "last_used": 0,
+    }
     providers: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
-        entry = dict(zip(names, row))
+        entry = dict(zip(names, row, strict=False))
         for value in entry.values():
             assert not isinstance(value, float) or math.isfinite(value), f"{value} in {path}"
         providers.setdefault(entry.pop("provider"), {})[entry.pop("cred_id")] = {
@@ -49,7 +56,8 @@ def state_document(state_dir: Path) -> dict[str, Any]:
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
     env = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if not k.endswith(_LEAKY_SUFFIXES) and not k.startswith("HERMES_") and k not in ("NO_COLOR",)
     }
     env.update({"HERMES_HOME": str(home), "NO_COLOR": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "100"})
@@ -81,14 +89,22 @@ class Hermes:
         return path
 
     def run(
-        self, *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None, timeout: float = 60,
+        self,
+        *args: str,
+        input: str | bytes | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
         cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         full_env = {**self.env, **(env or {})}
         data = input.encode() if isinstance(input, str) else input
         proc = subprocess.run(
             [sys.executable, "-m", "hermes_cli", *args],
-            input=data if data is not None else b"", capture_output=True, env=full_env, timeout=timeout, cwd=cwd,
+            input=data if data is not None else b"",
+            capture_output=True,
+            env=full_env,
+            timeout=timeout,
+            cwd=cwd,
         )
         return subprocess.CompletedProcess(
             proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")

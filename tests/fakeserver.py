@@ -20,6 +20,7 @@ rather than a silently short answer.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import sys
@@ -34,6 +35,7 @@ from typing import Any, TypeAlias
 __all__ = [
     "CutStream",
     "FakeServer",
+    "Forever",
     "Hang",
     "Html",
     "InvalidJson",
@@ -41,7 +43,6 @@ __all__ = [
     "Models",
     "NotFound",
     "RateLimit",
-    "Forever",
     "Reply",
     "Response",
     "Sse",
@@ -423,9 +424,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._model = str((body or {}).get("model") or DEFAULT_MODEL)
         self._stream = bool(body and body.get("stream") is True)
         stream_options = (body or {}).get("stream_options")
-        self._include_usage = isinstance(stream_options, dict) and bool(
-            stream_options.get("include_usage")
-        )
+        self._include_usage = isinstance(stream_options, dict) and bool(stream_options.get("include_usage"))
 
         response: Response
         if path.endswith("/chat/completions"):
@@ -439,10 +438,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             response = fake._models_response() if fake._authorized(key) else UNAUTHORIZED
         else:
             response = NotFound()
-        try:
+        with contextlib.suppress(_Abort):
             self._send(response)
-        except _Abort:
-            pass
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -601,9 +598,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
 
-    def _write_full(
-        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> None:
+    def _write_full(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self._log(status)
         if status < 200 or status in (204, 304):
             body = b""  # these statuses never carry a body
@@ -715,9 +710,7 @@ def _choice(delta: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:
     return {"index": 0, "delta": delta, "finish_reason": finish_reason}
 
 
-def _chunk(
-    model: str, choices: list[dict[str, Any]], usage: dict[str, int] | None = None
-) -> dict[str, Any]:
+def _chunk(model: str, choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> dict[str, Any]:
     chunk: dict[str, Any] = {
         "id": COMPLETION_ID,
         "object": "chat.completion.chunk",
@@ -730,9 +723,7 @@ def _chunk(
     return chunk
 
 
-def _completion(
-    model: str, message: dict[str, Any], finish_reason: str, usage: tuple[int, ...]
-) -> dict[str, Any]:
+def _completion(model: str, message: dict[str, Any], finish_reason: str, usage: tuple[int, ...]) -> dict[str, Any]:
     return {
         "id": COMPLETION_ID,
         "object": "chat.completion",

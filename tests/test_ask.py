@@ -130,9 +130,7 @@ def test_stdin_comes_first_then_a_blank_line_then_the_prompt(hermes: Hermes, fak
     result = hermes.run("ask", "Summarise", "this.", input="first line\nsecond line\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout == ANSWER + "\n"
-    assert last_body(fake)["messages"] == [
-        {"role": "user", "content": "first line\nsecond line\n\nSummarise this."}
-    ]
+    assert last_body(fake)["messages"] == [{"role": "user", "content": "first line\nsecond line\n\nSummarise this."}]
 
 
 def test_stdin_alone_is_the_prompt(hermes: Hermes, fake: FakeServer) -> None:
@@ -223,8 +221,7 @@ def test_builtin_provider_via_env_base_url(hermes: Hermes, fake: FakeServer, fak
     assert request.body is not None and request.body["model"] == "deepseek-chat"
 
 
-def test_provider_prefix_switches_provider_host_and_key(hermes: Hermes, fake: FakeServer,
-                                                        fake2: FakeServer) -> None:
+def test_provider_prefix_switches_provider_host_and_key(hermes: Hermes, fake: FakeServer, fake2: FakeServer) -> None:
     use_myplan(hermes, fake)
     use_deepseek(hermes, fake2)
     result = hermes.run("ask", "-m", "deepseek:deepseek-reasoner", "hi")
@@ -303,8 +300,7 @@ def test_models_lists_the_providers_models(hermes: Hermes, fake: FakeServer) -> 
     assert (request.method, request.path, request.key) == ("GET", "/v1/models", KEY)
 
 
-def test_models_of_builtin_provider_go_to_its_endpoint(hermes: Hermes, fake: FakeServer,
-                                                        fake2: FakeServer) -> None:
+def test_models_of_builtin_provider_go_to_its_endpoint(hermes: Hermes, fake: FakeServer, fake2: FakeServer) -> None:
     use_myplan(hermes, fake)
     use_deepseek(hermes, fake2)
     result = hermes.run("models", "--provider", "deepseek")
@@ -368,8 +364,9 @@ def test_non_utf8_stdin(hermes: Hermes, fake: FakeServer) -> None:
     assert fake.log == []
 
 
-@pytest.mark.parametrize(("args", "stdin"), [([], b""), ([""], b""), (["   "], b"\n\n  \n")],
-                         ids=["nothing", "empty-arg", "blank"])
+@pytest.mark.parametrize(
+    ("args", "stdin"), [([], b""), ([""], b""), (["   "], b"\n\n  \n")], ids=["nothing", "empty-arg", "blank"]
+)
 def test_empty_prompt_and_empty_stdin(hermes: Hermes, fake: FakeServer, args: list[str], stdin: bytes) -> None:
     use_myplan(hermes, fake)
     result = hermes.run("ask", *args, input=stdin)

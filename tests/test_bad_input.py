@@ -87,14 +87,17 @@ def test_config_set_refuses_a_non_finite_or_absurd_timeout_naming_key_and_range(
         ("[credentials]\nmax_wait_seconds = -inf", "credentials.max_wait_seconds must be a number from 0 to 86400"),
         ("[credentials]\ncooldown_seconds = 1e999", "credentials.cooldown_seconds must be a number from 0 to 86400"),
         ("[agent]\nmax_retries = 1000000000", "agent.max_retries must be a whole number from 0 to 100"),
-        ("[agent]\nmax_tool_iterations = 99999999999", "agent.max_tool_iterations must be a whole number from 0 to 1000"),
+        (
+            "[agent]\nmax_tool_iterations = 99999999999",
+            "agent.max_tool_iterations must be a whole number from 0 to 1000",
+        ),
         ('[models."model-a"]\ncontext = 99999999999999999999', "context must be a whole number from 0 to 100000000"),
         ('[models."model-a"]\ninput_price = inf', "input_price must be a number from 0 to 1000000"),
         ('[local]\nkeep_alive = "99999999999h"', "local.keep_alive must be a duration of at most a year"),
-        ('[model.name]\nx = 1', "model.name must be a string"),
+        ("[model.name]\nx = 1", "model.name must be a string"),
         ("credentials = 5", "credentials must be a table"),
         ("fallback = [1, 2]", "fallback must be a list of tables"),
-        ('[[fallback]]\nname = nan', "fallback[].name must be a string, not nan"),
+        ("[[fallback]]\nname = nan", "fallback[].name must be a string, not nan"),
     ],
 )
 def test_a_hand_written_bad_number_or_shape_is_exit_2_naming_the_key(myplan: Hermes, setting: str, shown: str) -> None:
@@ -129,9 +132,17 @@ def test_nesting_deeper_than_a_parser_follows_is_a_clear_error(myplan: Hermes) -
 
 @pytest.mark.parametrize(
     "content",
-    ['{"providers": "x"}', '{"providers": {"myplan": [1]}}', '{"providers": {"myplan": {"%s": [1]}}}' % KEY_ID,
-     '{"providers": {"myplan": {"%s": {"requests": "many", "exhausted": 5}}}}' % KEY_ID,
-     '{"cursors": "x"}', '{"cursors": {"myplan": 1e400}}', "[]", "", "\xff\xfe garbage"],
+    [
+        '{"providers": "x"}',
+        '{"providers": {"myplan": [1]}}',
+        f'{{"providers": {{"myplan": {{"{KEY_ID}": [1]}}}}}}',
+        f'{{"providers": {{"myplan": {{"{KEY_ID}": {{"requests": "many", "exhausted": 5}}}}}}}}',
+        '{"cursors": "x"}',
+        '{"cursors": {"myplan": 1e400}}',
+        "[]",
+        "",
+        "\xff\xfe garbage",
+    ],
 )
 def test_a_wrongly_shaped_credentials_json_is_rebuilt_and_no_command_exits_1(myplan: Hermes, content: str) -> None:
     myplan.write_config((myplan.home / "config.toml").read_text() + '[credentials]\nstrategy = "round_robin"\n')
@@ -232,9 +243,24 @@ def test_a_full_disk_is_exit_2_with_one_line_and_no_file_changes(tmp_path: Path)
     )
     home = disk / "home"
     done = subprocess.run(
-        ["bwrap", "--bind", "/", "/", "--dev", "/dev", "--size", str(64 * 1024), "--tmpfs", str(disk),
-         "bash", "-c", script],
-        capture_output=True, text=True, timeout=120,
+        [
+            "bwrap",
+            "--bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--size",
+            str(64 * 1024),
+            "--tmpfs",
+            str(disk),
+            "bash",
+            "-c",
+            script,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "HERMES_HOME": str(home), "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
     )
     lines = done.stderr.strip().splitlines()
@@ -249,9 +275,26 @@ def test_a_read_only_home_is_exit_2_and_ask_still_answers_without_saving(myplan:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         home = str(myplan.home)
         return subprocess.run(
-            ["bwrap", "--bind", "/", "/", "--dev", "/dev", "--ro-bind", home, home,
-             sys.executable, "-m", "hermes_cli", *args],
-            input="sk-read-only-key-0001\n", capture_output=True, text=True, timeout=60, env=myplan.env,
+            [
+                "bwrap",
+                "--bind",
+                "/",
+                "/",
+                "--dev",
+                "/dev",
+                "--ro-bind",
+                home,
+                home,
+                sys.executable,
+                "-m",
+                "hermes_cli",
+                *args,
+            ],
+            input="sk-read-only-key-0001\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=myplan.env,
         )
 
     before = (myplan.home / "config.toml").read_text()
@@ -277,8 +320,13 @@ def test_a_name_too_long_is_exit_2(hermes: Hermes) -> None:
 
 
 def _read_a_little_then_close(hermes: Hermes, *args: str) -> tuple[int, bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "hermes_cli", *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=hermes.env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hermes_cli", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=hermes.env,
+    )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.read(5)
     proc.stdout.close()
@@ -309,7 +357,10 @@ def test_ask_with_stdout_or_stderr_closed_still_answers(myplan: Hermes, closed: 
     fd = 1 if closed == "stdout" else 2
     done = subprocess.run(
         [sys.executable, "-m", "hermes_cli", "ask", "-p", "myplan", "-m", "model-a", "hi"],
-        stdin=subprocess.DEVNULL, capture_output=True, env=myplan.env, timeout=60,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env=myplan.env,
+        timeout=60,
         preexec_fn=lambda: os.close(fd),
     )
     assert done.returncode == 0, done.stderr
@@ -320,8 +371,9 @@ def test_ask_with_stdout_or_stderr_closed_still_answers(myplan: Hermes, closed: 
 
 
 def test_a_non_utf8_argument_is_exit_2_naming_it(myplan: Hermes) -> None:
-    done = subprocess.run([sys.executable, "-m", "hermes_cli", "ask", b"caf\xe9"], capture_output=True,
-                          env=myplan.env, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "hermes_cli", "ask", b"caf\xe9"], capture_output=True, env=myplan.env, timeout=60
+    )
     assert done.returncode == 2
     assert done.stderr.decode() == (
         "hermes: error: argument 2 ('caf\\xe9') is not UTF-8 text. Convert it first, e.g. with `iconv -t utf-8`.\n"
@@ -378,13 +430,13 @@ def test_config_set_writes_through_a_symlinked_config(hermes: Hermes) -> None:
     dotfiles = hermes.home / "dotfiles"
     dotfiles.mkdir()
     target = dotfiles / "hermes.toml"
-    target.write_text("# from my dotfiles\n[model]\nname = \"old\"\n")
+    target.write_text('# from my dotfiles\n[model]\nname = "old"\n')
     link = hermes.home / "config.toml"
     link.symlink_to(target)
     done = hermes.run("config", "set", "model.name", "new")
     assert done.returncode == 0, done.stderr
     assert link.is_symlink() and link.resolve() == target
-    assert target.read_text() == "# from my dotfiles\n[model]\nname = \"new\"\n"
+    assert target.read_text() == '# from my dotfiles\n[model]\nname = "new"\n'
     assert sorted(p.name for p in dotfiles.iterdir()) == ["hermes.toml"]  # no temp file left beside it
 
 
@@ -433,8 +485,9 @@ def test_config_get_of_an_unset_key_is_its_documented_exit_not_a_bug(hermes: Her
 
 
 @pytest.mark.parametrize("value", ["[]", '"x"', "1", "[1, 2]"])
-def test_a_provider_entry_that_is_not_a_table_is_named_never_a_crash(hermes: Hermes, fake: FakeServer,
-                                                                        value: str) -> None:
+def test_a_provider_entry_that_is_not_a_table_is_named_never_a_crash(
+    hermes: Hermes, fake: FakeServer, value: str
+) -> None:
     """Found by the config fuzz test: `[providers] x = []` was warned of, then read as a table (exit 1)."""
     hermes.write_config(f'[providers]\nx = {value}\n"" = {value}\n\n[providers.myplan]\nbase_url = "{fake.base_url}"\n')
     result = hermes.run("ask", "-p", "myplan", "-m", "m", "--no-tools", "hi", env={"MYPLAN_API_KEY": "sk-myplan-0001"})

@@ -62,8 +62,9 @@ def test_a_404_from_a_provider_with_plan_twins_names_them(hermes: Hermes, fake: 
 
 
 def test_cost_comes_from_the_catalogue_and_config_overrides_it(hermes: Hermes, fake: FakeServer) -> None:
-    model_id, model = next((i, m) for i, m in sorted(openrouter_models().items())
-                           if m.cost and m.cost.input and m.cost.output)
+    model_id, model = next(
+        (i, m) for i, m in sorted(openrouter_models().items()) if m.cost and m.cost.input and m.cost.output
+    )
     hermes.env.update({"OPENROUTER_BASE_URL": fake.base_url, "OPENROUTER_API_KEY": OR_KEY})
     fake.always(Reply("ok", usage=(1000, 200)))
     result = hermes.run("ask", "-m", f"openrouter:{model_id}", "hi", "--json", "--no-tools")
@@ -152,8 +153,9 @@ def test_a_provider_that_needs_another_api_is_refused_until_given_a_compatible_e
     assert result.returncode == 2
     assert "@ai-sdk/amazon-bedrock" in result.stderr and "base_url" in result.stderr
     fake.always(Reply("through a compatible gateway"))
-    result = hermes.run("ask", "-p", "amazon-bedrock", "-m", "some-model", "hi",
-                        env={"AMAZON_BEDROCK_BASE_URL": fake.base_url})
+    result = hermes.run(
+        "ask", "-p", "amazon-bedrock", "-m", "some-model", "hi", env={"AMAZON_BEDROCK_BASE_URL": fake.base_url}
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "through a compatible gateway"
 
@@ -168,9 +170,15 @@ def test_the_catalogue_index_is_built_once_in_the_state_dir(hermes: Hermes) -> N
 
 
 def test_cached_prompt_tokens_are_priced_at_the_cache_price_everywhere(hermes: Hermes, fake: FakeServer) -> None:
-    model_id, model = next((i, m) for i, m in sorted(openrouter_models().items())
-                           if m.cost and m.cost.input and m.cost.output and m.cost.cache_read is not None
-                           and m.cost.cache_read < m.cost.input)
+    model_id, model = next(
+        (i, m)
+        for i, m in sorted(openrouter_models().items())
+        if m.cost
+        and m.cost.input
+        and m.cost.output
+        and m.cost.cache_read is not None
+        and m.cost.cache_read < m.cost.input
+    )
     hermes.env.update({"OPENROUTER_BASE_URL": fake.base_url, "OPENROUTER_API_KEY": OR_KEY})
     fake.always(Reply("ok", usage=(1000, 200, 800)))  # 800 of the 1000 prompt tokens came from the cache
     result = hermes.run("ask", "-m", f"openrouter:{model_id}", "hi", "--json", "--no-tools")

@@ -27,16 +27,26 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b\][^\x1b]*\x1b
 class Session:
     """One `hermes chat` process on a 40x120 pseudo-terminal."""
 
-    def __init__(self, hermes: Hermes, *args: str, env: dict[str, str] | None = None, cpr: bool = False,
-                 dimensions: tuple[int, int] = (40, 120)) -> None:
+    def __init__(
+        self,
+        hermes: Hermes,
+        *args: str,
+        env: dict[str, str] | None = None,
+        cpr: bool = False,
+        dimensions: tuple[int, int] = (40, 120),
+    ) -> None:
         full_env = {**hermes.env, **(env or {})}
         if not cpr:
             # pexpect answers no terminal queries; without this prompt-toolkit waits for one at start.
             full_env["PROMPT_TOOLKIT_NO_CPR"] = "1"
         self.cpr = cpr
         self.child = pexpect.spawn(
-            sys.executable, ["-m", "hermes_cli", "chat", *args], env=full_env,
-            dimensions=dimensions, encoding="utf-8", timeout=10,
+            sys.executable,
+            ["-m", "hermes_cli", "chat", *args],
+            env=full_env,
+            dimensions=dimensions,
+            encoding="utf-8",
+            timeout=10,
         )
         self.transcript = ""
         self.expect(PROMPT)
@@ -105,17 +115,20 @@ def test_two_turns_carry_the_first_exchange(chat: Session, fake: FakeServer) -> 
     assert messages(second) == [("user", "hello"), ("assistant", "First answer."), ("user", "and again")]
 
 
-LONG = "".join(
-    f"## Section {i}\n\nParagraph {i} has **bold** and `code`.\n\n"
-    f"- point {i}.1\n  - nested {i}.2\n\n"
-    f"```python\nvalue_{i} = {i} * 2\n\n\nprint(value_{i})\n```\n\n"
-    f"| key | value |\n|-----|-------|\n| k{i} | v{i} |\n\n"
-    for i in range(30)
-) + "The end.\n"
+LONG = (
+    "".join(
+        f"## Section {i}\n\nParagraph {i} has **bold** and `code`.\n\n"
+        f"- point {i}.1\n  - nested {i}.2\n\n"
+        f"```python\nvalue_{i} = {i} * 2\n\n\nprint(value_{i})\n```\n\n"
+        f"| key | value |\n|-----|-------|\n| k{i} | v{i} |\n\n"
+        for i in range(30)
+    )
+    + "The end.\n"
+)
 
 
 def test_a_long_streamed_answer_arrives_complete_and_in_order(chat: Session, fake: FakeServer) -> None:
-    fake.script(Reply(LONG, chunks=[LONG[i:i + 5] for i in range(0, len(LONG), 5)]))
+    fake.script(Reply(LONG, chunks=[LONG[i : i + 5] for i in range(0, len(LONG), 5)]))
     out = chat.send("write a lot", until="The end.")
     body = LONG.removesuffix("The end.\n")
     assert out.endswith(body.replace("\n", "\r\n"))  # the terminal turns each \n into \r\n
@@ -139,7 +152,7 @@ def test_thinking_shows_until_the_first_words_then_goes(myplan: Hermes, fake: Fa
 def test_a_long_answer_rendered_as_markdown_in_colour(myplan: Hermes, fake: FakeServer, delay: float) -> None:
     del myplan.env["NO_COLOR"]
     session = Session(myplan)
-    fake.script(Reply(LONG, chunks=[LONG[i:i + 7] for i in range(0, len(LONG), 7)], delay=delay))
+    fake.script(Reply(LONG, chunks=[LONG[i : i + 7] for i in range(0, len(LONG), 7)], delay=delay))
     out = session.send("write a lot", until="The end.")
     assert "\x1b[" in out  # styled
     assert session.leave() == 0
@@ -170,7 +183,7 @@ def test_ctrl_c_stops_the_answer_and_keeps_what_arrived(myplan: Hermes, fake: Fa
     chat.expect(PROMPT)
     chat.send("go on", until="Next answer.")
     assert chat.leave() == 0
-    first, second = fake.requests()
+    _first, second = fake.requests()
     sent = messages(second)
     assert sent[0] == ("user", "talk slowly") and sent[2] == ("user", "go on")
     role, partial = sent[1]
@@ -339,8 +352,21 @@ def test_unknown_command_suggests_the_closest(chat: Session) -> None:
 
 def test_help_lists_every_command(chat: Session) -> None:
     out = chat.send("/help", until="Ctrl-D leaves")
-    for name in ("help", "model", "new", "retry", "undo", "history", "system", "usage", "auth", "tools",
-                 "sessions", "copy", "exit"):
+    for name in (
+        "help",
+        "model",
+        "new",
+        "retry",
+        "undo",
+        "history",
+        "system",
+        "usage",
+        "auth",
+        "tools",
+        "sessions",
+        "copy",
+        "exit",
+    ):
         assert f"/{name}" in out
     out = chat.send("/tools", until="current_time")
     assert "read_file" in out and "built-in" in out and "SANDBOXED" in out
@@ -372,7 +398,10 @@ def test_piped_stdin_sends_one_message_per_line(myplan: Hermes, fake: FakeServer
     fake.script(Reply("First."), Reply("Second."))
     result = myplan.run("chat", input="one\ntwo\n/usage\n")
     assert result.returncode == 0, result.stderr
-    assert "First.\nSecond.\n" in result.stdout and "This session: 20 prompt + 10 completion = 30 tokens, cost unknown" in result.stdout
+    assert (
+        "First.\nSecond.\n" in result.stdout
+        and "This session: 20 prompt + 10 completion = 30 tokens, cost unknown" in result.stdout
+    )
     assert "\x1b[" not in result.stdout
     assert messages(fake.requests()[-1]) == [("user", "one"), ("assistant", "First."), ("user", "two")]
 

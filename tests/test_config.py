@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConfigError, UsageError
 from hermes_cli.config import coerce_value, load_config, masked, parse_key, set_value
+from providers.errors import ConfigError, UsageError
 from tests.conftest import Hermes
 
 SECRET_A = "sk-or-v1-aaaaaaaaaaaaaaaaaaaaaaaaaaaa1111"
@@ -87,7 +87,7 @@ def test_non_utf8_config_is_a_config_error(tmp_path: Path) -> None:
         ("[model]\nprovider = 3\n", "model.provider"),
         ('[model]\nbase_url = "notaurl"\n', "model.base_url"),
         ('[providers.openrouter]\napi_keys = "sk-one"\n', "providers.openrouter.api_keys"),
-        ('[agent]\nmax_tool_iterations = -1\n', "agent.max_tool_iterations"),
+        ("[agent]\nmax_tool_iterations = -1\n", "agent.max_tool_iterations"),
     ],
 )
 def test_wrong_type_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
@@ -290,7 +290,8 @@ def test_cli_config_set_keeps_comments_and_order(hermes: Hermes) -> None:
     assert result.returncode == 0, result.stderr
     text = file.read_text(encoding="utf-8")
     assert text == COMMENTED.replace("max_wait_seconds = 10", "max_wait_seconds = 5").replace(
-        'name = "deepseek-chat"', 'name = "deepseek-reasoner"')
+        'name = "deepseek-chat"', 'name = "deepseek-reasoner"'
+    )
 
 
 def test_cli_config_set_new_table_appends(hermes: Hermes) -> None:
@@ -353,8 +354,13 @@ def test_cli_config_set_api_keys_file_is_private(hermes: Hermes) -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("model.colour", "red"), ("nonsense", "1"), ("credentials.max_wait_seconds", "ten"),
-     ("credentials.strategy", "loudest"), ("model.base_url", "notaurl")],
+    [
+        ("model.colour", "red"),
+        ("nonsense", "1"),
+        ("credentials.max_wait_seconds", "ten"),
+        ("credentials.strategy", "loudest"),
+        ("model.base_url", "notaurl"),
+    ],
 )
 def test_cli_config_set_bad_key_or_value_exit_2(hermes: Hermes, key: str, value: str) -> None:
     file = hermes.write_config(COMMENTED)
@@ -391,8 +397,12 @@ def test_cli_config_show_masks_api_keys(hermes: Hermes) -> None:
         f'[model]\nprovider = "openrouter"\n\n[providers.openrouter]\napi_keys = ["{SECRET_A}", "{SECRET_B}"]\n'
     )
     outputs = []
-    for args in (["config", "show"], ["config", "show", "--json"],
-                 ["config", "get", "providers.openrouter.api_keys"], ["config", "get", "providers.openrouter"]):
+    for args in (
+        ["config", "show"],
+        ["config", "show", "--json"],
+        ["config", "get", "providers.openrouter.api_keys"],
+        ["config", "get", "providers.openrouter"],
+    ):
         result = hermes.run(*args)
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout + result.stderr)
@@ -441,7 +451,7 @@ def test_cli_unknown_key_warns_but_works(hermes: Hermes) -> None:
 def test_cli_config_edit_checks_the_file(hermes: Hermes) -> None:
     file = hermes.home / "config.toml"
     script = hermes.home / "ed.sh"
-    script.write_text("#!/bin/sh\nprintf '[model]\\nprovider = \"deepseek\"\\n' > \"$1\"\n", encoding="utf-8")
+    script.write_text('#!/bin/sh\nprintf \'[model]\\nprovider = "deepseek"\\n\' > "$1"\n', encoding="utf-8")
     script.chmod(0o700)
     result = hermes.run("config", "edit", env={"EDITOR": str(script), "VISUAL": ""})
     assert result.returncode == 0, result.stderr

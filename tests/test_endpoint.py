@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from agent.errors import UsageError
 from agent.runtime import Runtime
 from hermes_cli.config import Config, load_config
 from providers.endpoint import Endpoint, normalize_base_url, resolve_endpoint
+from providers.errors import UsageError
 from providers.registry import BUILTIN, build_registry, env_prefix
 
 FLAG_URL = "http://127.0.0.1:9001/v1"
@@ -26,7 +26,7 @@ PROVIDER_URL = "http://127.0.0.1:9004/v1"
 CUSTOM_URL = "http://127.0.0.1:9005/v1"
 
 
-def Settings(data: Mapping[str, Any] | None = None) -> Config:  # noqa: N802 - reads like the class it builds
+def Settings(data: Mapping[str, Any] | None = None) -> Config:
     """A config with no file behind it."""
     return Config(Path("config.toml"), dict(data or {}))
 
@@ -38,8 +38,9 @@ def runtime_from_toml(tmp_path: Path, toml: str = "", env: Mapping[str, str] | N
     return Runtime(config=load_config(file), env=dict(env or {}), state_dir=state)
 
 
-def runtime_from(tmp_path: Path, data: Mapping[str, Any] | None = None,
-                 env: Mapping[str, str] | None = None) -> Runtime:
+def runtime_from(
+    tmp_path: Path, data: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> Runtime:
     return Runtime(config=Settings(data), env=dict(env or {}), state_dir=tmp_path / "state")
 
 
@@ -161,8 +162,10 @@ def test_trailing_slash_is_dropped(level: str) -> None:
 
 
 def test_trailing_slash_of_env_and_custom_default_is_dropped() -> None:
-    assert resolve_endpoint(builtin("openai"), env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1/"}).url \
+    assert (
+        resolve_endpoint(builtin("openai"), env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1/"}).url
         == "http://127.0.0.1:9/v1"
+    )
     assert resolve_endpoint(custom("myplan", "http://127.0.0.1:9/api/v1/"), env={}).url == "http://127.0.0.1:9/api/v1"
 
 
@@ -229,28 +232,33 @@ base_url = "{MODEL_URL}"
 
 
 def test_model_base_url_without_model_provider_applies_to_none(tmp_path: Path) -> None:
-    rt = runtime_from(tmp_path, {"model": {"base_url": MODEL_URL},
-                                 "providers": {"myplan": {"base_url": CUSTOM_URL}}})
+    rt = runtime_from(tmp_path, {"model": {"base_url": MODEL_URL}, "providers": {"myplan": {"base_url": CUSTOM_URL}}})
     assert rt.endpoint("deepseek") == Endpoint("https://api.deepseek.com/v1", "registry default")
     assert rt.endpoint("myplan").url == CUSTOM_URL
     assert rt.endpoint("myplan").source.startswith("[providers.myplan]")
 
 
 def test_model_base_url_beats_custom_provider_base_url(tmp_path: Path) -> None:
-    rt = runtime_from(tmp_path, {"model": {"provider": "myplan", "base_url": MODEL_URL},
-                                 "providers": {"myplan": {"base_url": CUSTOM_URL}}})
+    rt = runtime_from(
+        tmp_path,
+        {"model": {"provider": "myplan", "base_url": MODEL_URL}, "providers": {"myplan": {"base_url": CUSTOM_URL}}},
+    )
     assert rt.endpoint("myplan") == Endpoint(MODEL_URL, "[model].base_url")
 
 
 def test_env_beats_model_section_in_runtime(tmp_path: Path) -> None:
-    rt = runtime_from(tmp_path, {"model": {"provider": "deepseek", "base_url": MODEL_URL}},
-                      env={"DEEPSEEK_BASE_URL": ENV_URL})
+    rt = runtime_from(
+        tmp_path, {"model": {"provider": "deepseek", "base_url": MODEL_URL}}, env={"DEEPSEEK_BASE_URL": ENV_URL}
+    )
     assert rt.endpoint("deepseek") == Endpoint(ENV_URL, "env DEEPSEEK_BASE_URL")
 
 
 def test_flag_belongs_to_the_chosen_provider_only(tmp_path: Path) -> None:
-    rt = runtime_from(tmp_path, {"model": {"provider": "deepseek", "base_url": MODEL_URL}},
-                      env={"DEEPSEEK_BASE_URL": ENV_URL, "OPENAI_BASE_URL": ENV_URL})
+    rt = runtime_from(
+        tmp_path,
+        {"model": {"provider": "deepseek", "base_url": MODEL_URL}},
+        env={"DEEPSEEK_BASE_URL": ENV_URL, "OPENAI_BASE_URL": ENV_URL},
+    )
     rt.attach_base_url("deepseek", FLAG_URL + "/")
     assert rt.endpoint("deepseek") == Endpoint(FLAG_URL, "flag --base-url")
     # A provider switched to later keeps its own resolution.
@@ -259,8 +267,11 @@ def test_flag_belongs_to_the_chosen_provider_only(tmp_path: Path) -> None:
 
 
 def test_runtime_route_carries_the_endpoint(tmp_path: Path) -> None:
-    rt = runtime_from(tmp_path, {"providers": {"my-plan": {"base_url": CUSTOM_URL, "models": ["m1"]}}},
-                      env={"MY_PLAN_BASE_URL": ENV_URL + "/"})
+    rt = runtime_from(
+        tmp_path,
+        {"providers": {"my-plan": {"base_url": CUSTOM_URL, "models": ["m1"]}}},
+        env={"MY_PLAN_BASE_URL": ENV_URL + "/"},
+    )
     route = rt.route("my-plan", "m1")
     assert route.provider.id == "my-plan"
     assert route.model == "m1"
@@ -287,7 +298,9 @@ def test_split_provider_prefix(tmp_path: Path) -> None:
     rt = runtime_from(tmp_path)
     assert rt.split_model("deepseek:deepseek-reasoner", None) == ("deepseek", "deepseek-reasoner")
     assert rt.split_model("openrouter:meta-llama/llama-3.1-8b-instruct:free", None) == (
-        "openrouter", "meta-llama/llama-3.1-8b-instruct:free")
+        "openrouter",
+        "meta-llama/llama-3.1-8b-instruct:free",
+    )
 
 
 def test_split_bare_model(tmp_path: Path) -> None:
@@ -298,7 +311,9 @@ def test_split_bare_model(tmp_path: Path) -> None:
 def test_split_model_with_path_and_tag_stays_a_model(tmp_path: Path) -> None:
     rt = runtime_from(tmp_path)
     assert rt.split_model("meta-llama/llama-3.1-8b-instruct:free", None) == (
-        None, "meta-llama/llama-3.1-8b-instruct:free")
+        None,
+        "meta-llama/llama-3.1-8b-instruct:free",
+    )
     assert rt.split_model("meta-llama/x:free", "openrouter") == (None, "meta-llama/x:free")
 
 
@@ -382,7 +397,9 @@ def test_choose_unknown_provider_flag_suggests(tmp_path: Path) -> None:
 def test_choose_openrouter_free_model(tmp_path: Path) -> None:
     rt = runtime_from(tmp_path, env={"OPENROUTER_API_KEY": "sk-or-test-000000000001"})
     assert rt.choose(None, "meta-llama/llama-3.1-8b-instruct:free") == (
-        "openrouter", "meta-llama/llama-3.1-8b-instruct:free")
+        "openrouter",
+        "meta-llama/llama-3.1-8b-instruct:free",
+    )
     assert rt.choose("openrouter", "meta-llama/x:free") == ("openrouter", "meta-llama/x:free")
 
 
@@ -430,14 +447,20 @@ def test_choose_model_section(tmp_path: Path) -> None:
 
 
 def test_choose_env_beats_model_section(tmp_path: Path) -> None:
-    rt = runtime_from_toml(tmp_path, '[model]\nprovider = "deepseek"\nname = "deepseek-reasoner"\n',
-                           env={"HERMES_PROVIDER": "openai", "HERMES_MODEL": "gpt-4.1"})
+    rt = runtime_from_toml(
+        tmp_path,
+        '[model]\nprovider = "deepseek"\nname = "deepseek-reasoner"\n',
+        env={"HERMES_PROVIDER": "openai", "HERMES_MODEL": "gpt-4.1"},
+    )
     assert rt.choose(None, None) == ("openai", "gpt-4.1")
 
 
 def test_choose_flags_beat_env_and_config(tmp_path: Path) -> None:
-    rt = runtime_from_toml(tmp_path, '[model]\nprovider = "deepseek"\nname = "deepseek-reasoner"\n',
-                           env={"HERMES_PROVIDER": "openai", "HERMES_MODEL": "gpt-4.1"})
+    rt = runtime_from_toml(
+        tmp_path,
+        '[model]\nprovider = "deepseek"\nname = "deepseek-reasoner"\n',
+        env={"HERMES_PROVIDER": "openai", "HERMES_MODEL": "gpt-4.1"},
+    )
     assert rt.choose("mistral", None) == ("mistral", "mistral-large-latest")
     assert rt.choose(None, "groq:llama-3.1-8b-instant") == ("groq", "llama-3.1-8b-instant")
 
@@ -454,8 +477,13 @@ def test_choose_flag_model_with_configured_provider(tmp_path: Path) -> None:
 
 
 def test_choose_custom_provider_first_model(tmp_path: Path) -> None:
-    rt = runtime_from(tmp_path, {"model": {"provider": "myplan"},
-                                 "providers": {"myplan": {"base_url": CUSTOM_URL, "models": ["model-a", "b"]}}})
+    rt = runtime_from(
+        tmp_path,
+        {
+            "model": {"provider": "myplan"},
+            "providers": {"myplan": {"base_url": CUSTOM_URL, "models": ["model-a", "b"]}},
+        },
+    )
     assert rt.choose(None, None) == ("myplan", "model-a")
 
 
@@ -476,8 +504,7 @@ def test_choose_custom_provider_without_models_needs_a_model(tmp_path: Path) -> 
         ("XIAOMI_TOKEN_PLAN_CN_API_KEY", "xiaomi-token-plan-cn", ""),  # a catalogue provider's own variable
     ],
 )
-def test_choose_detects_provider_from_a_key_in_env(tmp_path: Path, env_name: str, provider: str,
-                                                     model: str) -> None:
+def test_choose_detects_provider_from_a_key_in_env(tmp_path: Path, env_name: str, provider: str, model: str) -> None:
     rt = runtime_from(tmp_path, env={env_name: "sk-test-000000000000000001"})
     if model:
         assert rt.choose(None, None) == (provider, model)
@@ -485,12 +512,16 @@ def test_choose_detects_provider_from_a_key_in_env(tmp_path: Path, env_name: str
         assert rt.default_provider() == provider
 
 
-@pytest.mark.parametrize(("env_name", "candidates"), [
-    ("MOONSHOT_API_KEY", {"kimi", "moonshotai-cn"}),  # kimi's global host and the China one
-    ("XIAOMI_API_KEY", {"xiaomi", "xiaomi-token-plan-cn", "xiaomi-token-plan-sgp", "xiaomi-token-plan-ams"}),
-])
-def test_a_key_in_a_variable_several_providers_read_names_no_provider(tmp_path: Path, env_name: str,
-                                                                      candidates: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("env_name", "candidates"),
+    [
+        ("MOONSHOT_API_KEY", {"kimi", "moonshotai-cn"}),  # kimi's global host and the China one
+        ("XIAOMI_API_KEY", {"xiaomi", "xiaomi-token-plan-cn", "xiaomi-token-plan-sgp", "xiaomi-token-plan-ams"}),
+    ],
+)
+def test_a_key_in_a_variable_several_providers_read_names_no_provider(
+    tmp_path: Path, env_name: str, candidates: set[str]
+) -> None:
     rt = runtime_from(tmp_path, env={env_name: "sk-test-000000000000000001"})
     with pytest.raises(UsageError) as caught:
         rt.choose(None, None)
@@ -499,8 +530,11 @@ def test_a_key_in_a_variable_several_providers_read_names_no_provider(tmp_path: 
 
 
 def test_choose_detects_custom_provider_from_its_key(tmp_path: Path) -> None:
-    rt = runtime_from(tmp_path, {"providers": {"my-plan": {"base_url": CUSTOM_URL, "models": ["m1"]}}},
-                      env={"MY_PLAN_API_KEY": "sk-test-000000000000000001"})
+    rt = runtime_from(
+        tmp_path,
+        {"providers": {"my-plan": {"base_url": CUSTOM_URL, "models": ["m1"]}}},
+        env={"MY_PLAN_API_KEY": "sk-test-000000000000000001"},
+    )
     assert rt.choose(None, None) == ("my-plan", "m1")
 
 
@@ -510,8 +544,9 @@ def test_choose_detects_provider_from_config_keys(tmp_path: Path) -> None:
 
 
 def test_configured_provider_beats_detection(tmp_path: Path) -> None:
-    rt = runtime_from_toml(tmp_path, '[model]\nprovider = "deepseek"\n',
-                           env={"OPENAI_API_KEY": "sk-test-000000000000000001"})
+    rt = runtime_from_toml(
+        tmp_path, '[model]\nprovider = "deepseek"\n', env={"OPENAI_API_KEY": "sk-test-000000000000000001"}
+    )
     assert rt.choose(None, None) == ("deepseek", "deepseek-chat")
 
 

@@ -52,7 +52,7 @@ def chat(server: FakeServer, key: str | None = "k1", **body: object) -> httpx.Re
 def test_addresses() -> None:
     server = FakeServer()
     with pytest.raises(RuntimeError):
-        server.base_url
+        _ = server.base_url
     server.start()
     try:
         assert server.port > 0
@@ -114,9 +114,7 @@ def test_stream_without_include_usage_has_no_usage_chunk(srv: FakeServer) -> Non
 def test_stream_wire_format_httpx_sse(srv: FakeServer) -> None:
     srv.script(Reply("hello world"))
     body = {"model": "m", "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
-    with httpx.Client() as client, connect_sse(
-        client, "POST", f"{srv.base_url}/chat/completions", json=body
-    ) as source:
+    with httpx.Client() as client, connect_sse(client, "POST", f"{srv.base_url}/chat/completions", json=body) as source:
         assert source.response.headers["content-type"].startswith("text/event-stream")
         assert source.response.headers["transfer-encoding"] == "chunked"
         data = [event.data for event in source.iter_sse()]
@@ -231,10 +229,7 @@ def test_tool_calls_stream_with_text(srv: FakeServer) -> None:
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert text == "Thinking about it"
     names = [
-        d.function.name
-        for c in chunks
-        for d in c.choices[0].delta.tool_calls or []
-        if d.function and d.function.name
+        d.function.name for c in chunks for d in c.choices[0].delta.tool_calls or [] if d.function and d.function.name
     ]
     assert names == ["noop"]
 
@@ -272,9 +267,7 @@ def test_status_default_and_custom(srv: FakeServer) -> None:
     )
     response = chat(srv)
     assert response.status_code == 500
-    assert response.json() == {
-        "error": {"message": "Internal Server Error", "type": "error", "code": 500}
-    }
+    assert response.json() == {"error": {"message": "Internal Server Error", "type": "error", "code": 500}}
     response = chat(srv)
     assert (response.status_code, response.json(), response.headers["x-trace"]) == (
         400,
@@ -327,13 +320,15 @@ def test_cut_stream_sdk_raises(srv: FakeServer) -> None:
 def test_cut_stream_httpx_raises(srv: FakeServer) -> None:
     srv.script(CutStream(), CutStream())
     lines = []
-    with pytest.raises(httpx.RemoteProtocolError):
-        with httpx.stream(
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        httpx.stream(
             "POST",
             f"{srv.base_url}/chat/completions",
             json={"model": "m", "messages": MESSAGES, "stream": True},
-        ) as response:
-            lines.extend(line for line in response.iter_lines() if line)
+        ) as response,
+    ):
+        lines.extend(line for line in response.iter_lines() if line)
     assert len(lines) == 2
     assert not any("[DONE]" in line for line in lines)
     with pytest.raises(httpx.RemoteProtocolError):
@@ -365,7 +360,7 @@ def test_stop_is_fast_with_hanging_request() -> None:
     def call() -> None:
         try:
             httpx.post(f"{server.base_url}/chat/completions", json={}, timeout=30)
-        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
+        except BaseException as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=call)
@@ -410,17 +405,13 @@ def test_models(srv: FakeServer) -> None:
     srv.models = ["only"]
     assert [m.id for m in sdk(srv).models.list()] == ["only"]
     srv.models = Models(["x"], owned_by="acme")
-    assert httpx.get(f"{srv.base_url}/models").json()["data"] == [
-        {"id": "x", "object": "model", "owned_by": "acme"}
-    ]
+    assert httpx.get(f"{srv.base_url}/models").json()["data"] == [{"id": "x", "object": "model", "owned_by": "acme"}]
     srv.models = Status(500)
     assert httpx.get(f"{srv.base_url}/models").status_code == 500
 
 
 def test_other_chat_path_prefix(srv: FakeServer) -> None:
-    response = httpx.post(
-        f"{srv.url}/api/v1/chat/completions", json={"model": "m", "messages": MESSAGES}
-    )
+    response = httpx.post(f"{srv.url}/api/v1/chat/completions", json={"model": "m", "messages": MESSAGES})
     assert response.json()["choices"][0]["message"]["content"] == "Hello from fake"
     assert srv.requests()[0].path == "/api/v1/chat/completions"
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from agent import errors
 from agent.conversation import Agent, Message
 from agent.events import Notice
 from agent.fallback import FallbackEntry
+from providers import errors
 from tests.conftest import Hermes
 from tests.fakeserver import FakeServer, RateLimit, Reply, Status
 from tests.test_routing import FakeClock, make_runtime
@@ -119,7 +119,11 @@ def test_back_on_the_primary_once_its_key_resets(tmp_path: Path, fake: FakeServe
     assert [r.key for r in b.requests()] == [BK, BK]
     # The whole conversation travelled: the primary got the turns the backup answered.
     assert [m["content"] for m in a.requests()[-1].body["messages"]] == [  # type: ignore[index]
-        "one", "backup", "two", "backup", "three",
+        "one",
+        "backup",
+        "two",
+        "backup",
+        "three",
     ]
 
 
@@ -142,15 +146,14 @@ def test_trimmed_to_a_small_context_keeps_system_and_last_message(
     assert len(agent.messages) == 42  # the history itself is kept whole
 
 
-def test_context_length_exceeded_is_retried_once_trimmed(
-    tmp_path: Path, fake: FakeServer, fake2: FakeServer
-) -> None:
+def test_context_length_exceeded_is_retried_once_trimmed(tmp_path: Path, fake: FakeServer, fake2: FakeServer) -> None:
     clock = FakeClock()
     agent = two_chain(tmp_path, fake, fake2, clock)
     for i in range(6):
         agent.messages += [Message("user", f"q{i} " + "y" * 300), Message("assistant", f"a{i}")]
-    overflow = {"error": {"message": "This model's maximum context length is 300 tokens",
-                          "code": "context_length_exceeded"}}
+    overflow = {
+        "error": {"message": "This model's maximum context length is 300 tokens", "code": "context_length_exceeded"}
+    }
     fake.script(Status(400, body=overflow))
     assert turn(agent, "final")[0] == "Hello from fake"
     first, second = (r.body["messages"] for r in fake.requests())  # type: ignore[index]
@@ -171,8 +174,9 @@ def test_usage_and_cost_add_up(tmp_path: Path, fake: FakeServer, fake2: FakeServ
     assert (agent.usage_total.prompt_tokens, agent.usage_total.completion_tokens) == (300, 30)
     assert agent.cost_total == pytest.approx((300 * 1.0 + 30 * 2.0) / 1e6)
 
-    hermes.write_config(f'[providers.prim]\nbase_url = "{fake.base_url}"\n\n[models.pm]\ninput_price = 1.0\n'
-                        "output_price = 2.0\n")
+    hermes.write_config(
+        f'[providers.prim]\nbase_url = "{fake.base_url}"\n\n[models.pm]\ninput_price = 1.0\noutput_price = 2.0\n'
+    )
     hermes.env["PRIM_API_KEY"] = PK
     fake.script(Reply("c", usage=(100, 10)), Reply("d", usage=(50, 5)))
     first = json.loads(hermes.run("ask", "--json", "-p", "prim", "-m", "pm", "one").stdout)

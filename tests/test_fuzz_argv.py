@@ -22,17 +22,34 @@ from tests.fakeserver import FakeServer
 KEY = "sk-fuzz-argv-0001"
 
 # argv cannot hold NUL; anything else can arrive, valid UTF-8 or not.
-_arg = st.one_of(
-    st.binary(min_size=1, max_size=40),
-    st.text(st.characters(codec="utf-8"), min_size=1, max_size=40).map(str.encode),
-    st.sampled_from([b"-", b"--", b"-h", b"caf\xe9", b"\xff\xfe", b"myplan:", b":model", b"http://", b"inf"]),
-).map(lambda b: b.replace(b"\0", b"")).filter(bool)
+_arg = (
+    st.one_of(
+        st.binary(min_size=1, max_size=40),
+        st.text(st.characters(codec="utf-8"), min_size=1, max_size=40).map(str.encode),
+        st.sampled_from([b"-", b"--", b"-h", b"caf\xe9", b"\xff\xfe", b"myplan:", b":model", b"http://", b"inf"]),
+    )
+    .map(lambda b: b.replace(b"\0", b""))
+    .filter(bool)
+)
 
-_config_keys = st.sampled_from([
-    b"model.name", b"model.provider", b"model.base_url", b"agent.timeout", b"agent.max_retries",
-    b"providers.myplan.api_keys", b"providers.myplan.models", b"credentials.strategy", b"local.keep_alive",
-    b"mcp.servers.x.env", b"fallback.provider",
-]) | _arg
+_config_keys = (
+    st.sampled_from(
+        [
+            b"model.name",
+            b"model.provider",
+            b"model.base_url",
+            b"agent.timeout",
+            b"agent.max_retries",
+            b"providers.myplan.api_keys",
+            b"providers.myplan.models",
+            b"credentials.strategy",
+            b"local.keep_alive",
+            b"mcp.servers.x.env",
+            b"fallback.provider",
+        ]
+    )
+    | _arg
+)
 
 _commands = st.one_of(
     st.tuples(st.just(b"ask"), _arg),
@@ -66,7 +83,10 @@ def test_no_argv_gets_exit_1(server: FakeServer, argv: tuple[bytes, ...]) -> Non
         )
         done = subprocess.run(
             [sys.executable.encode(), b"-m", b"hermes_cli", *argv],
-            input=b"", capture_output=True, timeout=60, env=clean_env(home, MYPLAN_API_KEY=KEY),
+            input=b"",
+            capture_output=True,
+            timeout=60,
+            env=clean_env(home, MYPLAN_API_KEY=KEY),
         )
         stderr = done.stderr.decode("utf-8", "replace")
         assert done.returncode != 1, (argv, stderr)
@@ -74,8 +94,9 @@ def test_no_argv_gets_exit_1(server: FakeServer, argv: tuple[bytes, ...]) -> Non
         if any(_not_utf8(a) for a in argv):
             assert done.returncode == 2 and "is not UTF-8 text" in stderr, (argv, stderr)
         # Whatever config set accepted, the file still loads.
-        check = subprocess.run([sys.executable, "-m", "hermes_cli", "config", "show"], capture_output=True,
-                               timeout=60, env=clean_env(home))
+        check = subprocess.run(
+            [sys.executable, "-m", "hermes_cli", "config", "show"], capture_output=True, timeout=60, env=clean_env(home)
+        )
         assert check.returncode == 0, (argv, check.stderr)
 
 

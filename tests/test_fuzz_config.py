@@ -88,8 +88,20 @@ _settings = st.lists(st.one_of(*(_setting(p) for p in SCHEMA)), min_size=1, max_
 # A key where the schema has a table, or a table where it has a setting.
 _misplaced = st.lists(
     st.tuples(
-        st.sampled_from([("model",), ("providers",), ("providers", "myplan"), ("credentials",), ("agent",),
-                         ("fallback",), ("mcp", "servers"), ("models",), ("sessions",), ("local",)]),
+        st.sampled_from(
+            [
+                ("model",),
+                ("providers",),
+                ("providers", "myplan"),
+                ("credentials",),
+                ("agent",),
+                ("fallback",),
+                ("mcp", "servers"),
+                ("models",),
+                ("sessions",),
+                ("local",),
+            ]
+        ),
         _values,
     ),
     max_size=1,
@@ -124,8 +136,9 @@ def build_document(base_url: str, settings_: list[Any], misplaced: list[Any], fa
 
 
 _fallback_entries = st.lists(
-    st.dictionaries(st.sampled_from(["provider", "name", "base_url", "extra"]),
-                    _PROVIDER_IDS | _wrong_type_only | _text, max_size=3),
+    st.dictionaries(
+        st.sampled_from(["provider", "name", "base_url", "extra"]), _PROVIDER_IDS | _wrong_type_only | _text, max_size=3
+    ),
     max_size=2,
 )
 

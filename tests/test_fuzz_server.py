@@ -36,46 +36,95 @@ ALLOWED_EXITS = {0, 3, 4, 5}
 
 header_safe = st.text(string.ascii_letters + string.digits + " .,:;-+_/()=*", max_size=30)
 retry_after = st.one_of(
-    st.sampled_from(["99999999999999999999", "1e308", "1e999", "inf", "-inf", "nan", "NaN", "-5", "0", "0.0001",
-                     "garbage", "", " 7 ", "Fri, 31 Dec 9999 23:59:59 GMT", "Wed, 01 Jan 99999 00:00:00 GMT",
-                     "Mon, 01 Jan 0001 00:00:00 GMT", "Tue, 99 Foo 2026 99:99:99 GMT",
-                     email.utils.formatdate(usegmt=True)]),
+    st.sampled_from(
+        [
+            "99999999999999999999",
+            "1e308",
+            "1e999",
+            "inf",
+            "-inf",
+            "nan",
+            "NaN",
+            "-5",
+            "0",
+            "0.0001",
+            "garbage",
+            "",
+            " 7 ",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "Wed, 01 Jan 99999 00:00:00 GMT",
+            "Mon, 01 Jan 0001 00:00:00 GMT",
+            "Tue, 99 Foo 2026 99:99:99 GMT",
+            email.utils.formatdate(usegmt=True),
+        ]
+    ),
     st.integers(min_value=-(10**25), max_value=10**25).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     header_safe,
 )
 headers = st.dictionaries(
     st.sampled_from(["Retry-After", "retry-after-ms", "X-RateLimit-Reset", "X-Request-Id", "WWW-Authenticate"]),
-    retry_after, max_size=3,
+    retry_after,
+    max_size=3,
 )
-content_types = st.sampled_from(["application/json", "text/html", "text/plain", "text/event-stream",
-                                 "application/json; charset=latin-1", ""])
+content_types = st.sampled_from(
+    ["application/json", "text/html", "text/plain", "text/event-stream", "application/json; charset=latin-1", ""]
+)
 
-API_WORDS = ["choices", "message", "delta", "content", "role", "tool_calls", "function", "name", "arguments",
-             "index", "id", "finish_reason", "usage", "prompt_tokens", "completion_tokens", "error", "code",
-             "message", "type", "reasoning_content"]
-scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(10**20), max_value=10**20),
-                    st.floats(allow_nan=False), st.text(max_size=20), st.sampled_from(["stop", "length", "x"]))
+API_WORDS = [
+    "choices",
+    "message",
+    "delta",
+    "content",
+    "role",
+    "tool_calls",
+    "function",
+    "name",
+    "arguments",
+    "index",
+    "id",
+    "finish_reason",
+    "usage",
+    "prompt_tokens",
+    "completion_tokens",
+    "error",
+    "code",
+    "message",
+    "type",
+    "reasoning_content",
+]
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.sampled_from(["stop", "length", "x"]),
+)
 api_like = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(API_WORDS) | st.text(max_size=6),
-                                                                inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(API_WORDS) | st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
 
 def completion(content: Any) -> dict[str, Any]:
-    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                         "finish_reason": "stop"}]}
+    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
 
 
 def with_usage(prompt: Any, completion_tokens: Any) -> dict[str, Any]:
     return {**completion("ok"), "usage": {"prompt_tokens": prompt, "completion_tokens": completion_tokens}}
 
 
-counts = st.one_of(scalars, st.sampled_from([2**63, 10**30, -1, 1e300, "12", "9" * 40]),
-                   st.integers(min_value=-(10**40), max_value=10**40),
-                   st.floats(allow_nan=False, allow_infinity=False))
+counts = st.one_of(
+    scalars,
+    st.sampled_from([2**63, 10**30, -1, 1e300, "12", "9" * 40]),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
 
 
 def error_object(code: Any, message: Any) -> dict[str, Any]:
@@ -87,9 +136,20 @@ bodies = st.one_of(
     st.builds(completion, scalars).map(json.dumps),
     st.builds(error_object, scalars, scalars).map(json.dumps),
     st.builds(with_usage, counts, counts).map(json.dumps),
-    st.sampled_from(["", "<html><body><h1>502 Bad Gateway</h1></body></html>", "<!DOCTYPE html><p>nope",
-                     '{"choices": [', "null", "[]", '"just a string"', "NaN", '{"error": "quota exhausted"}',
-                     '{"choices": [{"message": {"content": "ok"}}]}']),
+    st.sampled_from(
+        [
+            "",
+            "<html><body><h1>502 Bad Gateway</h1></body></html>",
+            "<!DOCTYPE html><p>nope",
+            '{"choices": [',
+            "null",
+            "[]",
+            '"just a string"',
+            "NaN",
+            '{"error": "quota exhausted"}',
+            '{"choices": [{"message": {"content": "ok"}}]}',
+        ]
+    ),
     st.text(max_size=60),
     st.binary(max_size=40),
 )
@@ -98,9 +158,17 @@ events = st.lists(
         api_like.map(json.dumps),
         st.builds(lambda c: json.dumps({"choices": [{"index": 0, "delta": {"content": c}}]}), scalars),
         st.builds(error_object, scalars, scalars).map(json.dumps),
-        st.sampled_from(["[DONE]", "", "{", '{"choices": "x"}', '{"choices": [{"delta": "hi"}]}',
-                         '{"choices": [{"index": 0, "delta": {"tool_calls": [{"index": "x"}]}}]}',
-                         json.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})]),
+        st.sampled_from(
+            [
+                "[DONE]",
+                "",
+                "{",
+                '{"choices": "x"}',
+                '{"choices": [{"delta": "hi"}]}',
+                '{"choices": [{"index": 0, "delta": {"tool_calls": [{"index": "x"}]}}]}',
+                json.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+            ]
+        ),
         st.text(string.printable, max_size=30),
     ),
     max_size=6,
@@ -124,6 +192,7 @@ responses = st.one_of(
 
 # -- running hermes ---------------------------------------------------------------------------------------
 
+
 class Home:
     def __init__(self, root: Path, fake: FakeServer) -> None:
         self.root = root
@@ -132,15 +201,23 @@ class Home:
         self.workdir.mkdir(parents=True)
         (root / "config.toml").write_text(
             f'[providers.myplan]\nbase_url = "{fake.base_url}"\n\n[agent]\nmax_retries = 0\nmax_tool_iterations = 2\n'
-            "\n[credentials]\nmax_wait_seconds = 0\n", encoding="utf-8")
+            "\n[credentials]\nmax_wait_seconds = 0\n",
+            encoding="utf-8",
+        )
         self.env = clean_env(root, MYPLAN_API_KEYS=",".join(KEYS))
 
     def ask(self, *args: str) -> subprocess.CompletedProcess[str]:
         shutil.rmtree(self.root / "state", ignore_errors=True)  # fresh keys for every example
-        proc = subprocess.run([sys.executable, "-m", "hermes_cli", "ask", "-p", "myplan", "-m", "m", *args, "hi"],
-                              capture_output=True, env=self.env, cwd=self.workdir, timeout=60)
-        return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"),
-                                           proc.stderr.decode("utf-8", "replace"))
+        proc = subprocess.run(
+            [sys.executable, "-m", "hermes_cli", "ask", "-p", "myplan", "-m", "m", *args, "hi"],
+            capture_output=True,
+            env=self.env,
+            cwd=self.workdir,
+            timeout=60,
+        )
+        return subprocess.CompletedProcess(
+            proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+        )
 
     def assert_state_is_strict_json(self) -> None:
         json.dumps(state_document(self.root / "state"), allow_nan=False)

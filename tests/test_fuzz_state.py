@@ -40,20 +40,27 @@ def _json_bytes(value: Any) -> bytes:
 
 
 # Shapes close to the real documents, so that the fuzz reaches the per-field checks.
-_state_like = st.fixed_dictionaries({
-    "providers": st.dictionaries(
-        st.sampled_from(["myplan", "other"]) | st.text(max_size=4),
-        st.dictionaries(st.text(max_size=8), _json, max_size=3) | _json,
-        max_size=2,
-    ) | _json,
-}, optional={"cursors": st.dictionaries(st.sampled_from(["myplan", "x"]), _json, max_size=2) | _json})
-_auth_like = st.fixed_dictionaries({
-    "credentials": st.lists(
-        st.dictionaries(st.sampled_from(["provider", "key", "label", "base_url", "added"]), _json, max_size=5)
+_state_like = st.fixed_dictionaries(
+    {
+        "providers": st.dictionaries(
+            st.sampled_from(["myplan", "other"]) | st.text(max_size=4),
+            st.dictionaries(st.text(max_size=8), _json, max_size=3) | _json,
+            max_size=2,
+        )
         | _json,
-        max_size=3,
-    ) | _json,
-})
+    },
+    optional={"cursors": st.dictionaries(st.sampled_from(["myplan", "x"]), _json, max_size=2) | _json},
+)
+_auth_like = st.fixed_dictionaries(
+    {
+        "credentials": st.lists(
+            st.dictionaries(st.sampled_from(["provider", "key", "label", "base_url", "added"]), _json, max_size=5)
+            | _json,
+            max_size=3,
+        )
+        | _json,
+    }
+)
 
 
 def _contents(shaped: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -103,7 +110,11 @@ def _no_bug(done: Any) -> None:
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
 
 
-SETTINGS = settings(max_examples=int(os.environ.get("HERMES_FUZZ_EXAMPLES", "25")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=int(os.environ.get("HERMES_FUZZ_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 @pytest.mark.parametrize("name", ["credentials.db", "credentials.json"])

@@ -12,7 +12,7 @@ import json
 import os
 import string
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,15 +31,39 @@ HARMLESS_COMMAND = "echo fuzz"
 # Any JSON value, and the awkward strings a model can produce: NUL, lone surrogates, huge, path-like.
 awkward_text = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["", " ", "a\u0000b", "\ud800", "x" * 5000, "d/" * 2100, "~no-such-user-xyz/x", "~", ".",
-                     "*", "[", "(?P<", "a" * 300, "..\u202e", "\n", "\t\r"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "a\u0000b",
+            "\ud800",
+            "x" * 5000,
+            "d/" * 2100,
+            "~no-such-user-xyz/x",
+            "~",
+            ".",
+            "*",
+            "[",
+            "(?P<",
+            "a" * 300,
+            "..\u202e",
+            "\n",
+            "\t\r",
+        ]
+    ),
 )
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=True, allow_infinity=True), awkward_text,
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    awkward_text,
 )
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
 
 
 def tool_names() -> list[str]:
@@ -66,17 +90,24 @@ def toolset(workspace: Workspace) -> ToolSet:
     return ToolSet(builtin_tools(), workspace, ApprovalSettings(yes=True))
 
 
-PLAUSIBLE = {"path": ["notes.txt", "sub", "sub/a.py", ".", "new.txt", "sub/new/deep.txt"],
-             "old_string": ["hello", "world\n", "o"], "pattern": ["o", "^h", "print", "(", "\\"],
-             "glob": ["*.py", "sub/*", "[", "**"], "timezone": ["UTC", "Europe/Paris", "Mars/Olympus", "../etc"],
-             "cwd": ["sub", ".", "nope"]}
+PLAUSIBLE = {
+    "path": ["notes.txt", "sub", "sub/a.py", ".", "new.txt", "sub/new/deep.txt"],
+    "old_string": ["hello", "world\n", "o"],
+    "pattern": ["o", "^h", "print", "(", "\\"],
+    "glob": ["*.py", "sub/*", "[", "**"],
+    "timezone": ["UTC", "Europe/Paris", "Mars/Olympus", "../etc"],
+    "cwd": ["sub", ".", "nope"],
+}
 
 
 def typed(spec: dict[str, Any], name: str) -> st.SearchStrategy[Any]:
     """Values of the schema's own type (where the tools' own checks live), plausible ones first."""
-    kinds = {"string": awkward_text, "integer": st.integers(min_value=-(10**30), max_value=10**30),
-             "number": st.one_of(st.integers(), st.floats(allow_nan=True, allow_infinity=True)),
-             "boolean": st.booleans()}
+    kinds = {
+        "string": awkward_text,
+        "integer": st.integers(min_value=-(10**30), max_value=10**30),
+        "number": st.one_of(st.integers(), st.floats(allow_nan=True, allow_infinity=True)),
+        "boolean": st.booleans(),
+    }
     base = kinds.get(spec.get("type", ""), json_values)
     plausible = PLAUSIBLE.get(name)
     return st.one_of(st.sampled_from(plausible), base) if plausible else base
@@ -99,9 +130,14 @@ def arguments(tool: Tool, fake: FakeServer) -> st.SearchStrategy[dict[str, Any]]
             json_values.filter(lambda v: not isinstance(v, str)),
         )
     known = st.fixed_dictionaries({}, optional=values)
-    unknown = st.one_of(st.just({}), st.just({}), st.just({}),
-                        st.dictionaries(st.text(max_size=10).filter(lambda k: k not in properties), json_values,
-                                        min_size=1, max_size=2))
+    unknown = st.one_of(
+        st.just({}),
+        st.just({}),
+        st.just({}),
+        st.dictionaries(
+            st.text(max_size=10).filter(lambda k: k not in properties), json_values, min_size=1, max_size=2
+        ),
+    )
     return st.tuples(known, unknown).map(lambda pair: {**pair[1], **pair[0]})
 
 
@@ -150,16 +186,28 @@ def test_any_arguments_give_a_tool_result_never_a_crash(
 
 raw_arguments = st.one_of(
     st.text(max_size=60),
-    st.sampled_from(["", "{", "[" * 5000, '{"path": NaN}', '{"path": "notes.txt", "start_line": Infinity}',
-                     '{"timeout_seconds": -Infinity, "command": "echo fuzz"}', '{"a": ' + "9" * 5000 + "}",
-                     "null", "[]", '"x"', "1e999", '{"path": "\\ud800"}', '{"path": "notes.txt"} trailing']),
+    st.sampled_from(
+        [
+            "",
+            "{",
+            "[" * 5000,
+            '{"path": NaN}',
+            '{"path": "notes.txt", "start_line": Infinity}',
+            '{"timeout_seconds": -Infinity, "command": "echo fuzz"}',
+            '{"a": ' + "9" * 5000 + "}",
+            "null",
+            "[]",
+            '"x"',
+            "1e999",
+            '{"path": "\\ud800"}',
+            '{"path": "notes.txt"} trailing',
+        ]
+    ),
 )
 
 
 @pytest.mark.parametrize("name", tool_names())
-def test_any_argument_text_gives_a_tool_result_never_a_crash(
-    name: str, toolset: ToolSet, workspace: Workspace
-) -> None:
+def test_any_argument_text_gives_a_tool_result_never_a_crash(name: str, toolset: ToolSet, workspace: Workspace) -> None:
     @FUZZ
     @given(raw=raw_arguments)
     def check(raw: str) -> None:
@@ -175,10 +223,11 @@ def test_a_tool_that_raises_anything_fails_the_call_not_the_session(workspace: W
     class Broken:
         name = "broken"
         description = "always breaks"
-        parameters = {"type": "object", "properties": {}}
+        parameters: ClassVar[dict[str, Any]] = {"type": "object", "properties": {}}
         source = "mcp:test"
 
         from agent.tools.base import Effect
+
         effect = Effect.READ
 
         def paths(self, args: Any) -> list[str]:

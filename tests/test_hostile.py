@@ -19,8 +19,9 @@ def plan(hermes: Hermes, fake: FakeServer, extra: str = "") -> None:
     hermes.write_config(f'[providers.myplan]\nbase_url = "{fake.base_url}"\n{extra}')
 
 
-@pytest.mark.parametrize("value", ["99999999999999999999", "1e308", "inf", "nan", "-3", "soon",
-                                   "Fri, 31 Dec 99999 23:59:59 GMT"])
+@pytest.mark.parametrize(
+    "value", ["99999999999999999999", "1e308", "inf", "nan", "-3", "soon", "Fri, 31 Dec 99999 23:59:59 GMT"]
+)
 def test_absurd_retry_after_exits_4_and_keeps_the_state_strict_json(
     hermes: Hermes, fake: FakeServer, value: str
 ) -> None:
@@ -65,12 +66,13 @@ def test_hostile_tool_arguments_become_a_tool_error_and_the_turn_goes_on(
     done = myplan.run("ask", "--yes", "hi", cwd=ws)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "I see.\n" and "Traceback" not in done.stderr
-    tool_message = [m for m in fake.requests()[1].body["messages"] if m["role"] == "tool"][0]
+    tool_message = next(m for m in fake.requests()[1].body["messages"] if m["role"] == "tool")
     assert tool_message["content"].startswith("Error") or "Invalid arguments" in tool_message["content"]
     assert not (ws / "out.txt").exists()
 
 
 # -- answers that are not what the API promises ---------------------------------------------------------
+
 
 def _chunk(**choice: Any) -> str:
     return json.dumps({"choices": [{"index": 0, **choice}]})
@@ -110,18 +112,37 @@ def test_garbage_stream_events_are_a_provider_error_not_a_crash(
 def test_usage_with_strings_is_harmless(myplan: Hermes, fake: FakeServer) -> None:
     from tests.fakeserver import Sse
 
-    fake.always(Sse([_chunk(delta={"content": "ok"}),
-                     json.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                                 "usage": {"prompt_tokens": "12", "completion_tokens": "lots"}}), "[DONE]"]))
+    fake.always(
+        Sse(
+            [
+                _chunk(delta={"content": "ok"}),
+                json.dumps(
+                    {
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": "12", "completion_tokens": "lots"},
+                    }
+                ),
+                "[DONE]",
+            ]
+        )
+    )
     done = myplan.run("ask", "hi")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"
 
 
-@pytest.mark.parametrize("body", [{"error": "quota gone"}, {"error": {"code": "x"}}, {"error": [1]},
-                                  {"choices": "x"}, {"choices": [{"message": "hi"}]},
-                                  {"choices": [{"message": {"tool_calls": [{"function": 1}]}}]},
-                                  {"choices": [{"message": {"tool_calls": "x"}}]}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": "quota gone"},
+        {"error": {"code": "x"}},
+        {"error": [1]},
+        {"choices": "x"},
+        {"choices": [{"message": "hi"}]},
+        {"choices": [{"message": {"tool_calls": [{"function": 1}]}}]},
+        {"choices": [{"message": {"tool_calls": "x"}}]},
+    ],
+)
 def test_a_200_with_an_error_or_a_bad_shape_is_a_provider_error(
     myplan: Hermes, fake: FakeServer, body: dict[str, Any]
 ) -> None:
@@ -135,10 +156,9 @@ def test_a_200_with_an_error_or_a_bad_shape_is_a_provider_error(
 
 # -- item 13: an answer that never ends ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("tokens", [False, True], ids=["keep-alive-comments", "endless-tokens"])
-def test_an_endless_stream_is_stopped_at_max_answer_seconds(
-    hermes: Hermes, fake: FakeServer, tokens: bool
-) -> None:
+def test_an_endless_stream_is_stopped_at_max_answer_seconds(hermes: Hermes, fake: FakeServer, tokens: bool) -> None:
     from tests.fakeserver import Forever
 
     plan(hermes, fake, "\n[agent]\nmax_answer_seconds = 1\ntimeout = 30\n")
@@ -154,13 +174,14 @@ def test_an_endless_stream_is_stopped_at_max_answer_seconds(
 
 # -- item 12: what a failure tells the user ----------------------------------------------------------------
 
+
 def test_connection_refused_names_the_endpoint_its_source_and_what_to_check(hermes: Hermes, fake: FakeServer) -> None:
     plan(hermes, fake, "\n[agent]\nmax_retries = 0\n")
     hermes.env["MYPLAN_API_KEY"] = K1
     fake.stop()
     done = hermes.run("ask", "-p", "myplan", "-m", "m", "hi")
     assert done.returncode == 5, done.stderr
-    error = [line for line in done.stderr.splitlines() if "error:" in line][0]
+    error = next(line for line in done.stderr.splitlines() if "error:" in line)
     assert fake.base_url in error and "[providers.myplan].base_url" in error
     assert "`hermes providers`" in error and "MYPLAN_BASE_URL" in error and "running" in error
 
@@ -189,6 +210,7 @@ def test_auth_list_counts_a_401_and_a_429_as_failed_requests(hermes: Hermes, fak
 
 
 # -- item 13: wording ---------------------------------------------------------------------------------------
+
 
 def test_a_rate_limited_only_key_does_not_promise_a_next_key(hermes: Hermes, fake: FakeServer) -> None:
     plan(hermes, fake, "\n[credentials]\nmax_wait_seconds = 0\n")
@@ -233,29 +255,42 @@ def test_mcp_start_up_error_quotes_this_run_and_names_text_on_stdout(
     import sys
 
     base = (myplan.home / "config.toml").read_text()
-    myplan.write_config(base + f'\n[mcp.servers.grumpy]\ncommand = ["{sys.executable}", "{MCP_SERVER}", "--complain"]'
-                        '\nenv = { COMPLAINT = "old complaint" }\nrequired = true\n')
+    myplan.write_config(
+        base + f'\n[mcp.servers.grumpy]\ncommand = ["{sys.executable}", "{MCP_SERVER}", "--complain"]'
+        '\nenv = { COMPLAINT = "old complaint" }\nrequired = true\n'
+    )
     assert myplan.run("ask", "hi", cwd=tmp_path).returncode == 2
-    myplan.write_config(base + f'\n[mcp.servers.grumpy]\ncommand = ["{sys.executable}", "{MCP_SERVER}", "--complain"]'
-                        '\nenv = { COMPLAINT = "new complaint" }\nrequired = true\n')
+    myplan.write_config(
+        base + f'\n[mcp.servers.grumpy]\ncommand = ["{sys.executable}", "{MCP_SERVER}", "--complain"]'
+        '\nenv = { COMPLAINT = "new complaint" }\nrequired = true\n'
+    )
     done = myplan.run("ask", "hi", cwd=tmp_path)
     assert done.returncode == 2 and "new complaint" in done.stderr and "old complaint" not in done.stderr
-    myplan.write_config(base + f'\n[mcp.servers.chatty]\ncommand = ["{sys.executable}", "{MCP_SERVER}", "--chatty"]\nrequired = true\n')
+    myplan.write_config(
+        base + f'\n[mcp.servers.chatty]\ncommand = ["{sys.executable}", "{MCP_SERVER}", "--chatty"]\nrequired = true\n'
+    )
     done = myplan.run("ask", "hi", cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert "not MCP on its stdout" in done.stderr and "Starting hermes-test server" in done.stderr
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("usage", [{"prompt_tokens": 10**30, "completion_tokens": 1e300},
-                                   {"prompt_tokens": -5, "completion_tokens": "9" * 40}, [1, 2], "lots"])
-def test_absurd_usage_counts_are_ignored_and_the_session_is_saved(
-    myplan: Hermes, fake: FakeServer, usage: Any
-) -> None:
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": 10**30, "completion_tokens": 1e300},
+        {"prompt_tokens": -5, "completion_tokens": "9" * 40},
+        [1, 2],
+        "lots",
+    ],
+)
+def test_absurd_usage_counts_are_ignored_and_the_session_is_saved(myplan: Hermes, fake: FakeServer, usage: Any) -> None:
     from tests.fakeserver import Status
 
-    body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
-            "usage": usage}
+    body = {
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        "usage": usage,
+    }
     fake.always(Status(200, body))
     done = myplan.run("ask", "--no-stream", "--json", "hi")
     assert done.returncode == 0, done.stderr

@@ -143,11 +143,21 @@ def test_an_answer_is_capped_so_a_looping_model_cannot_run_until_the_context_is_
     server = json.loads(state_file(local).read_text())
     # ignore_eos: the model never ends by itself, as when it loops; only the server's cap stops it.
     # Streamed, so the read timeout applies between tokens, not to the whole answer.
-    body = {"model": "local", "messages": [{"role": "user", "content": "Say hi."}], "ignore_eos": True,
-            "stream": True, "stream_options": {"include_usage": True}}
+    body = {
+        "model": "local",
+        "messages": [{"role": "user", "content": "Say hi."}],
+        "ignore_eos": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     finish, usage = None, None
-    with httpx.stream("POST", f"http://127.0.0.1:{server['port']}/v1/chat/completions", json=body,
-                      timeout=ANSWER_TIMEOUT, headers={"Authorization": f"Bearer {server['api_key']}"}) as response:
+    with httpx.stream(
+        "POST",
+        f"http://127.0.0.1:{server['port']}/v1/chat/completions",
+        json=body,
+        timeout=ANSWER_TIMEOUT,
+        headers={"Authorization": f"Bearer {server['api_key']}"},
+    ) as response:
         for line in response.iter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
@@ -254,8 +264,12 @@ def test_a_reused_pid_is_replaced_and_never_killed(local: Hermes) -> None:
 
 def test_two_concurrent_asks_start_one_server(local: Hermes) -> None:
     command = [sys.executable, "-m", "hermes_cli", "ask", "-p", "local", "Say hi."]
-    procs = [subprocess.Popen(command, env=local.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            command, env=local.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=ANSWER_TIMEOUT) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert all(out.strip() for out, _ in outputs)
@@ -300,8 +314,14 @@ def test_a_bad_configured_model_is_a_usage_error(local: Hermes, tmp_path: Path, 
 
 def spawn_chat(h: Hermes, *args: str) -> pexpect.spawn:
     env = {**h.env, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"}
-    child = pexpect.spawn(sys.executable, ["-m", "hermes_cli", "chat", *args], env=env, encoding="utf-8",
-                          dimensions=(40, 120), timeout=ANSWER_TIMEOUT)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "hermes_cli", "chat", *args],
+        env=env,
+        encoding="utf-8",
+        dimensions=(40, 120),
+        timeout=ANSWER_TIMEOUT,
+    )
     child.expect_exact(PROMPT)
     return child
 

@@ -29,17 +29,31 @@ def resolver(table: dict[str, str]) -> Any:
         if host not in table:
             raise OSError(f"unknown host {host}")
         return [ipaddress.ip_address(table[host])]
+
     return resolve
 
 
 @pytest.mark.parametrize(
     ("address", "kind"),
     [
-        ("127.0.0.1", "loopback"), ("127.8.9.10", "loopback"), ("::1", "loopback"),
-        ("::ffff:127.0.0.1", "loopback"), ("169.254.169.254", "link-local"), ("fe80::1", "link-local"),
-        ("10.1.2.3", "private"), ("172.16.0.1", "private"), ("172.31.255.255", "private"), ("192.168.1.1", "private"),
-        ("fc00::1", "private"), ("fd12:3456::1", "private"), ("0.0.0.0", "unspecified"), ("::", "unspecified"),
-        ("100.64.0.1", "not a public address"), ("93.184.216.34", ""), ("2606:4700::1111", ""), ("8.8.8.8", ""),
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1", "link-local"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("172.31.255.255", "private"),
+        ("192.168.1.1", "private"),
+        ("fc00::1", "private"),
+        ("fd12:3456::1", "private"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("100.64.0.1", "not a public address"),
+        ("93.184.216.34", ""),
+        ("2606:4700::1111", ""),
+        ("8.8.8.8", ""),
         ("172.32.0.1", ""),
     ],
 )
@@ -47,16 +61,27 @@ def test_local_kind(address: str, kind: str) -> None:
     assert local_kind(ipaddress.ip_address(address)) == kind
 
 
-PUBLIC = resolver({"example.test": "93.184.216.34", "cdn.test": "151.101.1.1", "metadata.test": "169.254.169.254",
-                   "intranet.test": "10.0.0.7"})
+PUBLIC = resolver(
+    {
+        "example.test": "93.184.216.34",
+        "cdn.test": "151.101.1.1",
+        "metadata.test": "169.254.169.254",
+        "intranet.test": "10.0.0.7",
+    }
+)
 
 
 def test_a_redirect_from_a_public_address_to_a_local_one_is_refused() -> None:
     start = target("https://example.test/a", PUBLIC)
     assert start.local == "" and start.addresses == (ipaddress.ip_address("93.184.216.34"),)
     assert next_hop(start, "https://cdn.test/b", None, PUBLIC).url == "https://cdn.test/b"
-    for location in ("http://metadata.test/latest/meta-data/", "http://intranet.test:8080/", "http://127.0.0.1:9/x",
-                     "http://[::1]/", "http://0.0.0.0:22/"):
+    for location in (
+        "http://metadata.test/latest/meta-data/",
+        "http://intranet.test:8080/",
+        "http://127.0.0.1:9/x",
+        "http://[::1]/",
+        "http://0.0.0.0:22/",
+    ):
         with pytest.raises(ToolError) as refused:
             next_hop(start, location, None, PUBLIC)
         assert refused.value.message.startswith(f"https://example.test/a redirects to {location}, a local address (")
@@ -144,9 +169,28 @@ def test_the_fetch_connects_to_the_address_that_was_checked(tmp_path: Path, page
 def tls_page(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """An HTTPS server on 127.0.0.1 whose certificate names only `pinned.test`, and that certificate."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                    "/CN=pinned.test", "-addext", "subjectAltName=DNS:pinned.test", "-keyout", str(key),
-                    "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=pinned.test",
+            "-addext",
+            "subjectAltName=DNS:pinned.test",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
@@ -158,8 +202,9 @@ def tls_page(tmp_path: Path) -> Iterator[tuple[int, Path]]:
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a certificate")
-def test_https_to_the_checked_address_verifies_the_name(tmp_path: Path, tls_page: tuple[int, Path],
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_https_to_the_checked_address_verifies_the_name(
+    tmp_path: Path, tls_page: tuple[int, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Connecting to the IP that was checked, TLS still sends and verifies the URL's name.
     port, cert = tls_page
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
@@ -178,8 +223,10 @@ def test_fetching_a_local_address_asks_even_with_yes(myplan: Hermes, fake: FakeS
     fake.script(ToolCalls([("fetch_url", {"url": url})]), Reply("Could not."))
     result = myplan.run("ask", "-y", "Read it.", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert ("fetch_url not run: it reaches a local address (127.0.0.1, loopback), so it asks even with --yes, and "
-            "there is no terminal to ask on; only a user at a terminal can allow it.") in result.stderr
+    assert (
+        "fetch_url not run: it reaches a local address (127.0.0.1, loopback), so it asks even with --yes, and "
+        "there is no terminal to ask on; only a user at a terminal can allow it."
+    ) in result.stderr
     assert fake.requests("/private-data") == []
     (message,) = tool_messages(fake.requests()[1].body)
     assert message["content"].startswith("Not run: it reaches a local address")
@@ -193,8 +240,7 @@ def test_an_approved_local_fetch_does_not_follow_a_redirect_to_another_local_ser
     port = next(ports)
     try:
         fake.script(ToolCalls([("fetch_url", {"url": f"http://127.0.0.1:{port}/start"})]), Reply("Refused."))
-        assert ask_on_a_terminal(myplan, tmp_path, ["-y", "Fetch it."], "reaches a local address", "y",
-                                 "Refused.") == 0
+        assert ask_on_a_terminal(myplan, tmp_path, ["-y", "Fetch it."], "reaches a local address", "y", "Refused.") == 0
     finally:
         next(ports, None)
     assert fake2.log == []
@@ -202,7 +248,8 @@ def test_an_approved_local_fetch_does_not_follow_a_redirect_to_another_local_ser
     assert message["content"] == (
         f"Error: http://127.0.0.1:{port}/start redirects to http://127.0.0.1:{fake2.port}/admin, a local address "
         "(127.0.0.1, loopback); fetch_url does not follow a redirect to a local address the user did not approve. "
-        "To fetch it, call fetch_url with that URL directly, so that the user is asked.")
+        "To fetch it, call fetch_url with that URL directly, so that the user is asked."
+    )
 
 
 def test_a_hop_knows_its_origin() -> None:

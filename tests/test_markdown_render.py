@@ -27,7 +27,8 @@ def screen(markdown: type[rich_markdown.Markdown], text: str, width: int) -> lis
     for line in lines:
         row = [
             LINK_ID.sub("", segment.style.render(char, color_system=ColorSystem.TRUECOLOR)) if segment.style else char
-            for segment in line if not segment.control
+            for segment in line
+            if not segment.control
             for char in segment.text
         ]
         while row and row[-1] == " ":
@@ -79,7 +80,8 @@ def test_tables_look_like_rich(width: int) -> None:
 
 words = st.text(alphabet="abc XYZ中é1", min_size=0, max_size=12).map(str.strip)
 cells = st.tuples(words, st.sampled_from(["{}", "*{}*", "**{}**", "`{}`", "[{}](http://e.x)"])).map(
-    lambda pair: pair[1].format(pair[0]) if pair[0] else "")
+    lambda pair: pair[1].format(pair[0]) if pair[0] else ""
+)
 
 
 @settings(max_examples=150, deadline=None)

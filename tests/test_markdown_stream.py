@@ -69,7 +69,7 @@ def split(text: str, size: int) -> list[str]:
     splitter = BlockSplitter()
     blocks: list[str] = []
     for i in range(0, len(text), size):
-        blocks += splitter.feed(text[i:i + size])
+        blocks += splitter.feed(text[i : i + size])
     return blocks + splitter.close()
 
 
@@ -107,7 +107,7 @@ def test_random_chunks_give_the_same_blocks_and_lose_nothing() -> None:
         splitter, blocks, i = BlockSplitter(), [], 0
         while i < len(DOC):
             n = rng.randint(1, 12)
-            blocks += splitter.feed(DOC[i:i + n])
+            blocks += splitter.feed(DOC[i : i + n])
             i += n
         blocks += splitter.close()
         assert "".join(blocks) == DOC
@@ -179,7 +179,7 @@ def render_streamed(text: str, size: int) -> str:
     console = Console(file=io.StringIO(), width=80, force_terminal=False, color_system=None)
     with MarkdownStream(console) as stream:
         for i in range(0, len(text), size):
-            stream.feed(text[i:i + size])
+            stream.feed(text[i : i + size])
     return console.file.getvalue()  # type: ignore[attr-defined]
 
 
@@ -190,10 +190,9 @@ def test_printing_block_by_block_looks_like_rendering_the_whole_answer(size: int
 
 def test_an_interrupted_answer_prints_what_arrived() -> None:
     console = Console(file=io.StringIO(), width=80, force_terminal=False, color_system=None)
-    with pytest.raises(KeyboardInterrupt):
-        with MarkdownStream(console) as stream:
-            stream.feed("Start.\n\n```py\nprint('so far')\n")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), MarkdownStream(console) as stream:
+        stream.feed("Start.\n\n```py\nprint('so far')\n")
+        raise KeyboardInterrupt
     out = console.file.getvalue()  # type: ignore[attr-defined]
     assert "Start." in out and "print('so far')" in out
 
@@ -236,12 +235,13 @@ def test_on_a_terminal_every_block_ends_up_once_while_the_live_region_redraws() 
     # the terminal must end up showing each block once, none erased, no draft left behind.
     filler = "lorem *ipsum* dolor " * 40
     text = "".join(
-        f"## Part {i}\n\nWords of part {i}. {filler}\n\n- item {i}\n\n```python\nx = {i}\n```\n\n" for i in range(40))
+        f"## Part {i}\n\nWords of part {i}. {filler}\n\n- item {i}\n\n```python\nx = {i}\n```\n\n" for i in range(40)
+    )
     console = Console(file=io.StringIO(), width=80, height=24, force_terminal=True, color_system="truecolor")
     with MarkdownStream(console) as stream:
         stream.PRINT_INTERVAL = 0  # a print for every block
         for i in range(0, len(text), 12):
-            stream.feed(text[i:i + 12])
+            stream.feed(text[i : i + 12])
             time.sleep(0.0005)
     output = console.file.getvalue().replace("\n", "\r\n")  # type: ignore[attr-defined]  # as a tty sends it
     shown = "\n".join(terminal_lines(output, 80, 24))

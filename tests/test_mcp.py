@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConfigError, UsageError
 from agent.tools.base import Effect, Tool, ToolError, Workspace
 from agent.tools.mcp import RESTARTS, McpServers, ServerConfig, _make_tools, _result_text, _Server
+from providers.errors import ConfigError, UsageError
 
 SERVER = str(Path(__file__).resolve().with_name("mcp_server.py"))
 COMMAND = [sys.executable, SERVER]
@@ -137,7 +137,7 @@ def test_a_call_times_out(ws: Workspace) -> None:
     with McpServers.start({"s": {"command": COMMAND, "tool_timeout": 0.5}}) as servers:
         tools = by_name(servers)
         started = time.monotonic()
-        with pytest.raises(ToolError, match="did not answer within 0.5 s"):
+        with pytest.raises(ToolError, match=r"did not answer within 0\.5 s"):
             tools["slow"].run({"seconds": 2}, ws)
         assert time.monotonic() - started < 1.5
         tools["add"].call_timeout = 5  # mcp 1.x servers run a sync tool on their event loop: add waits for slow
@@ -149,7 +149,7 @@ def test_a_crashed_server_is_restarted_on_the_next_call_but_not_forever(ws: Work
     with McpServers.start({"c": {"command": COMMAND}}) as servers:
         tools = by_name(servers)
         first = tools["pid"].run({}, ws).content
-        with pytest.raises(ToolError, match="MCP server 'c' stopped while running crash .*the next call starts it"):
+        with pytest.raises(ToolError, match=r"MCP server 'c' stopped while running crash .*the next call starts it"):
             tools["crash"].run({}, ws)  # not called again: it may have acted before it crashed
         assert tools["add"].run({"a": 1, "b": 2}, ws).content == "3"
         assert tools["pid"].run({}, ws).content != first
@@ -174,8 +174,9 @@ def test_a_server_that_cannot_restart_says_why(ws: Workspace, tmp_path: Path) ->
         refuse.touch()
         with pytest.raises(ToolError):
             tools["crash"].run({}, ws)
-        with pytest.raises(ToolError, match="MCP server 'c' had stopped .* and could not be restarted: .*missing API token") \
-                as caught:
+        with pytest.raises(
+            ToolError, match=r"MCP server 'c' had stopped .* and could not be restarted: .*missing API token"
+        ) as caught:
             tools["add"].run({"a": 1, "b": 2}, ws)
         assert "crashing on request" not in caught.value.message.split("stderr ends with")[1]  # an earlier start's
     assert children() == before
@@ -211,8 +212,9 @@ def test_initialize_timeout_stops_everything_started() -> None:
     assert children() == before
 
 
-@pytest.mark.parametrize("spec", [{}, {"command": []}, {"command": "python server.py"},
-                                  {"command": ["x"], "env": {"N": 1}}])
+@pytest.mark.parametrize(
+    "spec", [{}, {"command": []}, {"command": "python server.py"}, {"command": ["x"], "env": {"N": 1}}]
+)
 def test_a_malformed_server_table_is_a_config_error(spec: dict[str, object]) -> None:
     with pytest.raises(ConfigError, match=r"\[mcp.servers.bad\]"):
         McpServers.start({"bad": spec})
@@ -233,8 +235,9 @@ def test_stderr_goes_to_the_log_dir(tmp_path: Path) -> None:
 
 def test_start_up_errors_quote_only_this_runs_stderr_and_the_log_is_fresh_per_run(tmp_path: Path) -> None:
     for complaint in ("first run: token expired", "second run: missing API token"):
-        with McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"], "env": {"COMPLAINT": complaint}}},
-                              log_dir=tmp_path) as servers:
+        with McpServers.start(
+            {"grumpy": {"command": [*COMMAND, "--complain"], "env": {"COMPLAINT": complaint}}}, log_dir=tmp_path
+        ) as servers:
             (failure,) = servers.failures
     assert 'stderr ends with "second run: missing API token"' in failure.message
     assert "first run" not in failure.message
@@ -256,16 +259,23 @@ def test_a_banner_on_stdout_before_mcp_still_works(ws: Workspace) -> None:
 
 
 def test_non_text_content_becomes_a_placeholder() -> None:
-    result = {"content": [
-        {"type": "text", "text": "see:"},
-        {"type": "image", "data": "AAAA", "mimeType": "image/png"},
-        {"type": "resource", "resource": {"uri": "file:///a.txt", "text": "hello"}},
-        {"type": "resource", "resource": {"uri": "file:///b.bin", "blob": "AAAAAA==", "mimeType": "x/y"}},
-        {"type": "resource_link", "uri": "file:///c", "name": "c"},
-    ]}
+    result = {
+        "content": [
+            {"type": "text", "text": "see:"},
+            {"type": "image", "data": "AAAA", "mimeType": "image/png"},
+            {"type": "resource", "resource": {"uri": "file:///a.txt", "text": "hello"}},
+            {"type": "resource", "resource": {"uri": "file:///b.bin", "blob": "AAAAAA==", "mimeType": "x/y"}},
+            {"type": "resource_link", "uri": "file:///c", "name": "c"},
+        ]
+    }
     assert _result_text(result).splitlines() == [
-        "see:", "[image: image/png, 3 bytes]", "[resource: file:///a.txt]", "hello",
-        "[resource: file:///b.bin, x/y, 4 bytes]", "[resource link: file:///c]"]
+        "see:",
+        "[image: image/png, 3 bytes]",
+        "[resource: file:///a.txt]",
+        "hello",
+        "[resource: file:///b.bin, x/y, 4 bytes]",
+        "[resource link: file:///c]",
+    ]
     assert _result_text({"content": [], "structuredContent": {"n": 1}}) == '{"n": 1}'
 
 
@@ -286,25 +296,38 @@ def test_nothing_is_printed_at_exit_and_no_process_is_left(close: bool) -> None:
         if {close}:
             servers.close()
     """)
-    proc = subprocess.run([sys.executable, "-W", "default", "-c", script], check=False, cwd=ROOT,
-                          capture_output=True, text=True, timeout=20)
+    proc = subprocess.run(
+        [sys.executable, "-W", "default", "-c", script],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     assert (proc.returncode, proc.stderr) == (0, "")
     assert not alive(int(proc.stdout))
 
 
 # -- resilience and lazy servers ---------------------------------------------------------------------------
 
+
 def starts(file: Path) -> int:
     return len(file.read_text().splitlines()) if file.exists() else 0
 
 
-@pytest.mark.parametrize("command", [["hermes-no-such-program"], [*COMMAND, "--complain"], [*COMMAND, "--chatty"],
-                                     [sys.executable, "-c", "import time; time.sleep(30)"]],
-                         ids=["missing", "crashes", "garbage", "hangs"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["hermes-no-such-program"],
+        [*COMMAND, "--complain"],
+        [*COMMAND, "--chatty"],
+        [sys.executable, "-c", "import time; time.sleep(30)"],
+    ],
+    ids=["missing", "crashes", "garbage", "hangs"],
+)
 def test_a_broken_server_is_left_out_and_the_others_work(command: list[str], ws: Workspace) -> None:
     before = children()
-    with McpServers.start({"good": {"command": COMMAND}, "bad": {"command": command, "startup_timeout": 3}}) \
-            as servers:
+    with McpServers.start({"good": {"command": COMMAND}, "bad": {"command": command, "startup_timeout": 3}}) as servers:
         (failure,) = servers.failures
         assert "MCP server 'bad' could not be started" in failure.message
         assert {t.source for t in servers.tools} == {"mcp:good"}
@@ -314,8 +337,9 @@ def test_a_broken_server_is_left_out_and_the_others_work(command: list[str], ws:
 
 def test_a_disabled_server_is_not_started(tmp_path: Path) -> None:
     started = tmp_path / "started"
-    with McpServers.start({"off": {"command": COMMAND, "enabled": False, "env": {"STARTED_FILE": str(started)}}}) \
-            as servers:
+    with McpServers.start(
+        {"off": {"command": COMMAND, "enabled": False, "env": {"STARTED_FILE": str(started)}}}
+    ) as servers:
         assert servers.tools == [] and servers.failures == []
     assert starts(started) == 0
 
@@ -358,7 +382,7 @@ def test_a_cached_server_that_fails_to_start_tells_the_model_once(tmp_path: Path
     with McpServers.start(table, cache_dir=tmp_path) as servers:
         assert servers.failures == []
         add = by_name(servers)["add"]
-        with pytest.raises(ToolError, match="'r' could not be started.*missing API token"):
+        with pytest.raises(ToolError, match=r"'r' could not be started.*missing API token"):
             add.run({"a": 1, "b": 1}, ws)
         started = time.monotonic()
         with pytest.raises(ToolError, match="'r' could not be started"):
@@ -369,7 +393,9 @@ def test_a_cached_server_that_fails_to_start_tells_the_model_once(tmp_path: Path
 def test_a_required_server_that_fails_stops_everything(tmp_path: Path) -> None:
     before = children()
     with pytest.raises(ConfigError, match="'must' could not be started"):
-        McpServers.start({"good": {"command": COMMAND}, "must": {"command": [*COMMAND, "--complain"], "required": True}})
+        McpServers.start(
+            {"good": {"command": COMMAND}, "must": {"command": [*COMMAND, "--complain"], "required": True}}
+        )
     assert children() == before
 
 
@@ -387,8 +413,10 @@ def test_the_approval_names_the_server_its_hints_and_the_arguments(shared: McpSe
     wipe = by_name(shared)["wipe"]
     verdict = decide(wipe, {"target": "/data"}, ws, ApprovalSettings())
     assert verdict.action == ASK
-    assert verdict.reason == ("is a tool of MCP server 'test' (not sandboxed: runs in its MCP server; "
-                              "the server says: destructive, open-world)")
+    assert verdict.reason == (
+        "is a tool of MCP server 'test' (not sandboxed: runs in its MCP server; "
+        "the server says: destructive, open-world)"
+    )
     assert wipe.preview({"target": "/data"}, ws) == 'test.wipe({"target": "/data"})'
     long = wipe.preview({"target": "x" * 100}, ws).splitlines()
     assert long == ["test.wipe({", f'  "target": "{"x" * 100}"', "})"]

@@ -25,11 +25,13 @@ def with_server(h: Hermes, name: str, command: list[str], extra: str = "") -> No
     h.write_config(base + f"\n[mcp.servers.{name}]\ncommand = {json.dumps(command)}\n{extra}")
 
 
-def test_a_cached_server_is_started_only_when_its_tool_is_called(myplan: Hermes, fake: FakeServer,
-                                                                 tmp_path: Path) -> None:
+def test_a_cached_server_is_started_only_when_its_tool_is_called(
+    myplan: Hermes, fake: FakeServer, tmp_path: Path
+) -> None:
     started = tmp_path / "started"
-    with_server(myplan, "slow", [sys.executable, str(SERVER), "--slow-start"],
-                f'env = {{ STARTED_FILE = "{started}" }}\n')
+    with_server(
+        myplan, "slow", [sys.executable, str(SERVER), "--slow-start"], f'env = {{ STARTED_FILE = "{started}" }}\n'
+    )
     fake.script(Reply("one"), Reply("two"), ToolCalls([("add", {"a": 2, "b": 3})]), Reply("It is 5."))
     first = myplan.run("ask", "hi", cwd=tmp_path)  # nothing cached yet: started to list its tools
     assert (first.returncode, first.stdout.strip()) == (0, "one"), first.stderr
@@ -50,12 +52,19 @@ def test_a_cached_server_is_started_only_when_its_tool_is_called(myplan: Hermes,
     assert starts(started) == 3
 
 
-@pytest.mark.parametrize("command", [["/nonexistent/mcp-server"], [sys.executable, str(SERVER), "--complain"],
-                                     [sys.executable, str(SERVER), "--chatty"],
-                                     [sys.executable, "-c", "import time; time.sleep(60)"]],
-                         ids=["missing", "crashes", "garbage", "hangs"])
-def test_a_broken_server_is_reported_once_and_the_answer_comes(myplan: Hermes, fake: FakeServer, tmp_path: Path,
-                                                                command: list[str]) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["/nonexistent/mcp-server"],
+        [sys.executable, str(SERVER), "--complain"],
+        [sys.executable, str(SERVER), "--chatty"],
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+    ],
+    ids=["missing", "crashes", "garbage", "hangs"],
+)
+def test_a_broken_server_is_reported_once_and_the_answer_comes(
+    myplan: Hermes, fake: FakeServer, tmp_path: Path, command: list[str]
+) -> None:
     with_server(myplan, "good", [sys.executable, str(SERVER)])
     with_server(myplan, "broken", command, "startup_timeout = 3\n")
     fake.script(Reply("Hello."))
@@ -77,12 +86,15 @@ def test_a_required_server_that_fails_is_exit_2(myplan: Hermes, fake: FakeServer
     assert fake.requests() == []
 
 
-def test_a_disabled_server_is_left_alone_and_no_key_is_warned(myplan: Hermes, fake: FakeServer,
-                                                              tmp_path: Path) -> None:
+def test_a_disabled_server_is_left_alone_and_no_key_is_warned(myplan: Hermes, fake: FakeServer, tmp_path: Path) -> None:
     started = tmp_path / "started"
-    with_server(myplan, "off", [sys.executable, str(SERVER)],
-                f'env = {{ STARTED_FILE = "{started}" }}\nenabled = false\ncwd = "{tmp_path}"\n'
-                "startup_timeout = 5\ntool_timeout = 30\nrequired = true\n")
+    with_server(
+        myplan,
+        "off",
+        [sys.executable, str(SERVER)],
+        f'env = {{ STARTED_FILE = "{started}" }}\nenabled = false\ncwd = "{tmp_path}"\n'
+        "startup_timeout = 5\ntool_timeout = 30\nrequired = true\n",
+    )
     fake.script(Reply("Hello."))
     done = myplan.run("ask", "hi", cwd=tmp_path)
     assert done.returncode == 0 and "unknown key" not in done.stderr, done.stderr
@@ -122,8 +134,10 @@ def test_mcp_test_of_a_broken_server_says_why(hermes: Hermes) -> None:
 
 
 def test_tools_json_lists_builtin_and_mcp_tools(hermes: Hermes) -> None:
-    hermes.write_config(f'[mcp.servers.calc]\ncommand = ["{sys.executable}", "{SERVER}"]\n'
-                        f'[mcp.servers.broken]\ncommand = ["/nonexistent/mcp-server"]\n')
+    hermes.write_config(
+        f'[mcp.servers.calc]\ncommand = ["{sys.executable}", "{SERVER}"]\n'
+        f'[mcp.servers.broken]\ncommand = ["/nonexistent/mcp-server"]\n'
+    )
     done = hermes.run("tools", "--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
@@ -153,9 +167,17 @@ def test_an_unapproved_mcp_call_names_its_server_and_hints(myplan: Hermes, fake:
 def test_the_tools_table_keeps_its_columns_with_long_names_and_sources() -> None:
     from hermes_cli.tool_list import ToolRow, table
 
-    found = [ToolRow("read_file", "built-in", "no", "", "Read a file.", ""),
-             ToolRow("directory_tree_of_everything", "mcp:filesystem-server", "yes", "no", "x" * 200,
-                     "not sandboxed: runs in its MCP server")]
+    found = [
+        ToolRow("read_file", "built-in", "no", "", "Read a file.", ""),
+        ToolRow(
+            "directory_tree_of_everything",
+            "mcp:filesystem-server",
+            "yes",
+            "no",
+            "x" * 200,
+            "not sandboxed: runs in its MCP server",
+        ),
+    ]
     lines = table(found, 80)
     starts_at = lines[0].index("SOURCE")
     assert lines[1][starts_at:].startswith("built-in") and lines[2][starts_at:].startswith("mcp:filesystem-server")

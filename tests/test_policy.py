@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from agent.errors import ConnectError, HTTPStatusError, MalformedResponse, StreamInterrupted
 from agent.retry_policy import Action, backoff, decide, parse_retry_after, reset_hint_seconds
 from providers import selection
 from providers.credentials import Credential, fingerprint
+from providers.errors import ConnectError, HTTPStatusError, MalformedResponse, StreamInterrupted
 from providers.secrets import mask_key
 from providers.state import CredentialState
 
@@ -86,7 +86,11 @@ def creds(n: int) -> list[Credential]:
 
 def test_strategies() -> None:
     cs = creds(3)
-    states = {"id0": CredentialState(requests=5), "id1": CredentialState(requests=1), "id2": CredentialState(requests=3)}
+    states = {
+        "id0": CredentialState(requests=5),
+        "id1": CredentialState(requests=1),
+        "id2": CredentialState(requests=3),
+    }
     assert selection.choose(cs, states, "fill_first") is cs[0]
     assert [selection.choose(cs, states, "round_robin", cursor=i).id for i in range(4)] == ["id0", "id1", "id2", "id0"]
     assert selection.choose(cs, states, "least_used") is cs[1]
@@ -113,9 +117,25 @@ def test_masking_never_shows_a_whole_key() -> None:
     assert fingerprint("a") == fingerprint("a") != fingerprint("b")
 
 
-@pytest.mark.parametrize("value", ["99999999999999999999", "1e308", "1e999", "inf", "-inf", "nan", "NaN", "-5",
-                                   "garbage", "", "Fri, 31 Dec 9999 23:59:59 GMT", "Mon, 01 Jan 0001 00:00:00 GMT",
-                                   "Tue, 99 Foo 2026 99:99:99 GMT", "Wed, 01 Jan 99999 00:00:00 GMT"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "99999999999999999999",
+        "1e308",
+        "1e999",
+        "inf",
+        "-inf",
+        "nan",
+        "NaN",
+        "-5",
+        "garbage",
+        "",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Mon, 01 Jan 0001 00:00:00 GMT",
+        "Tue, 99 Foo 2026 99:99:99 GMT",
+        "Wed, 01 Jan 99999 00:00:00 GMT",
+    ],
+)
 @pytest.mark.parametrize("header", ["retry-after", "retry-after-ms"])
 def test_absurd_retry_after_gives_a_finite_capped_cooldown(header: str, value: str) -> None:
     import math

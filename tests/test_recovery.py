@@ -72,9 +72,7 @@ def test_seed_bug_with_base_url_flag(hermes: Hermes, fake: FakeServer, fake2: Fa
 def test_seed_bug_with_model_section_base_url(hermes: Hermes, fake: FakeServer, fake2: FakeServer) -> None:
     a, b = fake, fake2
     seed_bug_setup(hermes, a, b)
-    hermes.write_config(
-        f'[model]\nprovider = "myplan"\nname = "m"\nbase_url = "{a.base_url}"\n\n' + plan_config(b)
-    )
+    hermes.write_config(f'[model]\nprovider = "myplan"\nname = "m"\nbase_url = "{a.base_url}"\n\n' + plan_config(b))
     a.script_for_key(K1, Reply("one"), RateLimit(retry_after=300))
     for prompt in ("one", "two", "three"):
         done = hermes.run("ask", prompt)
@@ -194,10 +192,12 @@ def test_parallel_processes_share_cooldowns_without_corruption(tmp_path: Path, f
     )
     state = home / "state" / "credentials.db"
     with ThreadPoolExecutor(10) as pool:
-        procs = list(pool.map(
-            lambda i: subprocess.run([sys.executable, "-c", script, str(state), f"id{i}"], capture_output=True),
-            range(10),
-        ))
+        procs = list(
+            pool.map(
+                lambda i: subprocess.run([sys.executable, "-c", script, str(state), f"id{i}"], capture_output=True),
+                range(10),
+            )
+        )
     assert all(p.returncode == 0 for p in procs), [p.stderr for p in procs]
     data = state_document(state.parent)["providers"]["myplan"]
     assert sorted(data) == sorted(f"id{i}" for i in range(10))

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import UsageError
 from providers.credentials import Credential, fingerprint
+from providers.errors import UsageError
 from providers.pool import CredentialPool
 from providers.redis_state import RedisStateStore, open_redis_store
 from providers.secrets import mask_url
@@ -106,7 +106,7 @@ def test_the_later_reset_wins(redis_url: str, tmp_path: Path) -> None:
     random.shuffle(untils)
     stores = [new_store(redis_url, tmp_path) for _ in untils]
     with ThreadPoolExecutor(len(stores)) as pool:
-        list(pool.map(lambda su: su[0].cool_down("p", "b", su[1], "429"), zip(stores, untils)))
+        list(pool.map(lambda su: su[0].cool_down("p", "b", su[1], "429"), zip(stores, untils, strict=False)))
     assert one.read("p")["b"].cooldown_until > max(untils) - 5
 
 
@@ -280,7 +280,11 @@ def test_redis_stopped_mid_run_still_answers_with_one_warning(tmp_path: Path, fa
     fake.always(Reply("still here", delay=1))
     proc = subprocess.Popen(
         [sys.executable, "-m", "hermes_cli", "ask", "-p", "myplan", "-m", "m", "hi"],
-        env=machine.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=machine.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         with server.client() as client:
@@ -302,9 +306,15 @@ def test_garbage_values_in_redis_are_no_crash_and_no_cooldown_for_ever(
     """Values hermes would never write (a stranger's, a hand edit, bytes that are not UTF-8) read as no state."""
     with redis_server.client() as client:
         client.sadd("hermes:myplan:ids", ID1, ID2)
-        client.hset(f"hermes:myplan:{ID1}:stats", mapping={
-            "requests": "many", "errors": "1e400", "last_used": "nan", "last_error": b"\xff\xfe bad",
-        })
+        client.hset(
+            f"hermes:myplan:{ID1}:stats",
+            mapping={
+                "requests": "many",
+                "errors": "1e400",
+                "last_used": "nan",
+                "last_error": b"\xff\xfe bad",
+            },
+        )
         client.hset(f"hermes:myplan:{ID2}:stats", mapping={"requests": "-5", "last_used": "inf"})
         client.set(f"hermes:myplan:{ID2}:cooldown", b"\xff", px=10**15)  # ~30,000 years
     (machine,) = machines(tmp_path, fake, redis_url, count=1)

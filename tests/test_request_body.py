@@ -23,7 +23,7 @@ from tests.fakeserver import FakeServer, LoggedRequest
 
 KEY = "sk-body-test-0123456789abcdef"
 MODEL = "model-a"
-SYSTEM = "You are terse. Ünïcödé ✓ and \"quotes\"\nand a newline."
+SYSTEM = 'You are terse. Ünïcödé ✓ and "quotes"\nand a newline.'
 HISTORY = [
     ("user", "What is 2+2?"),
     ("assistant", "4"),
@@ -35,15 +35,24 @@ def sdk_messages() -> list[dict[str, Any]]:
     return [{"role": "system", "content": SYSTEM}, *({"role": r, "content": c} for r, c in HISTORY)]
 
 
-def sdk_request(fake: FakeServer, *, stream: bool, messages: list[dict[str, Any]] | None = None,
-                model: str = MODEL, tools: list[dict[str, Any]] | None = None) -> LoggedRequest:
+def sdk_request(
+    fake: FakeServer,
+    *,
+    stream: bool,
+    messages: list[dict[str, Any]] | None = None,
+    model: str = MODEL,
+    tools: list[dict[str, Any]] | None = None,
+) -> LoggedRequest:
     client = openai.OpenAI(base_url=fake.base_url, api_key=KEY, max_retries=0)
     before = len(fake.requests())
     extra: dict[str, Any] = {"tools": tools} if tools else {}
     if stream:
         chunks = client.chat.completions.create(
-            model=model, messages=messages or sdk_messages(),  # type: ignore[arg-type]
-            stream=True, stream_options={"include_usage": True}, **extra,
+            model=model,
+            messages=messages or sdk_messages(),  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+            **extra,
         )
         for _ in chunks:
             pass
@@ -132,8 +141,11 @@ def test_follow_up_turn_body_equals_sdk(tmp_path: Path, fake: FakeServer) -> Non
     agent.add_user("Thanks.")
     list(agent.reply(stream=True))
     ours = fake.requests()[-1]
-    messages = [*sdk_messages(), {"role": "assistant", "content": "Hello from fake"},
-                {"role": "user", "content": "Thanks."}]
+    messages = [
+        *sdk_messages(),
+        {"role": "assistant", "content": "Hello from fake"},
+        {"role": "user", "content": "Thanks."},
+    ]
     reference = sdk_request(fake, stream=True, messages=messages)
     assert_same_request(ours, reference)
 
@@ -155,8 +167,10 @@ def test_hermes_ask_body_equals_sdk(hermes: Hermes, fake: FakeServer, stream: bo
 
 
 def test_a_models_extra_body_is_merged_into_every_request(myplan: Hermes, fake: FakeServer) -> None:
-    myplan.write_config((myplan.home / "config.toml").read_text()
-                        + '\n[models."model-a"]\nextra_body = { ignore_eos = true, top_k = 5, n_probs = [1, 2] }\n')
+    myplan.write_config(
+        (myplan.home / "config.toml").read_text()
+        + '\n[models."model-a"]\nextra_body = { ignore_eos = true, top_k = 5, n_probs = [1, 2] }\n'
+    )
     for extra in ([], ["--no-stream"]):
         done = myplan.run("ask", "-m", "model-a", *extra, "hi")
         assert done.returncode == 0, done.stderr
@@ -168,8 +182,18 @@ def test_a_models_extra_body_is_merged_into_every_request(myplan: Hermes, fake: 
     assert other.returncode == 0 and "ignore_eos" not in (fake.requests()[-1].body or {})
 
 
-@pytest.mark.parametrize("table", ['{ model = "other" }', '{ messages = [] }', "{ stream = false }",
-                                   "{ tools = [] }", "{ temperature = nan }", "{ when = 2024-01-01 }", '"x"'])
+@pytest.mark.parametrize(
+    "table",
+    [
+        '{ model = "other" }',
+        "{ messages = [] }",
+        "{ stream = false }",
+        "{ tools = [] }",
+        "{ temperature = nan }",
+        "{ when = 2024-01-01 }",
+        '"x"',
+    ],
+)
 def test_an_extra_body_that_would_replace_hermess_own_fields_is_a_config_error(
     myplan: Hermes, fake: FakeServer, table: str
 ) -> None:

@@ -62,8 +62,9 @@ def test_the_repl_shows_reasoning_dimmed_then_collapses_it(myplan: Hermes, fake:
 # -- project context -------------------------------------------------------------------------------------
 
 
-def test_agents_md_of_a_parent_directory_reaches_the_system_message(myplan: Hermes, fake: FakeServer,
-                                                                    tmp_path: Path) -> None:
+def test_agents_md_of_a_parent_directory_reaches_the_system_message(
+    myplan: Hermes, fake: FakeServer, tmp_path: Path
+) -> None:
     repo = tmp_path / "repo"
     (repo / ".git").mkdir(parents=True)
     (repo / "AGENTS.md").write_text("Always answer in haiku.\n")
@@ -87,8 +88,12 @@ def test_agents_md_of_a_parent_directory_reaches_the_system_message(myplan: Herm
     assert myplan.run("ask", "-m", "myplan:model-a", "hi", cwd=work).returncode == 0
     assert fake.requests()[-1].body["messages"][0]["role"] == "user"
     # Not part of the session's own prompt: a resume elsewhere does not carry it.
-    assert "haiku" not in myplan.run("sessions", "show", json.loads(
-        myplan.run("sessions", "list", "--json").stdout)[0]["id"]).stdout
+    assert (
+        "haiku"
+        not in myplan.run(
+            "sessions", "show", json.loads(myplan.run("sessions", "list", "--json").stdout)[0]["id"]
+        ).stdout
+    )
 
 
 # -- the status line --------------------------------------------------------------------------------------
@@ -108,14 +113,22 @@ def test_the_toolbar_drops_the_host_first_and_the_cost_last() -> None:
 
 
 def test_the_toolbar_on_a_terminal_at_100_and_40_columns(myplan: Hermes, fake: FakeServer) -> None:
-    myplan.write_config(myplan.home.joinpath("config.toml").read_text()
-                        + '\n[models."model-a"]\ncontext = 8000\ninput_price = 1.0\noutput_price = 2.0\n')
+    myplan.write_config(
+        myplan.home.joinpath("config.toml").read_text()
+        + '\n[models."model-a"]\ncontext = 8000\ninput_price = 1.0\noutput_price = 2.0\n'
+    )
     for columns in (100, 40):
         fake.script(Reply("Fine.", usage=(1500, 500)))
         # The toolbar sits at the bottom of the screen: prompt-toolkit draws it once it knows where the
         # cursor is, so this session answers its cursor-position queries.
-        session = Session(myplan, "-m", "myplan:model-a", env={"COLUMNS": str(columns), "LINES": "24"},
-                          dimensions=(24, columns), cpr=True)
+        session = Session(
+            myplan,
+            "-m",
+            "myplan:model-a",
+            env={"COLUMNS": str(columns), "LINES": "24"},
+            dimensions=(24, columns),
+            cpr=True,
+        )
         session.send("hi", until="Fine.")
         session.expect("$0.0025")  # the toolbar, redrawn under the prompt
         screen = terminal_lines(session.transcript, columns, 24)
@@ -130,18 +143,20 @@ def test_the_toolbar_on_a_terminal_at_100_and_40_columns(myplan: Hermes, fake: F
 
 # -- plain output -------------------------------------------------------------------------------------------
 
-WORDY = ("Plain output should read well: every word of this answer stays whole on the screen, however "
-         "the stream happens to cut it into pieces, even supercalifragilistic ones.")
+WORDY = (
+    "Plain output should read well: every word of this answer stays whole on the screen, however "
+    "the stream happens to cut it into pieces, even supercalifragilistic ones."
+)
 
 
 def test_plain_answers_wrap_at_spaces_on_a_narrow_terminal(myplan: Hermes, fake: FakeServer) -> None:
-    fake.script(Reply(WORDY, chunks=[WORDY[i:i + 3] for i in range(0, len(WORDY), 3)]))
+    fake.script(Reply(WORDY, chunks=[WORDY[i : i + 3] for i in range(0, len(WORDY), 3)]))
     session = Session(myplan, env={"COLUMNS": "40", "LINES": "24"}, dimensions=(24, 40))
     session.send("talk", until="ones.")
     session.leave()
     screen = terminal_lines(session.transcript, 40, 24)
     start = next(i for i, line in enumerate(screen) if line.startswith("Plain output"))
-    lines = screen[start:start + 6]
+    lines = screen[start : start + 6]
     words = WORDY.split()
     shown = " ".join(" ".join(lines).split())
     assert all(w in shown.split() for w in words)  # no word broken across two lines
@@ -156,8 +171,10 @@ def test_ask_through_a_pipe_keeps_the_text_exact(myplan: Hermes, fake: FakeServe
 
 # -- attachments ------------------------------------------------------------------------------------------
 
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-       b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 def vision(myplan: Hermes) -> None:
@@ -227,12 +244,19 @@ def test_attachments_that_cannot_go_are_refused_clearly(myplan: Hermes, fake: Fa
 def test_at_path_in_the_repl_attaches_and_history_names_it(myplan: Hermes, fake: FakeServer, tmp_path: Path) -> None:
     (tmp_path / "todo.txt").write_text("buy milk\n")
     fake.always(Reply("Noted."))
-    import pexpect
     import sys
 
-    child = pexpect.spawn(sys.executable, ["-m", "hermes_cli", "chat", "-m", "myplan:model-a"],
-                          env={**myplan.env, "PROMPT_TOOLKIT_NO_CPR": "1"}, cwd=str(tmp_path),
-                          dimensions=(40, 120), encoding="utf-8", timeout=10)
+    import pexpect
+
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "hermes_cli", "chat", "-m", "myplan:model-a"],
+        env={**myplan.env, "PROMPT_TOOLKIT_NO_CPR": "1"},
+        cwd=str(tmp_path),
+        dimensions=(40, 120),
+        encoding="utf-8",
+        timeout=10,
+    )
     child.expect_exact(PROMPT)
     child.send("read @to")
     child.send("\t")
@@ -254,8 +278,13 @@ def test_at_path_in_the_repl_attaches_and_history_names_it(myplan: Hermes, fake:
 def test_a_long_conversation_is_summarised_not_cut(myplan: Hermes, fake: FakeServer) -> None:
     myplan.write_config(myplan.home.joinpath("config.toml").read_text() + '\n[models."model-a"]\ncontext = 1000\n')
     turn = "tell me more about the history of the lighthouse " * 12  # ~600 bytes: ~200 tokens
-    fake.script(Reply("First answer."), Reply("Second answer."), Reply("Third answer."),
-                Reply("NOTES: lighthouse built 1820; user wants history."), Reply("Fourth answer."))
+    fake.script(
+        Reply("First answer."),
+        Reply("Second answer."),
+        Reply("Third answer."),
+        Reply("NOTES: lighthouse built 1820; user wants history."),
+        Reply("Fourth answer."),
+    )
     assert myplan.run("ask", "-m", "myplan:model-a", "--no-tools", f"1 {turn}").returncode == 0
     for i in (2, 3):
         assert myplan.run("ask", "-c", "--no-tools", f"{i} {turn}").returncode == 0
@@ -286,8 +315,10 @@ def test_a_long_conversation_is_summarised_not_cut(myplan: Hermes, fake: FakeSer
 def test_a_failed_summary_falls_back_to_leaving_out_the_oldest_turns(myplan: Hermes, fake: FakeServer) -> None:
     from tests.fakeserver import Status
 
-    myplan.write_config(myplan.home.joinpath("config.toml").read_text()
-                        + '\n[models."model-a"]\ncontext = 1000\n\n[agent]\nmax_retries = 0\n')
+    myplan.write_config(
+        myplan.home.joinpath("config.toml").read_text()
+        + '\n[models."model-a"]\ncontext = 1000\n\n[agent]\nmax_retries = 0\n'
+    )
     turn = "tell me more about the history of the lighthouse " * 12
     fake.script(Reply("a1"), Reply("a2"), Reply("a3"), Status(500), Reply("a4"))
     assert myplan.run("ask", "-m", "myplan:model-a", "--no-tools", f"1 {turn}").returncode == 0

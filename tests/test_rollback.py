@@ -25,11 +25,21 @@ def ws(tmp_path: Path) -> Path:
 
 def two_turns(h: Hermes, fake: FakeServer, ws: Path) -> None:
     fake.script(
-        ToolCalls([("edit_file", {"path": "notes.txt", "old_string": "one", "new_string": "ONE"}),
-                   ("write_file", {"path": "a.txt", "content": "first\n"})]), Reply("Turn one done."),
-        ToolCalls([("edit_file", {"path": "notes.txt", "old_string": "two", "new_string": "TWO"}),
-                   ("write_file", {"path": "a.txt", "content": "second\n"}),
-                   ("write_file", {"path": "new/b.txt", "content": "created\n"})]), Reply("Turn two done."),
+        ToolCalls(
+            [
+                ("edit_file", {"path": "notes.txt", "old_string": "one", "new_string": "ONE"}),
+                ("write_file", {"path": "a.txt", "content": "first\n"}),
+            ]
+        ),
+        Reply("Turn one done."),
+        ToolCalls(
+            [
+                ("edit_file", {"path": "notes.txt", "old_string": "two", "new_string": "TWO"}),
+                ("write_file", {"path": "a.txt", "content": "second\n"}),
+                ("write_file", {"path": "new/b.txt", "content": "created\n"}),
+            ]
+        ),
+        Reply("Turn two done."),
     )
     first = h.run("ask", "-y", "Edit.", cwd=ws)
     assert first.returncode == 0, first.stderr
@@ -38,8 +48,9 @@ def two_turns(h: Hermes, fake: FakeServer, ws: Path) -> None:
     assert (ws / "notes.txt").read_text() == "ONE\nTWO\n" and (ws / "new" / "b.txt").exists()
 
 
-def test_rollback_1_restores_the_last_turn_only_and_removes_what_it_created(myplan: Hermes, fake: FakeServer,
-                                                                           ws: Path) -> None:
+def test_rollback_1_restores_the_last_turn_only_and_removes_what_it_created(
+    myplan: Hermes, fake: FakeServer, ws: Path
+) -> None:
     two_turns(myplan, fake, ws)
     done = myplan.run("rollback", "1", "-y", cwd=ws)
     assert done.returncode == 0, done.stderr
@@ -72,8 +83,15 @@ def test_without_a_terminal_rollback_needs_yes_and_says_so(myplan: Hermes, fake:
 
 def test_a_turn_that_ran_a_command_says_its_changes_stay(myplan: Hermes, fake: FakeServer, ws: Path) -> None:
     myplan.write_config((myplan.home / "config.toml").read_text() + "\n[tools]\nsandbox = false\n")
-    fake.script(ToolCalls([("write_file", {"path": "a.txt", "content": "x\n"}),
-                           ("run_command", {"command": "echo made > by_command.txt"})]), Reply("Done."))
+    fake.script(
+        ToolCalls(
+            [
+                ("write_file", {"path": "a.txt", "content": "x\n"}),
+                ("run_command", {"command": "echo made > by_command.txt"}),
+            ]
+        ),
+        Reply("Done."),
+    )
     assert myplan.run("ask", "-y", "Do.", cwd=ws).returncode == 0
     done = myplan.run("rollback", "-y", cwd=ws)
     assert done.returncode == 0, done.stderr
@@ -93,11 +111,22 @@ def test_nothing_recorded_and_the_git_index_is_untouched(myplan: Hermes, fake: F
 
 
 def test_rollback_in_chat(myplan: Hermes, fake: FakeServer, ws: Path) -> None:
-    fake.script(ToolCalls([("write_file", {"path": "a.txt", "content": "A\n"})]), Reply("Wrote a."),
-                ToolCalls([("write_file", {"path": "a.txt", "content": "B\n"})]), Reply("Wrote b."))
+    fake.script(
+        ToolCalls([("write_file", {"path": "a.txt", "content": "A\n"})]),
+        Reply("Wrote a."),
+        ToolCalls([("write_file", {"path": "a.txt", "content": "B\n"})]),
+        Reply("Wrote b."),
+    )
     env = {**myplan.env, "PROMPT_TOOLKIT_NO_CPR": "1"}
-    child = pexpect.spawn(sys.executable, ["-m", "hermes_cli", "chat", "-y"], env=env, cwd=str(ws),
-                          encoding="utf-8", timeout=30, dimensions=(40, 120))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "hermes_cli", "chat", "-y"],
+        env=env,
+        cwd=str(ws),
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(40, 120),
+    )
     child.expect_exact("›")
     child.send("write a\r")
     child.expect_exact("Wrote a.")
@@ -131,8 +160,12 @@ def test_prune_drops_old_turns_and_their_contents(tmp_path: Path) -> None:
 def test_rollback_of_a_named_session(myplan: Hermes, fake: FakeServer, ws: Path) -> None:
     import json
 
-    fake.script(ToolCalls([("write_file", {"path": "a.txt", "content": "A\n"})]), Reply("Wrote a."),
-                ToolCalls([("write_file", {"path": "b.txt", "content": "B\n"})]), Reply("Wrote b."))
+    fake.script(
+        ToolCalls([("write_file", {"path": "a.txt", "content": "A\n"})]),
+        Reply("Wrote a."),
+        ToolCalls([("write_file", {"path": "b.txt", "content": "B\n"})]),
+        Reply("Wrote b."),
+    )
     first = json.loads(myplan.run("ask", "-y", "--json", "a", cwd=ws).stdout)["session_id"]
     assert myplan.run("ask", "-y", "b", cwd=ws).returncode == 0  # another session, later
     done = myplan.run("rollback", "-s", first[:8], "-y", cwd=ws)

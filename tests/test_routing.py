@@ -5,6 +5,7 @@ The clock and sleep are passed in (a fake clock, no real sleeping); the HTTP tra
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -14,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent import errors
 from agent.conversation import Agent
 from agent.runtime import Runtime
 from hermes_cli.config import Config
+from providers import errors
 from providers.credentials import AuthStore
 from providers.registry import BUILTIN, Registry
 from tests.fakeserver import FakeServer, NotFound, RateLimit, Reply, Status
@@ -37,8 +38,9 @@ class FakeClock:
 def make_runtime(
     state_dir: Path, config: dict[str, Any], env: dict[str, str], clock: FakeClock, registry: Registry | None = None
 ) -> Runtime:
-    runtime = Runtime(config=Config(state_dir / "config.toml", config), env=env, state_dir=state_dir,
-                      clock=clock, sleep=clock.sleep)
+    runtime = Runtime(
+        config=Config(state_dir / "config.toml", config), env=env, state_dir=state_dir, clock=clock, sleep=clock.sleep
+    )
     if registry is not None:
         runtime.registry = registry
     return runtime
@@ -58,8 +60,11 @@ def test_builtin_provider_section_override_never_touches_registry_default(
     xiaomi = replace(next(s for s in BUILTIN if s.id == "xiaomi"), base_url=b.base_url)
     clock = FakeClock()
     runtime = make_runtime(
-        tmp_path, {"providers": {"xiaomi": {"base_url": a.base_url}}},
-        {"XIAOMI_API_KEYS": "xk-one-000001,xk-two-000002"}, clock, Registry((xiaomi,)),
+        tmp_path,
+        {"providers": {"xiaomi": {"base_url": a.base_url}}},
+        {"XIAOMI_API_KEYS": "xk-one-000001,xk-two-000002"},
+        clock,
+        Registry((xiaomi,)),
     )
     agent = Agent(runtime, runtime.route("xiaomi", "mimo"))
     assert ask(agent, "one") == "Hello from fake"
@@ -131,8 +136,12 @@ def test_stream_cut_after_text_is_not_replayed(tmp_path: Path, fake: FakeServer)
     from tests.fakeserver import CutStream
 
     clock = FakeClock()
-    runtime = make_runtime(tmp_path, {"providers": {"alpha": {"base_url": fake.base_url}}},
-                           {"ALPHA_API_KEYS": "ak-first-00001,ak-second-0002"}, clock)
+    runtime = make_runtime(
+        tmp_path,
+        {"providers": {"alpha": {"base_url": fake.base_url}}},
+        {"ALPHA_API_KEYS": "ak-first-00001,ak-second-0002"},
+        clock,
+    )
     agent = Agent(runtime, runtime.route("alpha", "m"))
     fake.script(CutStream("partial answer that", after=2))
     agent.add_user("q")
@@ -185,15 +194,20 @@ def hosts() -> Any:
     other_turns=st.integers(0, 2),
 )
 def test_every_request_goes_to_an_allowed_host_with_its_own_key(
-    hosts: list[FakeServer], n_keys: int, pinned: list[bool], override: str,
-    scripts: list[list[str]], turns: int, other_turns: int,
+    hosts: list[FakeServer],
+    n_keys: int,
+    pinned: list[bool],
+    override: str,
+    scripts: list[list[str]],
+    turns: int,
+    other_turns: int,
 ) -> None:
     default, session, region, other = hosts
     for s in [*hosts, TRAP]:
         s.reset()
     default.always(NotFound())
     keys = [f"pk-{i}-{'x' * 12}" for i in range(n_keys)]
-    for key, script in zip(keys, scripts):
+    for key, script in zip(keys, scripts, strict=False):
         default_answer = answer(script[-1]) if script else Reply("fine")
         session.script_for_key(key, *(answer(k) for k in script))
         region.script_for_key(key, *(answer(k) for k in script))
@@ -210,8 +224,10 @@ def test_every_request_goes_to_an_allowed_host_with_its_own_key(
             else:
                 allowed[key] = session.host if override != "none" else default.host
         env = {}
-        config: dict[str, Any] = {"providers": {"plan": {"base_url": default.base_url}, "other": {
-            "base_url": other.base_url}}, "credentials": {"max_wait_seconds": 0}}
+        config: dict[str, Any] = {
+            "providers": {"plan": {"base_url": default.base_url}, "other": {"base_url": other.base_url}},
+            "credentials": {"max_wait_seconds": 0},
+        }
         unpinned = [k for i, k in enumerate(keys) if not pinned[i]]
         if unpinned:
             env["PLAN_API_KEYS"] = ",".join(unpinned)
@@ -227,10 +243,8 @@ def test_every_request_goes_to_an_allowed_host_with_its_own_key(
         runtime = make_runtime(state_dir, config, env, clock)
         agent = Agent(runtime, runtime.route("plan", "m"))
         for t in range(turns):
-            try:
+            with contextlib.suppress(errors.HermesError):
                 ask(agent, f"turn {t}")
-            except errors.HermesError:
-                pass
             clock.now += 15
         agent.switch_model("other", "o")
         for t in range(other_turns):

@@ -105,16 +105,44 @@ def jailed(h: Hermes, scratch: Scratch, *args: str) -> subprocess.CompletedProce
     # What lives under /tmp and is needed to run (this Python and checkout, in a CI clone there) is bound
     # back read-only after the tmpfs, as hermes's own sandbox does.
     visible = [arg for path in hidden_but_needed() for arg in ("--ro-bind-try", path, path)]
-    jail = ["bwrap", "--ro-bind", "/", "/", "--tmpfs", "/tmp", *visible, "--bind", str(scratch.root),
-            str(scratch.root), "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--cap-drop", "ALL",
-            "--die-with-parent", "--chdir", str(scratch.ws), "--"]
-    return subprocess.run([*jail, sys.executable, "-m", "hermes_cli", *args], capture_output=True, text=True,
-                          env=h.env, stdin=subprocess.DEVNULL, timeout=120, check=False)
+    jail = [
+        "bwrap",
+        "--ro-bind",
+        "/",
+        "/",
+        "--tmpfs",
+        "/tmp",
+        *visible,
+        "--bind",
+        str(scratch.root),
+        str(scratch.root),
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--unshare-pid",
+        "--cap-drop",
+        "ALL",
+        "--die-with-parent",
+        "--chdir",
+        str(scratch.ws),
+        "--",
+    ]
+    return subprocess.run(
+        [*jail, sys.executable, "-m", "hermes_cli", *args],
+        capture_output=True,
+        text=True,
+        env=h.env,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("sandbox", [True, False], ids=["hermes-sandbox", "unsandboxed-in-a-jail"])
-def test_every_bypass_is_refused_under_yes(myplan: Hermes, fake: FakeServer, scratch: Scratch, script_url: str,
-                                           sandbox: bool) -> None:
+def test_every_bypass_is_refused_under_yes(
+    myplan: Hermes, fake: FakeServer, scratch: Scratch, script_url: str, sandbox: bool
+) -> None:
     commands = bypasses(script_url)
     config = myplan.home / "config.toml"
     config.write_text(config.read_text() + f"\n[tools]\nsandbox = {'true' if sandbox else 'false'}\nnetwork = true\n")
@@ -130,8 +158,10 @@ def test_every_bypass_is_refused_under_yes(myplan: Hermes, fake: FakeServer, scr
     assert len(refusals) == len(commands), result.stderr
     for line in refusals:
         assert line.startswith("run_command not run: it is dangerous: "), line
-        assert line.endswith(", so it asks even with --yes, and there is no terminal to ask on; "
-                             "set [agent] allow_dangerous = true to allow it."), line
+        assert line.endswith(
+            ", so it asks even with --yes, and there is no terminal to ask on; "
+            "set [agent] allow_dangerous = true to allow it."
+        ), line
     assert "pass -y" not in result.stderr  # -y was given
     results = tool_messages(fake.requests()[1].body)
     assert len(results) == len(commands)
@@ -141,22 +171,29 @@ def test_every_bypass_is_refused_under_yes(myplan: Hermes, fake: FakeServer, scr
 
 
 def test_without_yes_the_refusal_says_what_would_allow_it(myplan: Hermes, fake: FakeServer, scratch: Scratch) -> None:
-    fake.script(ToolCalls([("run_command", {"command": "rm -rf ~"}), ("run_command", {"command": "ls"})]),
-                Reply("Nothing done."))
+    fake.script(
+        ToolCalls([("run_command", {"command": "rm -rf ~"}), ("run_command", {"command": "ls"})]),
+        Reply("Nothing done."),
+    )
     result = myplan.run("ask", "Clean up.", cwd=scratch.ws)
     assert result.returncode == 0, result.stderr
     assert scratch.intact()
-    assert ("run_command not run: it is dangerous: recursive rm of ~, so it asks even with --yes, and there is no "
-            "terminal to ask on; set [agent] allow_dangerous = true and pass -y to allow it.") in result.stderr
-    assert (f"run_command not run: it runs a program ({SANDBOXED}) and needs approval, and there is no terminal "
-            "to ask on; pass -y to allow it.") in result.stderr
+    assert (
+        "run_command not run: it is dangerous: recursive rm of ~, so it asks even with --yes, and there is no "
+        "terminal to ask on; set [agent] allow_dangerous = true and pass -y to allow it."
+    ) in result.stderr
+    assert (
+        f"run_command not run: it runs a program ({SANDBOXED}) and needs approval, and there is no terminal "
+        "to ask on; pass -y to allow it."
+    ) in result.stderr
 
 
 # --- what the sandbox confines -------------------------------------------------------------------------
 
 
-def test_a_sandboxed_command_writes_in_the_workspace_and_nowhere_else(myplan: Hermes, fake: FakeServer,
-                                                                      scratch: Scratch) -> None:
+def test_a_sandboxed_command_writes_in_the_workspace_and_nowhere_else(
+    myplan: Hermes, fake: FakeServer, scratch: Scratch
+) -> None:
     name = f"hermes-sandbox-{uuid.uuid4().hex}"
     outside = Path("/var/tmp") / name  # writable for this user outside the sandbox
     commands = [
@@ -181,13 +218,17 @@ def test_a_sandboxed_command_writes_in_the_workspace_and_nowhere_else(myplan: He
         outside.unlink(missing_ok=True)
 
 
-def test_a_sandboxed_command_cannot_reach_around_the_read_only_filesystem(myplan: Hermes, fake: FakeServer,
-                                                                          scratch: Scratch) -> None:
+def test_a_sandboxed_command_cannot_reach_around_the_read_only_filesystem(
+    myplan: Hermes, fake: FakeServer, scratch: Scratch
+) -> None:
     # Without a PID namespace, /proc/PID/root of any process outside (hermes, bwrap, this test) would lead
     # to the writable filesystem; as root, bwrap would keep every capability and could remount / rw.
     outside = Path("/var/tmp") / f"hermes-sandbox-{uuid.uuid4().hex}"
-    commands = [f"touch /proc/{os.getpid()}/root{outside}", "mount -o remount,rw / && touch " + str(outside),
-                "grep CapEff /proc/self/status"]
+    commands = [
+        f"touch /proc/{os.getpid()}/root{outside}",
+        "mount -o remount,rw / && touch " + str(outside),
+        "grep CapEff /proc/self/status",
+    ]
     fake.script(ToolCalls([("run_command", {"command": c}) for c in commands]), Reply("Done."))
     try:
         result = myplan.run("ask", "-y", "Escape.", cwd=scratch.ws)
@@ -229,28 +270,41 @@ def test_a_call_asking_for_the_network_asks_even_with_yes(myplan: Hermes, fake: 
     fake.script(ToolCalls([call]), Reply("Not allowed."))
     result = myplan.run("ask", "-y", "Reach the server.", cwd=scratch.ws)
     assert result.returncode == 0, result.stderr
-    assert ("run_command not run: it needs network access, which sandboxed commands do not have, so it asks even "
-            "with --yes, and there is no terminal to ask on; set [tools] network = true to allow it.") in result.stderr
+    assert (
+        "run_command not run: it needs network access, which sandboxed commands do not have, so it asks even "
+        "with --yes, and there is no terminal to ask on; set [tools] network = true to allow it."
+    ) in result.stderr
     assert fake.requests("/probe-asked") == []
 
     fake.reset()
     fake.script(ToolCalls([call]), Reply("Reached it."))
-    status = ask_on_a_terminal(myplan, scratch.ws, ["-y", "Reach the server."], "needs network access", "y",
-                               "Reached it.")
+    status = ask_on_a_terminal(
+        myplan, scratch.ws, ["-y", "Reach the server."], "needs network access", "y", "Reached it."
+    )
     assert status == 0
     assert len(fake.requests("/probe-asked")) == 1
 
 
-def test_the_approval_prompt_and_tools_say_the_sandbox_is_on(myplan: Hermes, fake: FakeServer,
-                                                             scratch: Scratch) -> None:
+def test_the_approval_prompt_and_tools_say_the_sandbox_is_on(
+    myplan: Hermes, fake: FakeServer, scratch: Scratch
+) -> None:
     fake.script(ToolCalls([("run_command", {"command": "touch ran"})]), Reply("Fine."))
-    assert ask_on_a_terminal(myplan, scratch.ws, ["List."], f"run_command runs a program ({SANDBOXED}):", "n",
-                             "Fine.") == 0
+    assert (
+        ask_on_a_terminal(myplan, scratch.ws, ["List."], f"run_command runs a program ({SANDBOXED}):", "n", "Fine.")
+        == 0
+    )
     assert not (scratch.ws / "ran").exists()
 
     env = {**myplan.env, "PROMPT_TOOLKIT_NO_CPR": "1"}
-    child = pexpect.spawn(sys.executable, ["-m", "hermes_cli", "chat"], env=env, cwd=str(scratch.ws),
-                          encoding="utf-8", timeout=20, dimensions=(40, 160))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "hermes_cli", "chat"],
+        env=env,
+        cwd=str(scratch.ws),
+        encoding="utf-8",
+        timeout=20,
+        dimensions=(40, 160),
+    )
     child.expect_exact("›")
     child.send("/tools\r")
     child.expect_exact("run_command")
@@ -264,8 +318,7 @@ def test_the_approval_prompt_and_tools_say_the_sandbox_is_on(myplan: Hermes, fak
 def test_without_the_sandbox_hermes_says_so_once(myplan: Hermes, fake: FakeServer, scratch: Scratch) -> None:
     config = myplan.home / "config.toml"
     config.write_text(config.read_text() + "\n[tools]\nsandbox = false\n")
-    fake.script(ToolCalls([("run_command", {"command": "true"}), ("run_command", {"command": "true"})]),
-                Reply("Done."))
+    fake.script(ToolCalls([("run_command", {"command": "true"}), ("run_command", {"command": "true"})]), Reply("Done."))
     result = myplan.run("ask", "-y", "Run it twice.", cwd=scratch.ws)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("(commands are not sandboxed in this session: [tools] sandbox = false)") == 1
@@ -286,12 +339,19 @@ def test_commands_run_when_python_and_hermes_live_under_tmp(tmp_path: Path) -> N
     code = (
         "import sys; from pathlib import Path\n"
         "from agent.tools.builtin.shell import RunCommand\nfrom agent.tools.base import Workspace\n"
-        "print(RunCommand().run({'command': 'echo made it > here.txt; cat here.txt'}, Workspace(Path(sys.argv[1]))).content)\n"
+        "run = RunCommand().run({'command': 'echo made it > here.txt; cat here.txt'}, Workspace(Path(sys.argv[1])))\n"
+        "print(run.content)\n"
     )
     site = next(Path(sys.prefix).glob("lib/python*/site-packages"))  # httpx etc. for the imports above
     env = {**os.environ, "PYTHONPATH": f"{checkout}{os.pathsep}{site}"}
-    done = subprocess.run([str(venv / "bin" / "python"), "-c", code, str(ws)], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=60)
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code, str(ws)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "exit code 0" in done.stdout and "made it" in done.stdout
     assert (ws / "here.txt").read_text() == "made it\n"

@@ -17,9 +17,9 @@ import pytest
 
 from agent import sessions as sessions_module
 from agent.conversation import Message
-from agent.errors import StorageError, UsageError
 from agent.events import Usage
 from agent.sessions import SCHEMA_VERSION, SessionStore, redact_url, title_from
+from providers.errors import StorageError, UsageError
 
 ROUTE = {"provider": "openrouter", "model": "some/model", "base_url": "https://openrouter.ai/api/v1"}
 
@@ -39,14 +39,35 @@ def conversation() -> list[Message]:
     call = {"id": "call_1", "type": "function", "function": {"name": "read_file", "arguments": '{"path": "a.txt"}'}}
     return [
         Message("user", "Why is the sky blue?\nExplain briefly.", created=1000.0),
-        Message("assistant", None, tool_calls=(call,), provider="openrouter", model="some/model",
-                usage=Usage(10, 5), finish_reason="tool_calls", created=1001.0),
+        Message(
+            "assistant",
+            None,
+            tool_calls=(call,),
+            provider="openrouter",
+            model="some/model",
+            usage=Usage(10, 5),
+            finish_reason="tool_calls",
+            created=1001.0,
+        ),
         Message("tool", "Rayleigh scattering of sunlight", tool_call_id="call_1", name="read_file", created=1002.0),
-        Message("assistant", "Because of Rayleigh scattering.", provider="deepseek", model="deepseek-chat",
-                usage=Usage(30, 8), finish_reason="stop", created=1003.0),
+        Message(
+            "assistant",
+            "Because of Rayleigh scattering.",
+            provider="deepseek",
+            model="deepseek-chat",
+            usage=Usage(30, 8),
+            finish_reason="stop",
+            created=1003.0,
+        ),
         Message("user", "And at sunset?", created=1004.0),
-        Message("assistant", "Longer path through the air, so", provider="deepseek", model="deepseek-chat",
-                finish_reason="interrupted", created=1005.0),
+        Message(
+            "assistant",
+            "Longer path through the air, so",
+            provider="deepseek",
+            model="deepseek-chat",
+            finish_reason="interrupted",
+            created=1005.0,
+        ),
     ]
 
 
@@ -65,8 +86,9 @@ def fixed_ids(monkeypatch: pytest.MonkeyPatch, *ids: str) -> None:
 def message_from_dict(data: dict[str, Any]) -> Message:
     usage = data["usage"]
     assert data["attachments"] == []  # listed by name and hash only: the JSON carries no file contents
-    return Message(**{**data, "tool_calls": tuple(data["tool_calls"]), "usage": usage and Usage(**usage),
-                      "attachments": ()})
+    return Message(
+        **{**data, "tool_calls": tuple(data["tool_calls"]), "usage": usage and Usage(**usage), "attachments": ()}
+    )
 
 
 # --- the store ---
@@ -163,14 +185,14 @@ def test_search_ranks_and_highlights(store: SessionStore) -> None:
     sid = filled(store)
     other = filled(store, [Message("user", "scattering scattering scattering of light")])
     hits = store.search("scattering")
-    assert [h.session.id for h in hits][0] == other
+    assert next(h.session.id for h in hits) == other
     assert {h.session.id for h in hits} == {sid, other}
     assert all("**scattering**" in h.snippet for h in hits)
     assert hits == sorted(hits, key=lambda h: h.rank)
     assert {h.role for h in hits if h.session.id == sid} == {"tool", "assistant"}
 
 
-@pytest.mark.parametrize("query", ['sky AND', '"unbalanced', "c++", "title:sky", "(", "NOT", "sky*)"])
+@pytest.mark.parametrize("query", ["sky AND", '"unbalanced', "c++", "title:sky", "(", "NOT", "sky*)"])
 def test_search_syntax_fts5_rejects_is_a_phrase(store: SessionStore, query: str) -> None:
     filled(store)
     store.search(query)  # no exception
@@ -181,9 +203,7 @@ def test_search_falls_back_to_phrase(store: SessionStore) -> None:
     assert [h.session.id for h in store.search("c++")] == [sid]
 
 
-def test_search_ranks_the_newest_matches_of_a_common_word(
-    store: SessionStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_search_ranks_the_newest_matches_of_a_common_word(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sessions_module, "RANKED_MATCHES", 2)
     ids = [filled(store, [Message("user", "needle " * (3 - i))]) for i in range(3)]
     assert {h.session.id for h in store.search("needle")} == set(ids[1:])
@@ -215,8 +235,15 @@ def test_export_json_reimports(store: SessionStore) -> None:
 def test_export_markdown(store: SessionStore) -> None:
     text = store.export(filled(store), "markdown")
     assert text.startswith("# Why is the sky blue?\n")
-    for part in ("## System", "Be brief.", "read_file", "Because of Rayleigh scattering.", "*(interrupted)*",
-                 "deepseek:deepseek-chat", "30+8 tokens"):
+    for part in (
+        "## System",
+        "Be brief.",
+        "read_file",
+        "Because of Rayleigh scattering.",
+        "*(interrupted)*",
+        "deepseek:deepseek-chat",
+        "30+8 tokens",
+    ):
         assert part in text
 
 
@@ -360,8 +387,13 @@ def hermes(home: Path, *args: str, stdin: str = "") -> subprocess.CompletedProce
     env = {**os.environ, "HERMES_HOME": str(home), "NO_COLOR": "1"}
     env.pop("HERMES_DEBUG", None)
     return subprocess.run(
-        [sys.executable, "-m", "hermes_cli", *args], env=env, input=stdin, capture_output=True, text=True,
-        cwd=Path(__file__).resolve().parent.parent, timeout=60,
+        [sys.executable, "-m", "hermes_cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=60,
     )
 
 
@@ -468,8 +500,9 @@ def test_processes_creating_the_database_at_once_all_succeed(tmp_path: Path) -> 
     root = Path(__file__).resolve().parents[1]
     for trial in range(8):
         db = tmp_path / f"race-{trial}.db"
-        procs = [subprocess.Popen([sys.executable, "-c", code, str(db)], cwd=root, stderr=subprocess.PIPE)
-                 for _ in range(4)]
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, str(db)], cwd=root, stderr=subprocess.PIPE) for _ in range(4)
+        ]
         errors = [p.communicate()[1].decode() for p in procs]
         assert all(p.returncode == 0 for p in procs), errors
         with SessionStore(db) as store:

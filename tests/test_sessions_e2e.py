@@ -58,7 +58,10 @@ def test_resume_by_prefix_and_search_and_export(hermes: Hermes, fake: FakeServer
     exported = hermes.run("sessions", "export", first["session_id"], "--format", "json")
     data = json.loads(exported.stdout)
     assert [m["content"] for m in data["messages"]] == [
-        "Tell me about aardvarks", "The aardvark eats ants.", "Termites as well?", "Yes, termites too.",
+        "Tell me about aardvarks",
+        "The aardvark eats ants.",
+        "Termites as well?",
+        "Yes, termites too.",
     ]
     db = (hermes.home / "data" / "sessions.db").read_bytes()
     assert KEY.encode() not in db
@@ -86,7 +89,10 @@ def test_kill_9_mid_answer_keeps_earlier_turns(hermes: Hermes, fake: FakeServer)
     fake.script(Reply("a slow answer " * 40, delay=0.2))
     proc = subprocess.Popen(
         [sys.executable, "-m", "hermes_cli", "ask", "-c", "turn two"],
-        env=hermes.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        env=hermes.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
     )
     assert proc.stdout is not None
     proc.stdout.read(5)  # the answer has started streaming

@@ -60,7 +60,8 @@ def test_system_model_switch_and_new_are_restored_as_on_screen(
 ) -> None:
     myplan.write_config(
         f'[providers.myplan]\nbase_url = "{fake.base_url}"\nmodels = ["model-a"]\n\n'
-        f'[providers.other]\nbase_url = "{fake2.base_url}"\nmodels = ["m"]\n')
+        f'[providers.other]\nbase_url = "{fake2.base_url}"\nmodels = ["m"]\n'
+    )
     myplan.env["OTHER_API_KEY"] = "sk-other-key-000001"
     fake.script(Reply("From myplan."))
     fake2.script(Reply("From other."), Reply("Other again."))
@@ -154,7 +155,9 @@ def test_resume_inside_the_repl_completes_over_recent_sessions(myplan: Hermes, f
 
 def test_edit_composes_in_the_editor_and_edit_last_resends(myplan: Hermes, fake: FakeServer, tmp_path: Path) -> None:
     editor = tmp_path / "editor.sh"
-    editor.write_text('#!/bin/sh\nif [ -s "$1" ]; then sed -i "s/cats/dogs/" "$1"; else printf "about cats" > "$1"; fi\n')
+    editor.write_text(
+        '#!/bin/sh\nif [ -s "$1" ]; then sed -i "s/cats/dogs/" "$1"; else printf "about cats" > "$1"; fi\n'
+    )
     editor.chmod(editor.stat().st_mode | stat.S_IXUSR)
     fake.script(Reply("Cats are fine."), Reply("Dogs are fine."))
     chat = Session(myplan, env={"EDITOR": str(editor), "VISUAL": ""})
@@ -186,8 +189,13 @@ def test_an_ask_continuing_a_session_in_use_forks_it(myplan: Hermes, fake: FakeS
     assert myplan.run("ask", "start").returncode == 0
     original = latest_id(myplan)
     fake.always(Reply("slow answer", delay=0.4))
-    first = subprocess.Popen([sys.executable, "-m", "hermes_cli", "ask", "-c", "from the first"], env=myplan.env,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "hermes_cli", "ask", "-c", "from the first"],
+        env=myplan.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 20
     while len(fake.requests()) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)  # until the first ask is mid-answer, holding the session

@@ -27,10 +27,14 @@ K1, K2, K3 = "sk-migrate-key-0001", "sk-migrate-key-0002", "sk-migrate-key-0003"
 
 def run_children(script: str, *args_each: list[str]) -> list[str]:
     with ThreadPoolExecutor(len(args_each)) as pool:
-        done = list(pool.map(
-            lambda args: subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=False),
-            args_each,
-        ))
+        done = list(
+            pool.map(
+                lambda args: subprocess.run(
+                    [sys.executable, "-c", script, *args], capture_output=True, text=True, check=False
+                ),
+                args_each,
+            )
+        )
     assert all(d.returncode == 0 and not d.stderr for d in done), [d.stderr for d in done]
     return [d.stdout for d in done]
 
@@ -116,10 +120,20 @@ def _legacy_document(now: float) -> dict[str, object]:
     return {
         "providers": {
             "myplan": {
-                fingerprint(K1): {"cooldown_until": now + 900, "cooldown_reason": "HTTP 429", "requests": 7,
-                                  "errors": 2, "last_error": "HTTP 429", "last_used": now - 5},
-                fingerprint(K2): {"exhausted": "HTTP 401: bad key", "last_error": "HTTP 401: bad key", "requests": 1,
-                                  "errors": 1},
+                fingerprint(K1): {
+                    "cooldown_until": now + 900,
+                    "cooldown_reason": "HTTP 429",
+                    "requests": 7,
+                    "errors": 2,
+                    "last_error": "HTTP 429",
+                    "last_used": now - 5,
+                },
+                fingerprint(K2): {
+                    "exhausted": "HTTP 401: bad key",
+                    "last_error": "HTTP 401: bad key",
+                    "requests": 1,
+                    "errors": 1,
+                },
                 fingerprint(K3): {"requests": 40, "last_used": now - 60},
             },
             "other": {"abcd1234": {"exhausted": "HTTP 403"}},
@@ -172,7 +186,6 @@ def test_an_upgrade_keeps_the_pools_state_end_to_end(hermes: Hermes, fake: FakeS
     assert [(c["state"], c["requests"]) for c in listed] == [(OK, 7), (OK, 1), (OK, 41)]
 
 
-
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bwrap for a read-only mount")
 def test_a_read_only_state_dir_still_honours_the_cooldowns_stored_there(tmp_path: Path) -> None:
     """Where the database cannot be written (a read-only home), the state is kept in memory, starting from
@@ -186,9 +199,25 @@ def test_a_read_only_state_dir_still_honours_the_cooldowns_stored_there(tmp_path
         "print(s.troubled('p', time.time())['a'].status(time.time()), s.read('p')['a'].requests)\n"
     )
     done = subprocess.run(
-        ["bwrap", "--bind", "/", "/", "--dev", "/dev", "--ro-bind", str(state), str(state),
-         sys.executable, "-c", script, str(state / "credentials.db")],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            "bwrap",
+            "--bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--ro-bind",
+            str(state),
+            str(state),
+            sys.executable,
+            "-c",
+            script,
+            str(state / "credentials.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     if "Read-only file system" not in done.stderr and done.returncode != 0:
         pytest.skip(f"bwrap cannot make a mount namespace here: {done.stderr.strip()[:200]}")

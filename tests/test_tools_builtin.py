@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -45,7 +46,14 @@ def test_builtin_tools_are_complete_and_well_formed() -> None:
     tools = builtin_tools()
     names = [t.name for t in tools]
     assert names == [
-        "read_file", "list_dir", "search_files", "write_file", "edit_file", "run_command", "fetch_url", "current_time"
+        "read_file",
+        "list_dir",
+        "search_files",
+        "write_file",
+        "edit_file",
+        "run_command",
+        "fetch_url",
+        "current_time",
     ]
     effects = {t.name: t.effect for t in tools}
     assert effects["write_file"] is effects["edit_file"] is Effect.WRITE
@@ -353,8 +361,9 @@ def test_run_command_timeout_kills_the_process_group(ws: Workspace, shell: RunCo
     assert _wait_gone(sleep_for)
 
 
-def test_run_command_stops_background_jobs_that_hold_the_output(ws: Workspace, shell: RunCommand,
-                                                                sleep_for: str) -> None:
+def test_run_command_stops_background_jobs_that_hold_the_output(
+    ws: Workspace, shell: RunCommand, sleep_for: str
+) -> None:
     started = time.monotonic()
     result = run(shell, ws, command=f"sleep {sleep_for} & echo started", timeout_seconds=60)
     assert time.monotonic() - started < 10  # not the 60 s timeout
@@ -363,8 +372,9 @@ def test_run_command_stops_background_jobs_that_hold_the_output(ws: Workspace, s
     assert _wait_gone(sleep_for)
 
 
-def test_run_command_leaves_a_background_job_with_its_own_output_running(ws: Workspace, shell: RunCommand,
-                                                                         sleep_for: str) -> None:
+def test_run_command_leaves_a_background_job_with_its_own_output_running(
+    ws: Workspace, shell: RunCommand, sleep_for: str
+) -> None:
     result = run(shell, ws, command=f"sleep {sleep_for} > /dev/null 2>&1 & echo started")
     assert result.content == "exit code 0\nstarted\n"
     children = _running(sleep_for)
@@ -430,7 +440,8 @@ def test_dangerous_commands(command: str, tmp_path: Path) -> None:
     assert dangerous_reason(command)
     ws = Workspace(tmp_path)
     assert RunCommand().danger({"command": command}, ws) == dangerous_reason(
-        command, cwd=str(tmp_path), home=str(Path.home()), sandboxed=True)
+        command, cwd=str(tmp_path), home=str(Path.home()), sandboxed=True
+    )
 
 
 @pytest.mark.parametrize(
@@ -491,10 +502,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client stops reading at its cap
             self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client stops reading at its size cap
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -594,4 +603,3 @@ def test_workspace_relative_and_absolute_paths_both_work(ws: Workspace, tmp_path
         assert run(SearchFiles(), ws, pattern="else", path=str(outside)).content == f"{outside}:1: elsewhere"
     finally:
         os.unlink(outside)
-

@@ -114,8 +114,9 @@ def with_mcp_and_keys(hermes: Hermes, fake: FakeServer, *, extra: str = "") -> N
     hermes.env["GITHUB_TOKEN"] = GITHUB_TOKEN
 
 
-def test_an_mcp_tool_that_returns_its_environment_holds_no_key(hermes: Hermes, fake: FakeServer,
-                                                                 tmp_path: Path) -> None:
+def test_an_mcp_tool_that_returns_its_environment_holds_no_key(
+    hermes: Hermes, fake: FakeServer, tmp_path: Path
+) -> None:
     with_mcp_and_keys(hermes, fake)
     fake.script(ToolCalls([("get_env", {})]), Reply("Here is what I saw."))
     result = hermes.run("ask", "show me your environment", cwd=tmp_path)
@@ -123,34 +124,46 @@ def test_an_mcp_tool_that_returns_its_environment_holds_no_key(hermes: Hermes, f
     tool_result = next(m["content"] for m in fake.requests()[-1].body["messages"] if m["role"] == "tool")
     assert "PATH=" in tool_result  # the tool did run and return its environment
     assert "GITHUB_TOKEN" not in tool_result  # not named in pass_env: a credential-like variable stays home
-    texts = [tool_result, json.dumps([r.body for r in fake.log]), result.stdout, result.stderr,
-             *every_file(hermes.home)]
-    assert leaked(texts, all_keys(hermes) + [GITHUB_TOKEN]) == []
+    texts = [
+        tool_result,
+        json.dumps([r.body for r in fake.log]),
+        result.stdout,
+        result.stderr,
+        *every_file(hermes.home),
+    ]
+    assert leaked(texts, [*all_keys(hermes), GITHUB_TOKEN]) == []
 
 
 def test_pass_env_hands_a_variable_to_mcp_servers_and_commands_but_the_model_sees_it_masked(
     hermes: Hermes, fake: FakeServer, tmp_path: Path
 ) -> None:
     with_mcp_and_keys(hermes, fake, extra='\n[tools]\npass_env = ["GITHUB_TOKEN", "MYPLAN_API_KEY"]\n')
-    fake.script(ToolCalls([("get_env", {}),
-                           ("run_command", {"command": 'echo "token:${#GITHUB_TOKEN} key:${#MYPLAN_API_KEY}"'})]),
-                Reply("done"))
+    fake.script(
+        ToolCalls(
+            [("get_env", {}), ("run_command", {"command": 'echo "token:${#GITHUB_TOKEN} key:${#MYPLAN_API_KEY}"'})]
+        ),
+        Reply("done"),
+    )
     result = hermes.run("ask", "-y", "go", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     results = [m["content"] for m in fake.requests()[-1].body["messages"] if m["role"] == "tool"]
     assert f"GITHUB_TOKEN={mask_key(GITHUB_TOKEN)}" in results[0]  # passed on, but masked for the model
     assert "MYPLAN_API_KEY" not in results[0]  # a provider key is never passed, even when named
     assert f"token:{len(GITHUB_TOKEN)} key:0" in results[1]
-    assert all(GITHUB_TOKEN not in text for text in [json.dumps([r.body for r in fake.log]), result.stdout,
-                                                     result.stderr, *every_file(hermes.home)])
+    assert all(
+        GITHUB_TOKEN not in text
+        for text in [json.dumps([r.body for r in fake.log]), result.stdout, result.stderr, *every_file(hermes.home)]
+    )
     assert leaked([*results, *every_file(hermes.home)], all_keys(hermes)) == []
 
 
-def test_run_command_env_has_no_provider_key_or_state_password(hermes: Hermes, fake: FakeServer,
-                                                               tmp_path: Path) -> None:
+def test_run_command_env_has_no_provider_key_or_state_password(
+    hermes: Hermes, fake: FakeServer, tmp_path: Path
+) -> None:
     with_mcp_and_keys(hermes, fake)
-    hermes.write_config(f'[model]\nprovider = "myplan"\nname = "model-a"\n\n'
-                        f'[providers.myplan]\nbase_url = "{fake.base_url}"\n')
+    hermes.write_config(
+        f'[model]\nprovider = "myplan"\nname = "model-a"\n\n[providers.myplan]\nbase_url = "{fake.base_url}"\n'
+    )
     fake.script(ToolCalls([("run_command", {"command": "env; echo END"})]), Reply("ok"))
     result = hermes.run("ask", "-y", "go", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -158,12 +171,11 @@ def test_run_command_env_has_no_provider_key_or_state_password(hermes: Hermes, f
     assert "END" in output and "PATH=" in output
     for name in [*OTHER_KEYS, "MYPLAN_API_KEY", "HERMES_STATE_URL", "GITHUB_TOKEN"]:
         assert f"{name}=" not in output
-    assert leaked([output, *every_file(hermes.home)], all_keys(hermes) + [GITHUB_TOKEN]) == []
+    assert leaked([output, *every_file(hermes.home)], [*all_keys(hermes), GITHUB_TOKEN]) == []
 
 
 def config_with_three_secret_kinds(hermes: Hermes, fake: FakeServer, *, userinfo: bool) -> None:
-    base_url = fake.base_url.replace("http://", "http://plan-user:url-pass-w0rd-1234@") if userinfo \
-        else fake.base_url
+    base_url = fake.base_url.replace("http://", "http://plan-user:url-pass-w0rd-1234@") if userinfo else fake.base_url
     hermes.write_config(
         f'[model]\nprovider = "myplan"\nname = "model-a"\n\n'
         f'[providers.myplan]\nbase_url = "{base_url}"\napi_keys = ["{KEY}"]\n\n'
@@ -173,11 +185,21 @@ def config_with_three_secret_kinds(hermes: Hermes, fake: FakeServer, *, userinfo
     )
 
 
-@pytest.mark.parametrize("args", [
-    ["config", "show"], ["config", "show", "--json"], ["config", "get", "mcp"], ["config", "get", "credentials.state"],
-    ["config", "get", "providers.myplan.api_keys"], ["providers"], ["providers", "--json"], ["auth", "list"],
-    ["auth", "list", "--json"], ["--debug", "ask", "-m", "myplan:model-a", "hi"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["config", "show"],
+        ["config", "show", "--json"],
+        ["config", "get", "mcp"],
+        ["config", "get", "credentials.state"],
+        ["config", "get", "providers.myplan.api_keys"],
+        ["providers"],
+        ["providers", "--json"],
+        ["auth", "list"],
+        ["auth", "list", "--json"],
+        ["--debug", "ask", "-m", "myplan:model-a", "hi"],
+    ],
+)
 def test_displays_mask_every_secret_kind(hermes: Hermes, fake: FakeServer, args: list[str]) -> None:
     config_with_three_secret_kinds(hermes, fake, userinfo=False)
     fake.stop()  # the ask fails (connection refused): its error and --debug traceback are displays too
@@ -191,14 +213,17 @@ def test_displays_mask_every_secret_kind(hermes: Hermes, fake: FakeServer, args:
 
 
 @pytest.mark.parametrize("args", [["config", "show"], ["providers"], ["ask", "hi"], ["--debug", "ask", "hi"]])
-def test_a_base_url_with_userinfo_is_refused_and_never_shown(hermes: Hermes, fake: FakeServer,
-                                                             args: list[str]) -> None:
+def test_a_base_url_with_userinfo_is_refused_and_never_shown(hermes: Hermes, fake: FakeServer, args: list[str]) -> None:
     config_with_three_secret_kinds(hermes, fake, userinfo=True)
     result = hermes.run(*args)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "not in the URL" in result.stderr or "user:password@" in result.stderr
-    assert leaked([result.stdout, result.stderr], [KEY, STATE_PASSWORD, GITHUB_TOKEN, "url-pass-w0rd-1234"],
-                  masked_too=False) == []
+    assert (
+        leaked(
+            [result.stdout, result.stderr], [KEY, STATE_PASSWORD, GITHUB_TOKEN, "url-pass-w0rd-1234"], masked_too=False
+        )
+        == []
+    )
     assert fake.log == []
 
 
@@ -232,8 +257,9 @@ BAD_KEYS = {
 
 @pytest.mark.parametrize("kind", BAD_KEYS)
 @pytest.mark.parametrize("source", ["MYPLAN_API_KEY", "MYPLAN_API_KEYS", "config"])
-def test_a_malformed_key_is_refused_before_any_request(hermes: Hermes, fake: FakeServer, kind: str,
-                                                       source: str) -> None:
+def test_a_malformed_key_is_refused_before_any_request(
+    hermes: Hermes, fake: FakeServer, kind: str, source: str
+) -> None:
     bad = BAD_KEYS[kind]
     config = f'[providers.myplan]\nbase_url = "{fake.base_url}"\n'
     if source == "config":

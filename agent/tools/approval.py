@@ -42,8 +42,9 @@ class Verdict:
     setting: str = ""  # for such a call: the config setting that would let it run with --yes, if any
 
 
-def decide(tool: Tool, args: Arguments, workspace: Workspace, settings: ApprovalSettings,
-           always: Collection[str] = ()) -> Verdict:
+def decide(
+    tool: Tool, args: Arguments, workspace: Workspace, settings: ApprovalSettings, always: Collection[str] = ()
+) -> Verdict:
     """May raise ToolError (a path argument that is not a path)."""
     danger = tool.danger(args, workspace)
     if danger and not settings.allow_dangerous:
@@ -58,8 +59,11 @@ def decide(tool: Tool, args: Arguments, workspace: Workspace, settings: Approval
     if tool.effect is Effect.READ or approved:
         return Verdict(RUN)
     # An MCP tool may do anything its server does: say whose tool it is rather than guess at "a program".
-    what = (f"is a tool of MCP server {tool.source.removeprefix('mcp:')!r}" if tool.source.startswith("mcp:")
-            else _WHAT[tool.effect])
+    what = (
+        f"is a tool of MCP server {tool.source.removeprefix('mcp:')!r}"
+        if tool.source.startswith("mcp:")
+        else _WHAT[tool.effect]
+    )
     return Verdict(ASK, f"{what} ({tool.confinement})" if tool.confinement else what)
 
 

@@ -15,7 +15,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 # Linux's limits: a longer name fails in the kernel ("File name too long") wherever it is used.
 NAME_MAX = 255  # bytes in one path component
@@ -132,7 +132,7 @@ class BuiltinTool:
 
     name: str = ""
     description: str = ""
-    parameters: dict[str, Any] = {}
+    parameters: ClassVar[dict[str, Any]] = {}
     effect: Effect = Effect.READ
     source = "built-in"
 

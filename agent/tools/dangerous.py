@@ -36,13 +36,48 @@ STREAM = "\0stream"  # the value of <(...): a pipe from another process, not a p
 # there (or of everything in them) wrecks the machine. Deeper paths (/tmp/x, /usr/local/lib/foo) are
 # ordinary work and must not cry wolf. The home directory and every directory above it count too.
 _SYSTEM_DIRS = (
-    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/proc", "/root",
-    "/run", "/sbin", "/srv", "/sys", "/usr", "/var", "/usr/bin", "/usr/lib", "/usr/lib64", "/usr/sbin", "/usr/share",
-    "/usr/local", "/var/lib",
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/usr",
+    "/var",
+    "/usr/bin",
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/sbin",
+    "/usr/share",
+    "/usr/local",
+    "/var/lib",
 )
 # Devices that are not disks; writing anywhere else under /dev may destroy one.
-_HARMLESS_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/stdout",
-                     "/dev/stderr", "/dev/stdin", "/dev/tty", "/dev/fd/*", "/dev/pts/*", "/dev/shm/*")
+_HARMLESS_DEVICES = (
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/stdout",
+    "/dev/stderr",
+    "/dev/stdin",
+    "/dev/tty",
+    "/dev/fd/*",
+    "/dev/pts/*",
+    "/dev/shm/*",
+)
 _STDIN_PATHS = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
 _SHELLS = frozenset({"sh", "bash", "rbash", "zsh", "dash", "ksh", "mksh", "lksh", "ash", "yash", "posh", "fish"})
 # Interpreters that read their program from stdin when given no program: option letters that take
@@ -65,8 +100,32 @@ _INLINE_LONG = frozenset({"--eval", "--print", "--command"})
 # Programs that run the rest of their arguments as a command: options whose value is the next word,
 # and how many operands come before the command.
 _WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
-    "sudo": (frozenset({"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "-T", "--user", "--group", "--host",
-                        "--prompt", "--chdir", "--role", "--type", "--other-user", "--close-from"}), 0),
+    "sudo": (
+        frozenset(
+            {
+                "-u",
+                "-g",
+                "-h",
+                "-p",
+                "-C",
+                "-D",
+                "-r",
+                "-t",
+                "-U",
+                "-T",
+                "--user",
+                "--group",
+                "--host",
+                "--prompt",
+                "--chdir",
+                "--role",
+                "--type",
+                "--other-user",
+                "--close-from",
+            }
+        ),
+        0,
+    ),
     "doas": (frozenset({"-u", "-C"}), 0),
     "nohup": (frozenset(), 0),
     "time": (frozenset({"-f", "-o", "--format", "--output"}), 0),
@@ -97,8 +156,9 @@ MAX_VALUES = 32  # values one word may have before it counts as unknown
 MAX_STEPS = 5_000  # nodes walked (loops twice, functions at each call): past this, it counts as dangerous
 
 
-def dangerous_reason(command: str, *, cwd: str | None = None, home: str | None = None,
-                     sandboxed: bool = False) -> str | None:
+def dangerous_reason(
+    command: str, *, cwd: str | None = None, home: str | None = None, sandboxed: bool = False
+) -> str | None:
     """Why `command` could destroy the system or run code from elsewhere unseen, or None.
 
     `cwd` is where it starts (None: anywhere, even /), `home` what `~` is (None: unknown, only `~`
@@ -265,9 +325,10 @@ class _Walk:
             if value is not None:
                 self.values(value, state)
             items = [c for c in node.named_children if c.type == "case_item"]
-            outcomes = [state] + [self.sequence((c for c in item.named_children
-                                                 if c not in item.children_by_field_name("value")), state)
-                                  for item in items]
+            outcomes = [state] + [
+                self.sequence((c for c in item.named_children if c not in item.children_by_field_name("value")), state)
+                for item in items
+            ]
             return _merge(outcomes, self.home)
         if kind in ("while_statement", "until_statement", "for_statement", "c_style_for_statement"):
             return self.loop(node, state)
@@ -279,11 +340,13 @@ class _Walk:
     def branches(self, node: Node, state: _State) -> _State:
         conditions = [c for c in node.children_by_field_name("condition") if c.is_named]
         state = self.sequence(conditions, state)
-        then = [c for c in node.named_children
-                if c not in conditions and c.type not in ("elif_clause", "else_clause")]
+        then = [c for c in node.named_children if c not in conditions and c.type not in ("elif_clause", "else_clause")]
         outcomes = [state, self.sequence(then, state)]
-        outcomes += [self.sequence(c.named_children, state)
-                     for c in node.named_children if c.type in ("elif_clause", "else_clause")]
+        outcomes += [
+            self.sequence(c.named_children, state)
+            for c in node.named_children
+            if c.type in ("elif_clause", "else_clause")
+        ]
         return _merge(outcomes, self.home)
 
     def loop(self, node: Node, state: _State) -> _State:
@@ -371,8 +434,11 @@ class _Walk:
             return _join(parts)
         if kind in ("simple_expansion", "expansion"):
             named = node.named_children
-            if len(named) == 1 and named[0].type in ("variable_name", "special_variable_name") and (
-                    kind == "simple_expansion" or len(node.children) == 3):
+            if (
+                len(named) == 1
+                and named[0].type in ("variable_name", "special_variable_name")
+                and (kind == "simple_expansion" or len(node.children) == 3)
+            ):
                 return list(state.get(_text(named[0]), self.home))
             for child in named:
                 self.values(child, state)
@@ -507,9 +573,9 @@ class _Walk:
                 if rest is None:
                     self.opaque.append("env -S runs text known only at run time")
                     return state
-                return self.argv([*rest.split(), *args[i + 2:]], state)
+                return self.argv([*rest.split(), *args[i + 2 :]], state)
             if arg.startswith("--split-string="):
-                return self.argv([*arg.partition("=")[2].split(), *args[i + 1:]], state)
+                return self.argv([*arg.partition("=")[2].split(), *args[i + 1 :]], state)
             if arg in ("-u", "--unset", "-C", "--chdir"):
                 i += 2
             elif arg == "--":
@@ -603,13 +669,13 @@ class _Walk:
     def su(self, program: str, args: list[Value], state: _State) -> None:
         for i, arg in enumerate(args):
             if arg in ("-c", "--command") and i + 1 < len(args):
-                self.eval(f"{program} -c", args[i + 1:i + 2], state)
+                self.eval(f"{program} -c", args[i + 1 : i + 2], state)
                 return
             if arg is not None and arg.startswith("--command="):
                 self.eval(f"{program} -c", [arg.partition("=")[2]], state)
                 return
         if program == "runuser" and "--" in args:
-            self.argv(args[args.index("--") + 1:], state)
+            self.argv(args[args.index("--") + 1 :], state)
         else:
             self.stdin_script(program, state)
 
@@ -660,7 +726,7 @@ class _Walk:
             options, operands = _split_options(args)
             if _has_flag(options, "R", "--recursive"):
                 referenced = any(o is not None and o.startswith("--reference") for o in options)
-                for target in operands[0 if referenced else 1:]:
+                for target in operands[0 if referenced else 1 :]:
                     self.removal(f"recursive {program} of {{}}", target, state)
         elif program == "find":
             self.find(args, state)
@@ -681,8 +747,11 @@ class _Walk:
             for target in operands if program in ("tee", "shred", "truncate") else operands[-1:]:
                 if target is not None:
                     self.device(f"{program} writes to {{}}", target, state)
-        elif (program in _POWER or (program == "systemctl" and _POWER.intersection(a for a in args if a))
-              or (program in ("init", "telinit") and args[:1] in (["0"], ["6"]))):
+        elif (
+            program in _POWER
+            or (program == "systemctl" and _POWER.intersection(a for a in args if a))
+            or (program in ("init", "telinit") and args[:1] in (["0"], ["6"]))
+        ):
             self.reasons.append("shuts down or reboots the machine")
 
     def find(self, args: list[Value], state: _State) -> None:
@@ -701,7 +770,7 @@ class _Walk:
         for j, word in enumerate(expression):
             if word in ("-exec", "-execdir", "-ok", "-okdir"):
                 end = next((k for k in range(j + 1, len(expression)) if expression[k] in (";", "+")), len(expression))
-                command = expression[j + 1:end]
+                command = expression[j + 1 : end]
                 program = _program(command)
                 removes = program in ("rm", "unlink", "shred")
                 for start in starts:  # the first path it hands over is the start itself
@@ -753,14 +822,29 @@ class _Walk:
             parts = ["~", *parts[1:]] if self.home == "~" else parts
         for directory in self._critical:
             n = len(directory)
-            if len(parts) >= n and all(fnmatchcase(d, p) for d, p in zip(directory, parts)) and all(
-                    _broad(p) for p in parts[n:]):
+            if (
+                len(parts) >= n
+                and all(fnmatchcase(d, p) for d, p in zip(directory, parts, strict=False))
+                and all(_broad(p) for p in parts[n:])
+            ):
                 return "~" if directory in (["~"], self._home_parts) else "/" + "/".join(directory)
         return None
 
 
-_WORDS = frozenset({"word", "string", "raw_string", "ansi_c_string", "concatenation", "simple_expansion",
-                    "expansion", "number", "translated_string", "arithmetic_expansion"})
+_WORDS = frozenset(
+    {
+        "word",
+        "string",
+        "raw_string",
+        "ansi_c_string",
+        "concatenation",
+        "simple_expansion",
+        "expansion",
+        "number",
+        "translated_string",
+        "arithmetic_expansion",
+    }
+)
 
 
 def _text(node: Node) -> str:
@@ -788,7 +872,9 @@ def _expand_braces(values: list[Value]) -> list[Value]:
         if match is None:
             out.append(value)
             continue
-        out += _expand_braces([value[:match.start()] + alt + value[match.end():] for alt in match.group(1).split(",")])
+        out += _expand_braces(
+            [value[: match.start()] + alt + value[match.end() :] for alt in match.group(1).split(",")]
+        )
     return out if len(out) <= MAX_VALUES else [None]
 
 
@@ -849,7 +935,7 @@ def _unwrap(program: str, args: Sequence[Value]) -> list[Value]:
         if arg is None or not arg.startswith("-") or arg == "-":
             break
         i += 2 if arg in valued else 1
-    return list(args[i + operands:])
+    return list(args[i + operands :])
 
 
 def _program(argv: Sequence[Value]) -> str:
@@ -860,8 +946,26 @@ def _program(argv: Sequence[Value]) -> str:
 
 
 def _xargs_command(args: list[Value]) -> list[Value]:
-    valued = {"-a", "-d", "-E", "-e", "-I", "-i", "-L", "-l", "-n", "-P", "-s", "--arg-file", "--delimiter",
-              "--max-args", "--max-procs", "--max-chars", "--replace", "--max-lines"}
+    valued = {
+        "-a",
+        "-d",
+        "-E",
+        "-e",
+        "-I",
+        "-i",
+        "-L",
+        "-l",
+        "-n",
+        "-P",
+        "-s",
+        "--arg-file",
+        "--delimiter",
+        "--max-args",
+        "--max-procs",
+        "--max-chars",
+        "--replace",
+        "--max-lines",
+    }
     i = 0
     while i < len(args) and args[i] is not None and str(args[i]).startswith("-"):
         i += 2 if args[i] in valued else 1

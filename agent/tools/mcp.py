@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import base64
 import concurrent.futures
+import contextlib
 import json
 import logging
 import math
@@ -39,8 +40,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Self
 
-from agent.errors import ConfigError
 from agent.tools.base import Arguments, Effect, Escape, ToolError, ToolResult, Workspace, truncate
+from providers.errors import ConfigError
 from providers.secrets import Secrets
 
 if TYPE_CHECKING:
@@ -79,24 +80,34 @@ class ServerConfig:
     required: bool
 
 
-def parse_servers(servers: Mapping[str, Mapping[str, Any]], *, timeout: float = STARTUP_TIMEOUT,
-                  call_timeout: float = CALL_TIMEOUT) -> list[ServerConfig]:
+def parse_servers(
+    servers: Mapping[str, Mapping[str, Any]], *, timeout: float = STARTUP_TIMEOUT, call_timeout: float = CALL_TIMEOUT
+) -> list[ServerConfig]:
     """The enabled servers of the `[mcp.servers]` table. Raises ConfigError for a malformed one."""
     configs = []
     for name, spec in servers.items():
         if not isinstance(spec, Mapping):
-            raise ConfigError(f"[mcp.servers.{name}] must be a table.",
-                              hint='For example: [mcp.servers.files] with command = ["python", "-m", "server"]')
+            raise ConfigError(
+                f"[mcp.servers.{name}] must be a table.",
+                hint='For example: [mcp.servers.files] with command = ["python", "-m", "server"]',
+            )
         if spec.get("enabled", True) is False:
             continue
         command, env = _parse_spec(name, spec)
         cwd = spec.get("cwd")
         if cwd is not None and not (isinstance(cwd, str) and cwd):
             raise ConfigError(f"[mcp.servers.{name}] `cwd` must be a directory name.")
-        configs.append(ServerConfig(
-            name, tuple(command), env, os.path.expanduser(cwd) if cwd else None,
-            _seconds(name, spec, "startup_timeout", timeout), _seconds(name, spec, "tool_timeout", call_timeout),
-            spec.get("required") is True))
+        configs.append(
+            ServerConfig(
+                name,
+                tuple(command),
+                env,
+                os.path.expanduser(cwd) if cwd else None,
+                _seconds(name, spec, "startup_timeout", timeout),
+                _seconds(name, spec, "tool_timeout", call_timeout),
+                spec.get("required") is True,
+            )
+        )
     return configs
 
 
@@ -163,8 +174,11 @@ class McpServers:
                 server = _Server(config, env, self, mcp_cache.cache_key(config.command, env, config.cwd))
                 self._servers.append(server)
                 # A required server is started every time: that is the only way to know it works.
-                cached = None if fresh or config.required or cache_dir is None else mcp_cache.load(
-                    cache_dir, config.name, server.key)
+                cached = (
+                    None
+                    if fresh or config.required or cache_dir is None
+                    else mcp_cache.load(cache_dir, config.name, server.key)
+                )
                 if cached is None:
                     waiting.append(server)
                 else:
@@ -178,7 +192,7 @@ class McpServers:
             for server in waiting:
                 try:
                     server.specs = server.ready.result(server.config.startup_timeout + _STOP_TIMEOUT)
-                except Exception as e:  # noqa: BLE001 - any cause becomes the failure's message
+                except Exception as e:
                     error = server.start_error(e)
                     if server.config.required:
                         raise error from None
@@ -208,8 +222,7 @@ class McpServers:
                 if not mcp_logger.handlers:
                     mcp_logger.addHandler(logging.NullHandler())
                 self._loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(target=_run_loop, args=(self._loop,), name="hermes-mcp",
-                                                daemon=True)
+                self._thread = threading.Thread(target=_run_loop, args=(self._loop,), name="hermes-mcp", daemon=True)
                 self._thread.start()
             return self._loop
 
@@ -239,8 +252,9 @@ class McpServers:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -264,9 +278,15 @@ class McpTool:
         # The server's own hints (MCP says: untrusted, for display only). Unset destructiveHint and
         # openWorldHint default to true in the spec; hermes names only what the server says.
         self.hints: tuple[str, ...] = tuple(
-            word for key, word in (("readOnlyHint", "read-only"), ("destructiveHint", "destructive"),
-                                   ("idempotentHint", "idempotent"), ("openWorldHint", "open-world"))
-            if annotations.get(key) is True)
+            word
+            for key, word in (
+                ("readOnlyHint", "read-only"),
+                ("destructiveHint", "destructive"),
+                ("idempotentHint", "idempotent"),
+                ("openWorldHint", "open-world"),
+            )
+            if annotations.get(key) is True
+        )
         self.call_timeout = server.config.tool_timeout
         self._server = server
 
@@ -363,13 +383,15 @@ class _Server:
                 self.ready.set_exception(e)
             return
 
-        params = StdioServerParameters(command=self.command[0], args=self.command[1:], env=self.env,
-                                       cwd=self.config.cwd)
+        params = StdioServerParameters(
+            command=self.command[0], args=self.command[1:], env=self.env, cwd=self.config.cwd
+        )
         try:
             if self.config.cwd is not None and not os.path.isdir(self.config.cwd):
                 raise NotADirectoryError(f"its cwd {self.config.cwd} is not a directory")
             timeout = self.config.startup_timeout
             with anyio.CancelScope(deadline=anyio.current_time() + timeout) as startup:
+
                 async def on_message(message: Any) -> None:
                     # mcp hands over each stdout line it could not parse as an exception, and goes on.
                     if isinstance(message, Exception) and self._stray is None:
@@ -377,8 +399,10 @@ class _Server:
                         if not self.ready.done():
                             startup.deadline = min(startup.deadline, anyio.current_time() + _STRAY_GRACE)
 
-                async with stdio_client(params, errlog=self.log) as (read, write), \
-                        ClientSession(read, write, message_handler=on_message) as session:
+                async with (
+                    stdio_client(params, errlog=self.log) as (read, write),
+                    ClientSession(read, write, message_handler=on_message) as session,
+                ):
                     await session.initialize()
                     specs = await _list_tools(session)
                     startup.deadline = math.inf
@@ -388,7 +412,7 @@ class _Server:
                     await stop.wait()
             if startup.cancelled_caught:
                 self.ready.set_exception(TimeoutError())
-        except Exception as e:  # noqa: BLE001 - reported by start() or by the next call, never lost
+        except Exception as e:
             if not self.ready.done():
                 self.ready.set_exception(e)
             self._ended = _describe(e)
@@ -411,12 +435,13 @@ class _Server:
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise ToolError(f"{tool} on MCP server {self.name!r} did not answer within {timeout:g} s.") from None
-        except Exception as e:  # noqa: BLE001 - a crashed server, a protocol error: the model hears why
+        except Exception as e:
             if self._task.done() or _connection_lost(e):
                 self._lost, self._ended = True, self._ended or _describe(e)
                 then = "the next call starts it again" if self._restarts < RESTARTS else "it stays stopped"
-                raise ToolError(f"MCP server {self.name!r} stopped while running {tool} ({_describe(e)}); "
-                                f"{then}.") from None
+                raise ToolError(
+                    f"MCP server {self.name!r} stopped while running {tool} ({_describe(e)}); {then}."
+                ) from None
             raise ToolError(f"MCP server {self.name!r} failed while running {tool}: {_describe(e)}") from None
         except BaseException:  # Ctrl-C: stop the call, not just the wait
             future.cancel()
@@ -426,14 +451,15 @@ class _Server:
         if self._first_failure is not None:
             raise ToolError(self._first_failure)
         # Listed from the cache (not started yet), or refreshing it in the background: start it now.
-        unstarted = self._task is None or not self.ready.done() or (
-            self._restarts == 0 and self.ready.exception() is not None)
+        unstarted = (
+            self._task is None or not self.ready.done() or (self._restarts == 0 and self.ready.exception() is not None)
+        )
         if unstarted:
             if self._task is None:
                 self.launch()
             try:
                 self.ready.result(self.config.startup_timeout + _STOP_TIMEOUT)
-            except Exception as e:  # noqa: BLE001 - the model hears why; later calls fail at once
+            except Exception as e:
                 self._first_failure = self.start_error(e).message
                 raise ToolError(self._first_failure) from None
         session = self._session
@@ -448,20 +474,27 @@ class _Server:
         self.wait(_STOP_TIMEOUT)  # the old session's clean-up first: it clears what the new one sets
         why = f" ({self._ended})" if self._ended else ""
         if self._stopping or self._restarts >= RESTARTS:
-            raise ToolError(f"MCP server {self.name!r} is not running{why}"
-                            + (f"; it was restarted {RESTARTS} times already." if not self._stopping else "."))
+            raise ToolError(
+                f"MCP server {self.name!r} is not running{why}"
+                + (f"; it was restarted {RESTARTS} times already." if not self._stopping else ".")
+            )
         self._restarts += 1
         self.ready = concurrent.futures.Future()
         self._ended = None
         self.launch()
         try:
             self.ready.result(self.config.startup_timeout + _STOP_TIMEOUT)
-        except Exception as e:  # noqa: BLE001 - the model hears why, the session goes on without it
-            cause = self._stray_cause() or ("it did not start in time" if isinstance(
-                e, (concurrent.futures.TimeoutError, TimeoutError)) else _describe(e))
+        except Exception as e:
+            cause = self._stray_cause() or (
+                "it did not start in time"
+                if isinstance(e, (concurrent.futures.TimeoutError, TimeoutError))
+                else _describe(e)
+            )
             last_words = _tail(self.log, self._log_from)
-            raise ToolError(f"MCP server {self.name!r} had stopped{why} and could not be restarted: {cause}."
-                            + (f' Its stderr ends with "{last_words}".' if last_words else "")) from None
+            raise ToolError(
+                f"MCP server {self.name!r} had stopped{why} and could not be restarted: {cause}."
+                + (f' Its stderr ends with "{last_words}".' if last_words else "")
+            ) from None
         assert self._session is not None
         return self._session
 
@@ -485,11 +518,15 @@ class _Server:
 
     def start_error(self, error: BaseException) -> ConfigError:
         stray = self._stray_cause()
-        hint = (f"Check `command` of [mcp.servers.{self.name}] in config.toml (a list: a program that speaks "
-                "MCP over stdio, then its arguments), or set enabled = false there.")
+        hint = (
+            f"Check `command` of [mcp.servers.{self.name}] in config.toml (a list: a program that speaks "
+            "MCP over stdio, then its arguments), or set enabled = false there."
+        )
         if isinstance(error, ImportError):
-            return ConfigError(f"MCP server {self.name!r} could not be started: the `mcp` package is not installed.",
-                               hint=_INSTALL_HINT)
+            return ConfigError(
+                f"MCP server {self.name!r} could not be started: the `mcp` package is not installed.",
+                hint=_INSTALL_HINT,
+            )
         if isinstance(error, NotADirectoryError):
             cause = str(error)
         elif isinstance(error, OSError) and not isinstance(error, TimeoutError):  # could not even spawn it
@@ -498,8 +535,10 @@ class _Server:
             cause = stray
         elif isinstance(error, (TimeoutError, concurrent.futures.TimeoutError)):
             cause = f"it did not finish initializing within {self.config.startup_timeout:g} s"
-            hint = (f"Raise startup_timeout of [mcp.servers.{self.name}] in config.toml if it is just slow, "
-                    "or set enabled = false there.")
+            hint = (
+                f"Raise startup_timeout of [mcp.servers.{self.name}] in config.toml if it is just slow, "
+                "or set enabled = false there."
+            )
         else:
             cause = f"it stopped during initialization ({_describe(error)})"
         last_words = _tail(self.log, self._log_from) if self._log is not None else ""
@@ -511,8 +550,10 @@ class _Server:
     def _stray_cause(self) -> str | None:
         if self._stray is None:
             return None
-        return (f'it wrote text that is not MCP on its stdout ("{self._stray}"); a stdio MCP server must '
-                "write only JSON-RPC messages there, and its logs on stderr")
+        return (
+            f'it wrote text that is not MCP on its stdout ("{self._stray}"); a stdio MCP server must '
+            "write only JSON-RPC messages there, and its logs on stderr"
+        )
 
 
 def _stray_text(error: Exception) -> str:
@@ -522,7 +563,7 @@ def _stray_text(error: Exception) -> str:
     if callable(details):
         try:
             text = next((d.get("input") for d in details() if isinstance(d.get("input"), str)), None)
-        except Exception:  # noqa: BLE001 - only a nicer quote is lost
+        except Exception:
             text = None
     text = text if isinstance(text, str) else _describe(error)
     text = " ".join(text.split())
@@ -537,6 +578,7 @@ async def _list_tools(session: ClientSession) -> list[dict[str, Any]]:
             page = await session.list_tools()
         else:
             from mcp.types import PaginatedRequestParams
+
             page = await session.list_tools(params=PaginatedRequestParams(cursor=cursor))
         data = page.model_dump(by_alias=True, mode="json", exclude_none=True)
         specs.extend(data.get("tools", []))
@@ -574,12 +616,15 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
 def _parse_spec(name: str, spec: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
     command = spec.get("command")
     if not (isinstance(command, list) and command and all(isinstance(c, str) and c for c in command)):
-        raise ConfigError(f"[mcp.servers.{name}] needs `command`: a list of strings, the program first.",
-                          hint='For example: command = ["npx", "-y", "@modelcontextprotocol/server-memory"]')
+        raise ConfigError(
+            f"[mcp.servers.{name}] needs `command`: a list of strings, the program first.",
+            hint='For example: command = ["npx", "-y", "@modelcontextprotocol/server-memory"]',
+        )
     env = spec.get("env") or {}
     if not (isinstance(env, Mapping) and all(isinstance(v, str) for v in env.values())):
-        raise ConfigError(f"[mcp.servers.{name}] `env` must be a table of strings.",
-                          hint='For example: env = { API_TOKEN = "..." }')
+        raise ConfigError(
+            f"[mcp.servers.{name}] `env` must be a table of strings.", hint='For example: env = { API_TOKEN = "..." }'
+        )
     return list(command), {str(k): v for k, v in env.items()}
 
 
@@ -590,10 +635,8 @@ def _open_log(name: str, log_dir: Path | None) -> IO[str]:
         return tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / f"mcp-{clean_name(name)}.log"
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.replace(path, path.with_name(path.name + ".1"))
-    except FileNotFoundError:
-        pass
     return open(path, "a+", encoding="utf-8", errors="replace")
 
 
@@ -620,7 +663,7 @@ def _make_tools(servers: list[_Server], reserved: Collection[str]) -> list[McpTo
         base, n = name, 2
         while name in taken:  # only after truncation to 64, or a tool literally named "<server>__<tool>"
             suffix = f"_{n}"
-            name, n = base[:_NAME_LIMIT - len(suffix)] + suffix, n + 1
+            name, n = base[: _NAME_LIMIT - len(suffix)] + suffix, n + 1
         taken.add(name)
         tools.append(McpTool(name, server, spec))
     return tools
@@ -648,8 +691,10 @@ def _block_text(block: dict[str, Any]) -> str:
         uri = resource.get("uri", "")
         if "text" in resource:
             return f"[resource: {uri}]\n{resource['text']}"
-        return (f"[resource: {uri}, {resource.get('mimeType', 'unknown type')}, "
-                f"{_decoded_size(resource.get('blob', ''))} bytes]")
+        return (
+            f"[resource: {uri}, {resource.get('mimeType', 'unknown type')}, "
+            f"{_decoded_size(resource.get('blob', ''))} bytes]"
+        )
     if kind == "resource_link":
         return f"[resource link: {block.get('uri', '')}]"
     return f"[{kind} content]"

@@ -38,8 +38,12 @@ def cache_key(command: Sequence[str], env: Mapping[str, str], cwd: str | None) -
     program = shutil.which(command[0], path=env.get("PATH")) or command[0]
     files = [_identity(program, base), *(_identity(arg, base) for arg in command[1:])]
     # TERM differs between a terminal and a pipe, and no server offers other tools for it.
-    payload = {"command": list(command), "env": sorted((k, v) for k, v in env.items() if k not in _UNKEYED),
-               "cwd": cwd, "files": files}
+    payload = {
+        "command": list(command),
+        "env": sorted((k, v) for k, v in env.items() if k not in _UNKEYED),
+        "cwd": cwd,
+        "files": files,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -70,15 +74,16 @@ def load(cache_dir: Path, name: str, key: str) -> CachedList | None:
     if not isinstance(data, dict) or data.get("key") != key:
         return None
     tools, listed_at = data.get("tools"), data.get("listed_at")
-    if not (isinstance(tools, list) and all(isinstance(t, dict) for t in tools)
-            and isinstance(listed_at, (int, float))):
+    if not (
+        isinstance(tools, list) and all(isinstance(t, dict) for t in tools) and isinstance(listed_at, (int, float))
+    ):
         return None
     return CachedList(tools, float(listed_at))
 
 
 def save(cache_dir: Path, name: str, key: str, tools: list[dict[str, Any]]) -> None:
     """Best effort: a state dir that cannot be written only means the server is started next time too."""
-    from agent.atomic import write_atomic
+    from providers.atomic import write_atomic
 
     data = {"key": key, "listed_at": time.time(), "tools": tools}
     try:

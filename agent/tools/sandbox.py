@@ -14,6 +14,7 @@ sandbox does, so its exit cannot be what `run_command` waits for.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -46,19 +47,35 @@ class Sandbox:
         args += ["--dev", "/dev", "--proc", "/proc", "--chdir", str(cwd)]
         return args
 
-    def start(self, command: str, *, workspace: Path, cwd: Path, network: bool,
-              env: Mapping[str, str]) -> SandboxedShell:
+    def start(
+        self, command: str, *, workspace: Path, cwd: Path, network: bool, env: Mapping[str, str]
+    ) -> SandboxedShell:
         import tempfile
 
         out_r, out_w = os.pipe()
         status_r, status_w = os.pipe()
-        errors = tempfile.TemporaryFile()  # bwrap's own messages: it lives as long as the sandbox, not a pipe
-        argv = [*self.arguments(workspace=workspace, cwd=cwd, network=network),
-                "--", sys.executable, "-I", "-S", str(_INIT), str(out_w), str(status_w), command]
+        # bwrap's own messages: the file lives as long as the sandbox (SandboxedShell closes it), not a pipe.
+        errors = tempfile.TemporaryFile()  # noqa: SIM115
+        argv = [
+            *self.arguments(workspace=workspace, cwd=cwd, network=network),
+            "--",
+            sys.executable,
+            "-I",
+            "-S",
+            str(_INIT),
+            str(out_w),
+            str(status_w),
+            command,
+        ]
         try:
             proc = subprocess.Popen(
-                argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors,
-                pass_fds=(out_w, status_w), env=dict(env),
+                argv,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                pass_fds=(out_w, status_w),
+                env=dict(env),
                 start_new_session=True,  # its own process group (to kill it whole) and no controlling terminal
             )
         except OSError as e:
@@ -108,18 +125,28 @@ class SandboxedShell:
     def kill(self) -> None:
         """SIGKILL to the group; and once bwrap is gone, process 1 inside dies with it, taking along any
         process that left the group."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self._proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self._proc.wait()
         self._errors.close()
 
 
 def _confinement(network: bool) -> list[str]:
-    args = ["--unshare-all", *(["--share-net"] if network else []), "--as-pid-1", "--die-with-parent",
-            "--cap-drop", "ALL",  # as root, bwrap would otherwise keep every capability (and could remount /)
-            "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--tmpfs", "/run"]
+    args = [
+        "--unshare-all",
+        *(["--share-net"] if network else []),
+        "--as-pid-1",
+        "--die-with-parent",
+        "--cap-drop",
+        "ALL",  # as root, bwrap would otherwise keep every capability (and could remount /)
+        "--ro-bind",
+        "/",
+        "/",
+        "--tmpfs",
+        "/tmp",
+        "--tmpfs",
+        "/run",
+    ]
     resolv = os.path.realpath("/etc/resolv.conf")
     if network and resolv.startswith("/run/"):  # systemd-resolved's stub lives under the hidden /run
         args += ["--ro-bind-try", resolv, resolv]
@@ -132,9 +159,14 @@ _HIDDEN = ("/tmp", "/run")  # the tmpfs the sandbox puts over them
 def hidden_but_needed() -> list[str]:
     """Directories under /tmp or /run that commands need to run: the interpreter of process 1 (its
     venv and its installation), this package, and PATH's directories."""
-    candidates = [sys.prefix, sys.base_prefix, os.path.dirname(sys.executable),
-                  os.path.dirname(os.path.realpath(sys.executable)), str(_INIT.parent.resolve()),
-                  *os.environ.get("PATH", "").split(os.pathsep)]
+    candidates = [
+        sys.prefix,
+        sys.base_prefix,
+        os.path.dirname(sys.executable),
+        os.path.dirname(os.path.realpath(sys.executable)),
+        str(_INIT.parent.resolve()),
+        *os.environ.get("PATH", "").split(os.pathsep),
+    ]
     found: list[str] = []
     for path in candidates:
         real = os.path.realpath(path) if path else ""
@@ -158,7 +190,10 @@ def find() -> Sandbox | str:
     try:
         probe = subprocess.run(
             [bwrap, *_confinement(False), "--dev", "/dev", "--proc", "/proc", "--", "/bin/sh", "-c", "true"],
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT, check=False,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=PROBE_TIMEOUT,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"bwrap does not work here ({e or type(e).__name__})"

@@ -7,6 +7,7 @@ by `approval.decide`; "always" answers are remembered here for the session.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -65,9 +66,10 @@ class ToolSet:
         self._by_name = {t.name: t for t in self.tools}
 
     def api_tools(self) -> list[dict[str, Any]]:
-        return [{"type": "function",
-                 "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
-                for t in self.tools]
+        return [
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+            for t in self.tools
+        ]
 
     def prepare(self, call: dict[str, Any]) -> PreparedCall:
         call_id = str(call.get("id") or "")
@@ -81,8 +83,9 @@ class ToolSet:
         try:
             args = json.loads(raw) if isinstance(raw, str) else raw
         except json.JSONDecodeError as e:
-            return PreparedCall(call_id, name, {}, tool,
-                                error=f"The arguments are not valid JSON ({e.msg} at position {e.pos}).")
+            return PreparedCall(
+                call_id, name, {}, tool, error=f"The arguments are not valid JSON ({e.msg} at position {e.pos})."
+            )
         except RecursionError:
             return PreparedCall(call_id, name, {}, tool, error="The arguments are nested too deeply.")
         except ValueError as e:  # a number with thousands of digits: Python refuses to convert it
@@ -124,12 +127,12 @@ class ToolSet:
                 checkpoints = self.checkpoints()
                 assert checkpoints is not None
                 for path in written:
-                    try:
+                    # On failure the state before is recorded; /rollback then refuses this file as changed.
+                    with contextlib.suppress(OSError):
                         checkpoints.after_write(path)
-                    except OSError:
-                        pass  # the state before is recorded; /rollback then refuses this file as changed
-        return ToolResult(truncate(result.content, RESULT_LIMIT, "result"), result.summary, result.ok), \
-            time.monotonic() - start
+        return ToolResult(
+            truncate(result.content, RESULT_LIMIT, "result"), result.summary, result.ok
+        ), time.monotonic() - start
 
     def checkpoints(self) -> Checkpoints | None:
         """The checkpoint store, loaded on first use (an answer that writes nothing never imports it)."""
@@ -155,8 +158,9 @@ class ToolSet:
         if tool.effect is Effect.EXEC:
             checkpoints.ran_command()
             return []
-        paths = [path for path in (self.workspace.resolve(p) for p in tool.paths(call.arguments))
-                 if not path.is_dir()]  # the tool refuses to write a directory
+        paths = [
+            path for path in (self.workspace.resolve(p) for p in tool.paths(call.arguments)) if not path.is_dir()
+        ]  # the tool refuses to write a directory
         for path in paths:
             checkpoints.before_write(path)
         return paths
@@ -230,7 +234,7 @@ def _is(value: Any, type_name: str) -> bool:
 
 
 def _json_type(value: Any) -> str:
-    for name, types in _JSON_TYPES.items():
+    for name, _types in _JSON_TYPES.items():
         if _is(value, name):
             return name
     return type(value).__name__

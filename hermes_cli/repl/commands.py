@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agent.conversation import SUMMARY
-from agent.errors import HermesError
 from agent.events import Notice
+from providers.errors import HermesError
 
 if TYPE_CHECKING:
     from agent.events import Usage
-    from agent.sessions import SessionInfo
-    from providers.models import Cost
     from agent.runtime import Runtime
+    from agent.sessions import SessionInfo
     from hermes_cli.repl.loop import Chat
+    from providers.models import Cost
 
 
 class Leave(Exception):
@@ -156,8 +156,10 @@ def _usage(chat: Chat, arg: str) -> None:
 
 def _usage_line(what: str, u: Usage, cost: Cost) -> str:
     # Prices come from the models.dev catalogue or `[models."name"]` in config.
-    return (f"{what}: {u.prompt_tokens:,} prompt + {u.completion_tokens:,} completion = {u.total_tokens:,} tokens, "
-            f"{cost.describe()}.")
+    return (
+        f"{what}: {u.prompt_tokens:,} prompt + {u.completion_tokens:,} completion = {u.total_tokens:,} tokens, "
+        f"{cost.describe()}."
+    )
 
 
 def _auth(chat: Chat, arg: str) -> None:
@@ -193,8 +195,10 @@ def _tools(chat: Chat, arg: str) -> None:
     from hermes_cli.tool_list import rows, table
 
     found = rows(tools.tools, yes=tools.settings.yes, always=tools.always)
-    lines = [f"Tools ({len(found)}), working in {tools.workspace.root}:",
-             *table(found, shutil.get_terminal_size((100, 24)).columns)]
+    lines = [
+        f"Tools ({len(found)}), working in {tools.workspace.root}:",
+        *table(found, shutil.get_terminal_size((100, 24)).columns),
+    ]
     chat.screen.say("\n".join(lines))
 
 
@@ -245,8 +249,10 @@ def _sessions(chat: Chat, arg: str) -> None:
     for s in sessions:
         mark = "*" if s.id == current else " "
         model = _cut(f"{s.provider}:{s.model}", model_width)
-        lines.append(f"{mark} {s.id}  {age(s.updated, now):<9}  {model:<{model_width}}  {s.message_count:>4} msgs  "
-                     f"{_cut(s.title or '(untitled)', title_width)}")
+        lines.append(
+            f"{mark} {s.id}  {age(s.updated, now):<9}  {model:<{model_width}}  {s.message_count:>4} msgs  "
+            f"{_cut(s.title or '(untitled)', title_width)}"
+        )
     chat.screen.say("\n".join(lines))
 
 
@@ -256,8 +262,11 @@ def _complete_session(chat: Chat, arg: str) -> list[tuple[str, str]]:
     except HermesError:
         return []
     now = time.time()
-    return [(s.id, f"{_cut(s.title or '(untitled)', 40)} · {age(s.updated, now)} · {s.model}") for s in sessions
-            if s.id != chat.recorder.session_id]
+    return [
+        (s.id, f"{_cut(s.title or '(untitled)', 40)} · {age(s.updated, now)} · {s.model}")
+        for s in sessions
+        if s.id != chat.recorder.session_id
+    ]
 
 
 def _resume(chat: Chat, arg: str) -> None:
@@ -287,8 +296,9 @@ def _resume(chat: Chat, arg: str) -> None:
     replay(chat)
     if forked:
         chat.screen.notice(f"Session {target.id} is open in another hermes: continuing in a copy, {claimed.id}.")
-    chat.screen.say(f"Resumed {claimed.id} \"{claimed.title or '(untitled)'}\" ({len(history)} messages) on "
-                    f"{agent.route.label}.")
+    chat.screen.say(
+        f'Resumed {claimed.id} "{claimed.title or "(untitled)"}" ({len(history)} messages) on {agent.route.label}.'
+    )
 
 
 def replay(chat: Chat) -> None:
@@ -333,8 +343,11 @@ def _reasoning(chat: Chat, arg: str) -> None:
         return
     if arg in ("show", "hide"):
         chat.show_reasoning = arg == "show"
-        chat.screen.say("Reasoning is shown whole from now on." if chat.show_reasoning
-                        else "Reasoning is summed up in one line from now on.")
+        chat.screen.say(
+            "Reasoning is shown whole from now on."
+            if chat.show_reasoning
+            else "Reasoning is summed up in one line from now on."
+        )
     if arg in ("show", "last", ""):
         if last:
             chat.screen.notice(last.strip())
@@ -345,8 +358,11 @@ def _reasoning(chat: Chat, arg: str) -> None:
 def _title(chat: Chat, arg: str) -> None:
     recorder = chat.recorder
     if recorder.session is None:
-        chat.screen.say("Nothing is saved yet: the session starts with your first message." if recorder.store
-                        else "Sessions are not saved here (--no-save).")
+        chat.screen.say(
+            "Nothing is saved yet: the session starts with your first message."
+            if recorder.store
+            else "Sessions are not saved here (--no-save)."
+        )
         return
     if not arg:
         chat.screen.say(f"Title: {recorder.session.title or '(untitled)'}")
@@ -356,7 +372,7 @@ def _title(chat: Chat, arg: str) -> None:
     except HermesError as e:
         chat.screen.error(e)
         return
-    chat.screen.say(f"Renamed to \"{recorder.session.title}\"; hermes chat -r \"{recorder.session.title}\" resumes it.")
+    chat.screen.say(f'Renamed to "{recorder.session.title}"; hermes chat -r "{recorder.session.title}" resumes it.')
 
 
 def _branch(chat: Chat, arg: str) -> None:
@@ -371,7 +387,7 @@ def _branch(chat: Chat, arg: str) -> None:
     except HermesError as e:
         chat.screen.error(e)
         return
-    chat.screen.say(f"Branched: now in {branch.id} \"{branch.title}\"; {original.id} stays as it was.")
+    chat.screen.say(f'Branched: now in {branch.id} "{branch.title}"; {original.id} stays as it was.')
 
 
 def _edit(chat: Chat, arg: str) -> None:
@@ -403,7 +419,7 @@ def compose(text: str, env: Mapping[str, str]) -> str:
     import shlex
     import tempfile
 
-    from agent.errors import UsageError
+    from providers.errors import UsageError
 
     editor = env.get("VISUAL") or env.get("EDITOR") or "vi"
     with tempfile.NamedTemporaryFile("w+", suffix=".md", prefix="hermes-message-", encoding="utf-8") as f:
@@ -451,8 +467,14 @@ def _copy(chat: Chat, arg: str) -> None:
         if shutil.which(argv[0]):
             try:
                 # No pipes to read back: wl-copy and xclip leave a child holding the selection.
-                subprocess.run(argv, input=text.encode(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               check=True, timeout=5)
+                subprocess.run(
+                    argv,
+                    input=text.encode(),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    check=True,
+                    timeout=5,
+                )
             except (OSError, subprocess.SubprocessError) as e:
                 chat.screen.say(f"{argv[0]} could not take the text: {e}")
                 return
@@ -467,8 +489,13 @@ def _exit(chat: Chat, arg: str) -> None:
 
 COMMANDS: tuple[Command, ...] = (
     Command("help", _help, "Show the commands and keys", aliases=("?",)),
-    Command("model", _model, "Switch the model; no argument: show the current one and the choices",
-            args="[[PROVIDER:]MODEL]", complete=_complete_model),
+    Command(
+        "model",
+        _model,
+        "Switch the model; no argument: show the current one and the choices",
+        args="[[PROVIDER:]MODEL]",
+        complete=_complete_model,
+    ),
     Command("new", _new, "Start a fresh conversation", aliases=("clear",)),
     Command("retry", _retry, "Ask again for an answer to your last message"),
     Command("undo", _undo, "Remove your last message and the answer to it"),
@@ -478,19 +505,33 @@ COMMANDS: tuple[Command, ...] = (
     Command("auth", _auth, "The keys of the current provider and their state"),
     Command("tools", _tools, "The tools the model may call"),
     Command("sessions", _sessions, "Recent stored conversations"),
-    Command("resume", _resume, "Continue a stored conversation (Tab completes)", args="[ID|TITLE]",
-            complete=_complete_session),
+    Command(
+        "resume",
+        _resume,
+        "Continue a stored conversation (Tab completes)",
+        args="[ID|TITLE]",
+        complete=_complete_session,
+    ),
     Command("title", _title, "Name this conversation; no name: show it", args="[NAME]"),
     Command("branch", _branch, "Continue from here in a new session; this one stays as it is", args="[TITLE]"),
-    Command("edit", _edit, "Write the next message in $EDITOR; last: edit your last message and ask again",
-            args="[last]"),
+    Command(
+        "edit", _edit, "Write the next message in $EDITOR; last: edit your last message and ask again", args="[last]"
+    ),
     Command("export", _export, "Save this conversation as Markdown", args="[FILE]"),
     Command("compress", _compress, "Summarise the earlier conversation now (the last turns stay word for word)"),
-    Command("reasoning", _reasoning, "A reasoning model's thinking: show it whole, hide it to one line, or "
-            "print the last", args="show|hide|last",
-            complete=lambda chat, arg: [(c, "") for c in ("show", "hide", "last")]),
-    Command("rollback", _rollback, "Restore the files tools changed in the last N turns (default 1); shows the "
-            "diff", args="[N]"),
+    Command(
+        "reasoning",
+        _reasoning,
+        "A reasoning model's thinking: show it whole, hide it to one line, or print the last",
+        args="show|hide|last",
+        complete=lambda chat, arg: [(c, "") for c in ("show", "hide", "last")],
+    ),
+    Command(
+        "rollback",
+        _rollback,
+        "Restore the files tools changed in the last N turns (default 1); shows the diff",
+        args="[N]",
+    ),
     Command("copy", _copy, "Copy the last answer to the clipboard"),
     Command("exit", _exit, "Leave (Ctrl-D does too)", aliases=("quit", "q")),
 )
@@ -505,8 +546,10 @@ def dispatch(chat: Chat, line: str) -> None:
     if command is None:
         close = difflib.get_close_matches(name.lower(), _BY_NAME, n=1, cutoff=0.5)
         suggestion = f" Did you mean /{_BY_NAME[close[0]].name}?" if close else ""
-        chat.screen.say(f"Unknown command /{name}.{suggestion} /help lists them; "
-                        "start the line with a space to send it as a message.")
+        chat.screen.say(
+            f"Unknown command /{name}.{suggestion} /help lists them; "
+            "start the line with a space to send it as a message."
+        )
         return
     command.handler(chat, arg.strip())
 

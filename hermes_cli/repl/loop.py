@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
 from agent.conversation import INTERRUPTED
-from agent.errors import HermesError, StreamInterrupted
 from agent.events import (
     ApprovalNeeded,
     Event,
@@ -29,6 +28,7 @@ from hermes_cli.output import color_enabled, console
 from hermes_cli.repl import commands
 from hermes_cli.repl.markdown_stream import Reasoning
 from hermes_cli.wrap import WordWrap
+from providers.errors import HermesError, StreamInterrupted
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
@@ -203,8 +203,9 @@ class Chat:
         except KeyboardInterrupt:
             last = self.agent.messages[-1] if self.agent.messages else None
             kept = last is not None and last.finish_reason == INTERRUPTED
-            self.screen.notice("Stopped; the partial answer is kept. /retry asks again." if kept
-                               else "Stopped. /retry asks again.")
+            self.screen.notice(
+                "Stopped; the partial answer is kept. /retry asks again." if kept else "Stopped. /retry asks again."
+            )
         except HermesError as e:
             self.screen.error(e, "The conversation is intact; /retry sends your message again.")
 
@@ -271,8 +272,11 @@ def _toolbar(chat: Chat) -> str:
     route = agent.route
     window = agent.runtime.model_info(route.model, route.provider.id).context
     last = next((m for m in reversed(agent.messages) if m.role == "assistant" and m.usage), None)
-    used = (last.usage.total_tokens if last and last.usage and last is agent.messages[-1]
-            else sum(estimate_tokens(m) for m in agent.api_messages()))
+    used = (
+        last.usage.total_tokens
+        if last and last.usage and last is agent.messages[-1]
+        else sum(estimate_tokens(m) for m in agent.api_messages())
+    )
     cost = agent.cost.describe(short=True) if agent.cost.priced or agent.cost.unpriced else ""
     status = Status(route.label, route.endpoint.host, used, window, "" if cost == "-" else cost, chat.last_rate)
     return toolbar(status, shutil.get_terminal_size((100, 24)).columns)
@@ -319,6 +323,7 @@ def _prompt_session(chat: Chat) -> PromptSession[str]:
 def _reader(chat: Chat) -> Callable[[], str]:
     """Reads one message: the line editor on a terminal, plain lines from a pipe."""
     if not sys.stdin.isatty():
+
         def read_line() -> str:
             line = sys.stdin.readline()
             if not line:
@@ -337,8 +342,10 @@ def run(ctx: Context, agent: Agent, recorder: Recorder, *, attach: tuple[str, ..
     screen.say(f"hermes · {route.label} at {route.endpoint.url}")
     if agent.messages and recorder.session is not None:
         commands.replay(chat)
-        screen.say(f"Resumed {recorder.session.id} \"{recorder.session.title or '(untitled)'}\" "
-                   f"({len(agent.messages)} messages).")
+        screen.say(
+            f'Resumed {recorder.session.id} "{recorder.session.title or "(untitled)"}" '
+            f"({len(agent.messages)} messages)."
+        )
     screen.notice("/help for commands, Ctrl-D to leave")
     read = _reader(chat)
     try:
@@ -346,8 +353,10 @@ def run(ctx: Context, agent: Agent, recorder: Recorder, *, attach: tuple[str, ..
     finally:
         session = recorder.session
         if session is not None:
-            screen.notice(f"saved as {session.id} \"{session.title or '(untitled)'}\" — hermes chat -c "
-                          f"(or -r {session.id}) continues it")
+            screen.notice(
+                f'saved as {session.id} "{session.title or "(untitled)"}" — hermes chat -c '
+                f"(or -r {session.id}) continues it"
+            )
 
 
 def _loop(chat: Chat, read: Callable[[], str]) -> None:

@@ -107,7 +107,7 @@ class TableElement(markdown.TableElement):
             return
         columns = len(rows[0])
         gaps = [1] * (columns - 1) + [0]  # each column's right padding: none at the edge
-        widths = [max(cell.cell_len for cell in column) for column in zip(*rows)]
+        widths = [max(cell.cell_len for cell in column) for column in zip(*rows, strict=False)]
         table_width = sum(widths) + sum(gaps) + columns + 1  # + edges and dividers
         if table_width > options.max_width or 0 in widths:
             yield from super().__rich_console__(console, options)
@@ -121,7 +121,7 @@ class TableElement(markdown.TableElement):
         for index, row in enumerate(rows):
             style = header_style if index == 0 else Style.null()
             yield edge
-            for cell, width, gap in zip(row, widths, gaps):
+            for cell, width, gap in zip(row, widths, gaps, strict=False):
                 space = width - cell.cell_len
                 left = space // 2 if cell.justify == "center" else space if cell.justify == "right" else 0
                 if left:

@@ -262,8 +262,13 @@ class MarkdownStream:
     REFRESH_INTERVAL = 1 / 8
 
     def __init__(
-        self, console: Console, *, code_theme: str = "monokai", preview_limit: int = 2000,
-        clock: Callable[[], float] = time.monotonic, show_reasoning: bool = False,
+        self,
+        console: Console,
+        *,
+        code_theme: str = "monokai",
+        preview_limit: int = 2000,
+        clock: Callable[[], float] = time.monotonic,
+        show_reasoning: bool = False,
     ) -> None:
         self.console = console
         self.code_theme = code_theme
@@ -288,8 +293,13 @@ class MarkdownStream:
         from rich.live import Live
 
         self._live = Live(
-            _OpenBlock(self), console=self.console, transient=True, auto_refresh=False,
-            redirect_stdout=False, redirect_stderr=False, vertical_overflow="crop",
+            _OpenBlock(self),
+            console=self.console,
+            transient=True,
+            auto_refresh=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+            vertical_overflow="crop",
         )
         self._live.start(refresh=True)
         threading.Thread(target=self._refresh, name="hermes-live", daemon=True).start()
@@ -331,8 +341,9 @@ class MarkdownStream:
             self._held += self._splitter.feed(text)
             self._version += 1
         self._unprinted += len(text)
-        if self._held and (self._unprinted > self.preview_limit
-                           or self._clock() - self._printed_at >= self.PRINT_INTERVAL):
+        if self._held and (
+            self._unprinted > self.preview_limit or self._clock() - self._printed_at >= self.PRINT_INTERVAL
+        ):
             self._print()
 
     def notice(self, text: str) -> None:
@@ -410,7 +421,7 @@ class _OpenBlock:
                 self._key, self._prints, self._rendered_at = key, prints, now
             elif prints != self._prints:
                 self._lines, self._prints = [], prints  # that text is printed above by now
-        yield SegmentLines(self._lines[-max(1, console.height - 2):], new_lines=True)
+        yield SegmentLines(self._lines[-max(1, console.height - 2) :], new_lines=True)
 
     def _thinking(self) -> Spinner:
         from rich.spinner import Spinner
@@ -441,7 +452,7 @@ class _OpenBlock:
         if len(text) <= self._stream.preview_limit:
             renderable: Markdown | Text = Markdown(text, code_theme=theme)
         else:  # only what fits on screen: the tail, as code when the open block is a fenced one
-            tail = "\n".join(text.rsplit("\n", console.height)[-console.height:])
+            tail = "\n".join(text.rsplit("\n", console.height)[-console.height :])
             opener = text.lstrip("\n").partition("\n")[0]
             if _FENCE.match(opener) and not _indented(opener):
                 renderable = Markdown(f"{opener}\n{tail}", code_theme=theme)

@@ -11,12 +11,21 @@ from agent.tools.builtin.shell import RunCommand
 from agent.tools.builtin.web import FetchUrl
 
 
-def builtin_tools(*, command_env: Mapping[str, str] | None = None, network: bool = False,
-                  sandbox: bool = True) -> list[Tool]:
+def builtin_tools(
+    *, command_env: Mapping[str, str] | None = None, network: bool = False, sandbox: bool = True
+) -> list[Tool]:
     """One instance of each built-in tool, in a stable order (it is the order the model sees).
 
     `command_env` is the environment of the commands the model runs (None: hermes's own, less the provider
     keys); `network` gives sandboxed commands the network ([tools] network); `sandbox` False runs them
     unconfined even where bubblewrap works ([tools] sandbox)."""
-    return [ReadFile(), ListDir(), SearchFiles(), WriteFile(), EditFile(),
-            RunCommand(env=command_env, network=network, sandbox=sandbox), FetchUrl(), CurrentTime()]
+    return [
+        ReadFile(),
+        ListDir(),
+        SearchFiles(),
+        WriteFile(),
+        EditFile(),
+        RunCommand(env=command_env, network=network, sandbox=sandbox),
+        FetchUrl(),
+        CurrentTime(),
+    ]

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.atomic import write_atomic
 from agent.tools.base import Arguments, BuiltinTool, Effect, ToolError, ToolResult, Workspace, object_schema, truncate
+from providers.atomic import write_atomic
 
 if TYPE_CHECKING:
     import pathspec

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -40,8 +41,11 @@ class RunCommand(BuiltinTool):
             "command": {"type": "string", "description": "The shell command line."},
             "cwd": {"type": "string", "description": "Working directory, relative to the workspace (default: root)."},
             "timeout_seconds": {"type": "number", "minimum": 1, "maximum": MAX_TIMEOUT, "description": "Default 60."},
-            "network": {"type": "boolean", "description": "True if the command needs network access (downloads, "
-                        "package installs); the user is asked."},
+            "network": {
+                "type": "boolean",
+                "description": "True if the command needs network access (downloads, "
+                "package installs); the user is asked.",
+            },
         },
         ["command"],
     )
@@ -83,8 +87,12 @@ class RunCommand(BuiltinTool):
         # Lazily: the parser loads only when the model runs a command.
         from agent.tools.dangerous import dangerous_reason
 
-        return dangerous_reason(args["command"], cwd=str(self._cwd(args, workspace)), home=self._home(),
-                                sandboxed=isinstance(self.sandbox(), Sandbox))
+        return dangerous_reason(
+            args["command"],
+            cwd=str(self._cwd(args, workspace)),
+            home=self._home(),
+            sandboxed=isinstance(self.sandbox(), Sandbox),
+        )
 
     def escapes(self, args: Arguments, workspace: Workspace) -> Escape | None:
         if args.get("network") is True and not self._network and isinstance(self.sandbox(), Sandbox):
@@ -107,8 +115,9 @@ class RunCommand(BuiltinTool):
         env = self._environment()
         shell: _Shell
         if isinstance(box, Sandbox):
-            shell = box.start(command, workspace=workspace.root.resolve(), cwd=cwd,
-                              network=self._wants_network(args), env=env)
+            shell = box.start(
+                command, workspace=workspace.root.resolve(), cwd=cwd, network=self._wants_network(args), env=env
+            )
         else:
             shell = _PlainShell(command, cwd, env)
         output = _Output(shell.output)
@@ -128,8 +137,10 @@ class RunCommand(BuiltinTool):
         short = f"exit {code}" if code >= 0 else f"signal {-code}"
         text = output.text()
         if stopped:
-            text += (f"\n[background jobs still held the output {BACKGROUND_GRACE:g} s after the shell exited and were "
-                     "stopped; to leave one running, redirect its output: cmd > log 2>&1 &]")
+            text += (
+                f"\n[background jobs still held the output {BACKGROUND_GRACE:g} s after the shell exited and were "
+                "stopped; to leave one running, redirect its output: cmd > log 2>&1 &]"
+            )
         return ToolResult(f"{status}\n{text}" if text else f"{status} (no output)", f"{short} in {elapsed:.1f} s")
 
     def _wants_network(self, args: Arguments) -> bool:
@@ -166,8 +177,13 @@ class _PlainShell:
         read, write = os.pipe()
         try:
             self._proc = subprocess.Popen(
-                ["/bin/sh", "-c", command], cwd=cwd, stdin=subprocess.DEVNULL, stdout=write, stderr=write,
-                start_new_session=True, env=dict(env),  # its own process group, to kill it whole
+                ["/bin/sh", "-c", command],
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=write,
+                stderr=write,
+                start_new_session=True,
+                env=dict(env),  # its own process group, to kill it whole
             )
         except OSError as e:
             os.close(read)
@@ -183,10 +199,8 @@ class _PlainShell:
             return None
 
     def kill(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # already gone
             os.killpg(self._proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass  # already gone
         self._proc.wait()
 
 

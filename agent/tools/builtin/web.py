@@ -76,8 +76,10 @@ class FetchUrl(BuiltinTool):
         checked = self._checked.pop(url, None)
         hop = checked if checked is not None and checked.addresses else target(url, self._resolve)
         if hop.local and checked is not None and not checked.local:
-            raise ToolError(f"{url} now resolves to a local address ({hop.local}), which it did not when the call "
-                            "was approved; call fetch_url with it again so that the user is asked.")
+            raise ToolError(
+                f"{url} now resolves to a local address ({hop.local}), which it did not when the call "
+                "was approved; call fetch_url with it again so that the user is asked."
+            )
         approved = hop.origin if hop.local else None  # the local origin the user said yes to, if any
         try:
             with httpx.Client(timeout=TIMEOUT_SECONDS, headers={"User-Agent": USER_AGENT}) as client:
@@ -95,6 +97,7 @@ class FetchUrl(BuiltinTool):
 
 
 # --- where a URL leads -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Hop:
@@ -126,8 +129,12 @@ def local_kind(address: Address) -> str:
 
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    for kind, test in (("loopback", address.is_loopback), ("link-local", address.is_link_local),
-                       ("unspecified", address.is_unspecified), ("private", address.is_private)):
+    for kind, test in (
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("unspecified", address.is_unspecified),
+        ("private", address.is_private),
+    ):
         if test:
             return kind
     return "" if address.is_global else "not a public address"
@@ -170,7 +177,8 @@ def next_hop(hop: Hop, location: str, approved: str | None, resolve: Resolver) -
         raise ToolError(
             f"{hop.url} redirects to {url}, a local address ({following.local}); fetch_url does not follow a "
             "redirect to a local address the user did not approve. To fetch it, call fetch_url with that URL "
-            "directly, so that the user is asked.")
+            "directly, so that the user is asked."
+        )
     return following
 
 
@@ -184,7 +192,9 @@ def _open(client: httpx.Client, hop: Hop) -> Iterator[httpx.Response]:
     error: httpx.ConnectError | None = None
     for address in hop.addresses:
         request = client.build_request(
-            "GET", httpx.URL(hop.url).copy_with(host=str(address)), headers={"Host": netloc},
+            "GET",
+            httpx.URL(hop.url).copy_with(host=str(address)),
+            headers={"Host": netloc},
             extensions={"sni_hostname": hop.host} if parts.scheme.lower() == "https" else {},
         )
         try:
@@ -242,10 +252,30 @@ def _decode(body: bytes, charset: str) -> str:
 # --- HTML to text -------------------------------------------------------------------------------------
 
 _SKIP = frozenset({"script", "style", "nav", "noscript", "template", "svg"})
-_BLOCK = frozenset({
-    "p", "div", "section", "article", "main", "header", "footer", "aside", "form", "table", "ul", "ol", "dl",
-    "blockquote", "figure", "figcaption", "hr", "address", "details", "summary",
-})
+_BLOCK = frozenset(
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "header",
+        "footer",
+        "aside",
+        "form",
+        "table",
+        "ul",
+        "ol",
+        "dl",
+        "blockquote",
+        "figure",
+        "figcaption",
+        "hr",
+        "address",
+        "details",
+        "summary",
+    }
+)
 _LINE = frozenset({"br", "tr", "dt", "dd"})
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _PRE = "\x00"  # marks lines inside <pre>, whose whitespace is kept

@@ -98,7 +98,7 @@ class ConnectError(TransportError):
     pass
 
 
-class TimeoutError(TransportError):  # noqa: A001 - deliberately mirrors httpx's naming
+class TimeoutError(TransportError):
     pass
 
 
