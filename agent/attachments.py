@@ -18,7 +18,6 @@ from pathlib import Path
 
 from providers.errors import UsageError
 
-MAX_BYTES = 10_000_000  # `[agent] max_attachment_bytes`
 _IMAGES = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -73,7 +72,7 @@ def sniff(data: bytes) -> str | None:
     return "text/plain"
 
 
-def from_bytes(name: str, data: bytes, *, max_bytes: int = MAX_BYTES) -> Attachment:
+def from_bytes(name: str, data: bytes, *, max_bytes: int) -> Attachment:
     if len(data) > max_bytes:
         raise AttachmentError(
             f"{name} is {len(data):,} bytes, over the {max_bytes:,}-byte limit for attachments.",
@@ -88,7 +87,7 @@ def from_bytes(name: str, data: bytes, *, max_bytes: int = MAX_BYTES) -> Attachm
     return Attachment(name, mime, data)
 
 
-def read_attachment(path: str, *, cwd: Path, max_bytes: int = MAX_BYTES) -> Attachment:
+def read_attachment(path: str, *, cwd: Path, max_bytes: int) -> Attachment:
     """The file at `path` (relative to `cwd`). Raises AttachmentError."""
     target = resolve(path, cwd)
     try:

@@ -8,7 +8,7 @@ same provider keeps its pool (and so its cooldowns); the history stays.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -36,13 +36,12 @@ if TYPE_CHECKING:
     from agent.attachments import Attachment
     from agent.recovery import RecoveringClient
     from agent.route import Route
-    from agent.runtime import Runtime
     from agent.tools.toolset import PreparedCall, ToolSet
+    from providers.models import ModelInfo
 
 INTERRUPTED = "interrupted"
 ERROR = "error"
 SUMMARY = "summary"  # the finish_reason that marks a message as the summary of earlier ones
-DEFAULT_COMPRESS_AT = 0.75  # `[agent] compress_at`: share of the context window that triggers a summary
 KEEP_TURNS = 2  # the last turns a summary keeps word for word
 SUMMARY_HEADING = "[Summary of the earlier conversation]"
 SUMMARY_PROMPT = (
@@ -153,10 +152,24 @@ class ReplyBuilder:
         )
 
 
+class Routes(Protocol):
+    """Where the requests of a route go, and what is known of its model (the wiring provides them)."""
+
+    def route(self, provider_id: str, model: str, *, base_url: str | None = None) -> Route:
+        """The route to `model` of `provider_id` on its own endpoint; `base_url` binds a fallback's."""
+        ...
+
+    def client(self, route: Route) -> RecoveringClient:
+        """The client sending on `route` with that provider's own pool (raises if it has no key)."""
+        ...
+
+    def model_info(self, model: str, provider_id: str | None = None) -> ModelInfo: ...
+
+
 class Agent:
     def __init__(
         self,
-        runtime: Runtime,
+        routes: Routes,
         route: Route,
         *,
         system: str | None = None,
@@ -165,8 +178,14 @@ class Agent:
         fallbacks: Sequence[FallbackEntry] = (),
         tools: ToolSet | None = None,
         project_context: str | None = None,
+        compress_at: float = 0.0,
+        scrub: Callable[[str], str] = lambda text: text,
     ) -> None:
-        self.runtime = runtime
+        """`compress_at` is `[agent] compress_at` (0: never summarise); `scrub` takes every known
+        secret out of a tool's result before the model sees it."""
+        self.routes = routes
+        self.compress_at = compress_at
+        self.scrub = scrub
         self.tools = tools
         self.system = system
         # AGENTS.md: part of every request's system message, never of the session's own prompt.
@@ -180,7 +199,7 @@ class Agent:
         for m in self.messages:
             self._count_usage(m)
         self._route = route
-        self._client: RecoveringClient = runtime.client(route)
+        self._client: RecoveringClient = routes.client(route)
         # The route the user chose; a fallback answers for it until the primary's keys are back.
         self._primary: tuple[Route, RecoveringClient] = (self._route, self._client)
 
@@ -194,8 +213,8 @@ class Agent:
 
     def switch_model(self, provider_id: str, model: str) -> Route:
         """Takes effect on the next request. Another provider: its own endpoint and pool, nothing of the old."""
-        route = self.runtime.route(provider_id, model)
-        client = self.runtime.client(route)  # raises (no key, bad URL) before anything changes
+        route = self.routes.route(provider_id, model)
+        client = self.routes.client(route)  # raises (no key, bad URL) before anything changes
         self._route, self._client = route, client
         self._primary = (route, client)
         return route
@@ -225,7 +244,7 @@ class Agent:
         offer_tools: bool = True,
     ) -> dict[str, Any]:
         route = route or self._route
-        extra = self.runtime.model_info(route.model, route.provider.id).extra_body  # first: hermes's own fields win
+        extra = self.routes.model_info(route.model, route.provider.id).extra_body  # first: hermes's own fields win
         body: dict[str, Any] = {**extra, "model": route.model, "messages": messages or self.api_messages()}
         if stream:
             body["stream"] = True
@@ -237,7 +256,7 @@ class Agent:
     def add_user(self, text: str, attachments: Sequence[Attachment] = ()) -> None:
         """Raises AttachmentError for an image the current model cannot take."""
         images = [a for a in attachments if a.is_image]
-        if images and not self.runtime.model_info(self.route.model, self.route.provider.id).image_input:
+        if images and not self.routes.model_info(self.route.model, self.route.provider.id).image_input:
             from agent.attachments import AttachmentError
 
             raise AttachmentError(
@@ -295,8 +314,8 @@ class Agent:
             while remaining and next_hop is None:
                 entry = remaining.pop(0)
                 try:
-                    fallback = self.runtime.route(entry.provider, entry.model, base_url=entry.base_url)
-                    next_hop = (fallback, self.runtime.client(fallback))
+                    fallback = self.routes.route(entry.provider, entry.model, base_url=entry.base_url)
+                    next_hop = (fallback, self.routes.client(fallback))
                 except errors.HermesError as e:
                     causes.append((f"{entry.provider}:{entry.model}", e))
             if next_hop is None:
@@ -348,7 +367,7 @@ class Agent:
         result, seconds = self.tools.run(call)
         yield ToolCallFinished(call.name, result.ok, result.summary, seconds)
         # A command like `env` or a read of auth.json would otherwise send a key to the model.
-        return self.runtime.secrets().scrub(result.content)
+        return self.scrub(result.content)
 
     def _answer_unrun(self, calls: Sequence[dict[str, Any]], why: str) -> None:
         for call in calls:
@@ -363,13 +382,13 @@ class Agent:
             yield Notice(f"back on {primary_route.label}")
 
     def _reply_on(self, route: Route, client: RecoveringClient, *, stream: bool) -> Iterator[Event]:
-        info = self.runtime.model_info(route.model, route.provider.id)
+        info = self.routes.model_info(route.model, route.provider.id)
         budget = info.context - reply_reserve(info.context)
         retried_overflow = False
         if not info.tool_call and self.tools is not None and self.tools.tools and route.label not in self._toolless:
             self._toolless.add(route.label)
             yield Notice(f"{route.label} cannot call tools (models.dev catalogue); it answers without them.")
-        threshold = self._compress_at() * info.context
+        threshold = self.compress_at * info.context
         if threshold and sum(estimate_tokens(m) for m in self.api_messages()) > threshold:
             yield from self.compress(route=route, client=client, automatic=True)
         while True:
@@ -389,10 +408,6 @@ class Agent:
                     raise
                 retried_overflow = True
                 budget = sum(estimate_tokens(m) for m in messages) // 2
-
-    def _compress_at(self) -> float:
-        value = self.runtime.config.get("agent", "compress_at", default=DEFAULT_COMPRESS_AT)
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else DEFAULT_COMPRESS_AT
 
     def compress(
         self, *, route: Route | None = None, client: RecoveringClient | None = None, automatic: bool = False
@@ -486,7 +501,7 @@ class Agent:
     def message_cost(self, message: Message) -> float | None:
         if message.usage is None or not message.model:
             return None
-        info = self.runtime.model_info(message.model, message.provider)
+        info = self.routes.model_info(message.model, message.provider)
         return info.cost(message.usage.prompt_tokens, message.usage.completion_tokens, message.usage.cached_tokens)
 
     def _finish(self, builder: ReplyBuilder, route: Route, reason: str | None) -> None:

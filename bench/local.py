@@ -107,9 +107,7 @@ def main() -> None:
             if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")
         }
         env.update({"HERMES_HOME": home, "NO_COLOR": "1"})
-        manager = LocalServerManager(
-            state_dir=Path(home, "state"), data_dir=Path(home, "data"), settings={"keep_alive": "5m"}
-        )
+        manager = LocalServerManager(state_dir=Path(home, "state"), model=None, keep_alive=300)
         # --no-tools: the same request body as the raw stream below (tool schemas lengthen the prompt).
         ask = [*hermes, "ask", "-p", "local", "--no-save", "--no-tools"]
         try:

@@ -16,8 +16,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.conversation import Agent
-from agent.runtime import Runtime
 from hermes_cli.config import Config
+from hermes_cli.paths import Paths
+from hermes_cli.settings import settings_from
+from hermes_cli.wiring import Wiring
 from providers.credentials import Credential
 from providers.pool import CredentialPool
 from providers.sqlite_state import SQLiteStateStore
@@ -31,10 +33,12 @@ def one_request(srv: FakeServer, state_dir: Path, *, rotate: bool) -> float:
     if rotate:
         srv.script_for_key(keys[0], RateLimit(retry_after=600))
     slept: list[float] = []
-    runtime = Runtime(
-        config=Config(state_dir / "config.toml", {"providers": {"bench": {"base_url": srv.base_url}}}),
-        env={"BENCH_API_KEYS": ",".join(keys)},
-        state_dir=state_dir,
+    env = {"BENCH_API_KEYS": ",".join(keys)}
+    config = Config(state_dir / "config.toml", {"providers": {"bench": {"base_url": srv.base_url}}})
+    runtime = Wiring(
+        env,
+        settings=settings_from(config, env),
+        paths=Paths(config.path, state_dir, state_dir),
         sleep=slept.append,
     )
     agent = Agent(runtime, runtime.route("bench", "m"))

@@ -17,10 +17,9 @@ from agent.events import (
     ToolCallStarted,
 )
 from hermes_cli import approvals
-from hermes_cli.context import Context
 from hermes_cli.options import ChatOptions
 from hermes_cli.output import info, print_json
-from hermes_cli.startup import gather_attachments, start_agent
+from hermes_cli.wiring import Wiring
 from hermes_cli.wrap import WordWrap
 from providers import errors
 
@@ -56,7 +55,7 @@ def build_prompt(stdin_text: str, prompt: str) -> str:
 
 
 def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, show_reasoning: bool = False) -> None:
-    ctx = Context()
+    wiring = Wiring()
     # `-a -`: stdin is the attachment (an image, say), not text joined to the prompt.
     stdin_attached = "-" in options.attach
     raw = sys.stdin.buffer.read() if stdin_attached and sys.stdin is not None and not sys.stdin.isatty() else None
@@ -66,8 +65,11 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
             hint='Pipe the file in: cat shot.png | hermes ask -a - "what is this?"',
         )
     text = build_prompt("" if stdin_attached else read_stdin(), prompt)
-    attachments = gather_attachments(ctx, text, options.attach, yes=options.yes, stdin=raw)
-    agent, recorder = start_agent(ctx, options)
+    from hermes_cli.attach import gather_attachments
+
+    limit = wiring.settings.agent.max_attachment_bytes
+    attachments = gather_attachments(text, options.attach, yes=options.yes, max_bytes=limit, stdin=raw)
+    agent, recorder = wiring.start_agent(options)
     agent.add_user(text, attachments)
     answer: list[str] = []
     tool_calls: list[dict[str, Any]] = []
@@ -165,7 +167,7 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
             }
         print_json(
             {
-                "content": agent.runtime.secrets().scrub("".join(answer)),
+                "content": wiring.scrub("".join(answer)),
                 "provider": route.provider.id,
                 "model": route.model,
                 "base_url": route.endpoint.url,
@@ -175,7 +177,7 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
                 "finish_reason": last.finish_reason if last else None,
                 "session_id": recorder.session_id,
             }
-            | ({"reasoning": agent.runtime.secrets().scrub(thoughts)} if (thoughts := _reasoning(agent)) else {})
+            | ({"reasoning": wiring.scrub(thoughts)} if (thoughts := _reasoning(agent)) else {})
         )
 
 

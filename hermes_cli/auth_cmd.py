@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from hermes_cli.context import Context
 from hermes_cli.exit_codes import guarded
 from hermes_cli.output import info, print_json, print_table
-from providers.credentials import ANONYMOUS, Credential, check_key, load_credentials
+from hermes_cli.wiring import Wiring
+from providers.credentials import ANONYMOUS, Credential, check_key
 from providers.endpoint import normalize_base_url
 from providers.errors import UsageError
 from providers.state import COOLING, EXHAUSTED, FRESH, CredentialState
@@ -55,20 +55,13 @@ def list_cmd(
     """Each credential: id, label, source, masked key, pinned endpoint, state, last error."""
 
     def body() -> None:
-        ctx = Context()
-        runtime = ctx.runtime()
-        specs = [runtime.spec(provider)] if provider else list(runtime.registry)
-        store = runtime.state_store()
+        wiring = Wiring()
+        specs = [wiring.spec(provider)] if provider else list(wiring.registry)
+        store = wiring.state_store()
         now = time.time()
         rows = []
         for spec in specs:
-            creds = load_credentials(
-                spec,
-                env=ctx.env,
-                provider_table=ctx.config.table("providers", spec.id),
-                auth_store=runtime.auth_store,
-                run_command=provider is not None,
-            )
+            creds = wiring.credentials(spec, run_command=provider is not None)
             states = store.read(spec.id)
             rows += [_row(c, states.get(c.id, FRESH), now) for c in creds if c.id != ANONYMOUS]
         if json_:
@@ -134,9 +127,8 @@ def add_cmd(
     """Add a key (read hidden from the terminal, or from stdin) to PROVIDER's pool."""
 
     def body() -> None:
-        ctx = Context()
-        runtime = ctx.runtime()
-        spec = runtime.spec(provider)
+        wiring = Wiring()
+        spec = wiring.spec(provider)
         pinned = None
         if base_url and region:
             raise UsageError("Give --base-url or --region, not both.")
@@ -148,8 +140,8 @@ def add_cmd(
                 raise UsageError(f"{provider} has no region {region!r}.", hint=f"Its regions: {known}.")
             pinned = spec.regions[region]
         key = _read_key(provider)
-        count = len(runtime.auth_store.entries(provider))
-        cred_id = runtime.auth_store.add(spec.id, key, label=label or f"key{count + 1}", base_url=pinned)
+        count = len(wiring.auth_store.entries(provider))
+        cred_id = wiring.auth_store.add(spec.id, key, label=label or f"key{count + 1}", base_url=pinned)
         info(f"added key {cred_id} to {spec.id}" + (f", pinned to {pinned}" if pinned else "") + ".")
 
     guarded(body)
@@ -160,19 +152,12 @@ def remove_cmd(provider: str, cred_id: Annotated[str, typer.Argument(metavar="ID
     """Remove a key added with `hermes auth add`."""
 
     def body() -> None:
-        ctx = Context()
-        runtime = ctx.runtime()
-        spec = runtime.spec(provider)
-        if runtime.auth_store.remove(spec.id, cred_id):
+        wiring = Wiring()
+        spec = wiring.spec(provider)
+        if wiring.auth_store.remove(spec.id, cred_id):
             info(f"removed key {cred_id} from {spec.id}.")
             return
-        creds = load_credentials(
-            spec,
-            env=ctx.env,
-            provider_table=ctx.config.table("providers", spec.id),
-            auth_store=runtime.auth_store,
-            run_command=False,
-        )
+        creds = wiring.credentials(spec, run_command=False)
         for c in creds:
             if c.id == cred_id:
                 raise UsageError(f"Key {cred_id} comes from {c.source}; remove it there.")
@@ -189,10 +174,10 @@ def reset_cmd(
     """Clear cooldowns and exhaustion, so every key is tried again."""
 
     def body() -> None:
-        runtime = Context().runtime()
+        wiring = Wiring()
         if provider:
-            runtime.spec(provider)
-        count = runtime.state_store().reset(provider, cred_id)
+            wiring.spec(provider)
+        count = wiring.state_store().reset(provider, cred_id)
         info(f"reset {count} key{'s' if count != 1 else ''}" + (f" of {provider}" if provider else "") + ".")
 
     guarded(body)

@@ -97,10 +97,15 @@ def _check_state(v: Any) -> str | None:
     return None if ok else '"file" or a redis:// URL'
 
 
-def _check_duration(v: Any) -> str | None:
+def duration_seconds(v: Any) -> float:
+    """A checked duration ("30s", "10m", "1h", or whole seconds) in seconds."""
     match = re.fullmatch(r"(\d{1,9})([smh]?)", v) if isinstance(v, str) else None
-    seconds = int(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]] if match else v
-    ok = _whole(366 * DAY)(seconds) is None
+    return float(int(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]] if match else v)
+
+
+def _check_duration(v: Any) -> str | None:
+    ok = (isinstance(v, str) and re.fullmatch(r"\d{1,9}[smh]?", v)) or _whole(366 * DAY)(v) is None
+    ok = ok and duration_seconds(v) <= 366 * DAY
     return None if ok else 'a duration of at most a year, such as "10m", "30s" or "1h"'
 
 
@@ -145,6 +150,7 @@ class Field:
     secret: bool = False  # the whole value is a secret: shown masked
     doc: str = ""
     redact: Callable[[Any], Any] = lambda v: v  # what of a value may be shown (a URL's password masked...)
+    default: Any = None  # the value when the file has none: every default of hermes is here, and only here
 
     def shown(self, value: Any) -> Any:
         if self.secret:
@@ -162,42 +168,56 @@ SCHEMA: dict[Path_, Field] = {
     ("providers", "*", "api_key_env"): Field(_check_str),
     ("providers", "*", "api_key_command"): Field(_check_command),
     ("providers", "*", "models"): Field(_check_str_list),
-    ("providers", "*", "needs_key"): Field(_check_bool),
-    ("credentials", "strategy"): Field(_check_strategy),
-    ("credentials", "max_wait_seconds"): Field(_number(DAY)),
-    ("credentials", "cooldown_seconds"): Field(_number(DAY)),
-    ("credentials", "state"): Field(_check_state, redact=_mask_url),
+    ("providers", "*", "needs_key"): Field(_check_bool, default=True),
+    ("credentials", "strategy"): Field(_check_strategy, default="fill_first"),
+    ("credentials", "max_wait_seconds"): Field(_number(DAY), default=10),
+    ("credentials", "cooldown_seconds"): Field(_number(DAY), default=60),
+    ("credentials", "state"): Field(_check_state, redact=_mask_url, default="file"),
     ("fallback", "[]", "provider"): Field(_check_str),
     ("fallback", "[]", "name"): Field(_check_str),
     ("fallback", "[]", "base_url"): Field(_check_url, redact=_mask_url),
-    ("agent", "max_tool_iterations"): Field(_whole(1000)),
-    ("agent", "allow_dangerous"): Field(_check_bool),
-    ("agent", "project_context"): Field(_check_bool, doc="false: leave AGENTS.md out of the system prompt"),
-    ("agent", "timeout"): Field(_number(DAY), doc="seconds to wait for data from the provider"),
-    ("agent", "connect_timeout"): Field(_number(3600)),
-    ("agent", "max_retries"): Field(_whole(100), doc="retries of 5xx and network errors per credential"),
-    ("agent", "max_answer_seconds"): Field(_number(DAY), doc="longest one answer may keep streaming"),
-    ("agent", "compress_at"): Field(_number(1), doc="share of the context window that starts a summary (0: never)"),
+    ("agent", "max_tool_iterations"): Field(_whole(1000), default=10),
+    ("agent", "allow_dangerous"): Field(_check_bool, default=False),
+    ("agent", "project_context"): Field(
+        _check_bool, doc="false: leave AGENTS.md out of the system prompt", default=True
+    ),
+    ("agent", "timeout"): Field(_number(DAY), doc="seconds to wait for data from the provider", default=120),
+    ("agent", "connect_timeout"): Field(_number(3600), default=10),
+    ("agent", "max_retries"): Field(_whole(100), doc="retries of 5xx and network errors per credential", default=2),
+    ("agent", "max_answer_seconds"): Field(_number(DAY), doc="longest one answer may keep streaming", default=600),
+    ("agent", "compress_at"): Field(
+        _number(1), doc="share of the context window that starts a summary (0: never)", default=0.75
+    ),
     ("local", "model"): Field(_check_str),
-    ("local", "keep_alive"): Field(_check_duration),
-    ("local", "auto"): Field(_check_bool, doc="answer with the local model when no provider is configured"),
+    ("local", "keep_alive"): Field(_check_duration, default="10m"),
+    ("local", "auto"): Field(
+        _check_bool, doc="answer with the local model when no provider is configured", default=True
+    ),
     ("mcp", "servers", "*", "command"): Field(_check_str_list),
     ("mcp", "servers", "*", "env"): Field(_check_env_table, redact=_mask_env_table),
-    ("mcp", "servers", "*", "enabled"): Field(_check_bool, doc="false: leave this server out"),
-    ("mcp", "servers", "*", "required"): Field(_check_bool, doc="true: hermes stops (exit 2) if it cannot start"),
+    ("mcp", "servers", "*", "enabled"): Field(_check_bool, doc="false: leave this server out", default=True),
+    ("mcp", "servers", "*", "required"): Field(
+        _check_bool, doc="true: hermes stops (exit 2) if it cannot start", default=False
+    ),
     ("mcp", "servers", "*", "cwd"): Field(_check_str, doc="the server's working directory"),
-    ("mcp", "servers", "*", "startup_timeout"): Field(_seconds_up_to(3600), doc="seconds it may take to start"),
-    ("mcp", "servers", "*", "tool_timeout"): Field(_seconds_up_to(DAY), doc="seconds one tool call may take"),
-    ("tools", "pass_env"): Field(_check_env_names, doc="variables commands and MCP servers may see"),
-    ("tools", "network"): Field(_check_bool, doc="sandboxed commands may use the network"),
-    ("tools", "sandbox"): Field(_check_bool, doc="false: run commands without bubblewrap's sandbox"),
-    ("sessions", "save"): Field(_check_bool),
+    ("mcp", "servers", "*", "startup_timeout"): Field(
+        _seconds_up_to(3600), doc="seconds it may take to start", default=20
+    ),
+    ("mcp", "servers", "*", "tool_timeout"): Field(
+        _seconds_up_to(DAY), doc="seconds one tool call may take", default=60
+    ),
+    ("tools", "pass_env"): Field(_check_env_names, doc="variables commands and MCP servers may see", default=[]),
+    ("tools", "network"): Field(_check_bool, doc="sandboxed commands may use the network", default=False),
+    ("tools", "sandbox"): Field(_check_bool, doc="false: run commands without bubblewrap's sandbox", default=True),
+    ("sessions", "save"): Field(_check_bool, default=True),
     ("models", "*", "context"): Field(_whole(100_000_000)),
     ("models", "*", "input_price"): Field(_number(1_000_000), doc="USD per million prompt tokens"),
     ("models", "*", "output_price"): Field(_number(1_000_000), doc="USD per million completion tokens"),
     ("models", "*", "vision"): Field(_check_bool, doc="the model takes image attachments"),
     ("models", "*", "extra_body"): Field(_check_extra_body, doc="fields added to each request for the model"),
-    ("agent", "max_attachment_bytes"): Field(_whole(1_000_000_000), doc="largest file -a or @path attaches"),
+    ("agent", "max_attachment_bytes"): Field(
+        _whole(1_000_000_000), doc="largest file -a or @path attaches", default=10_000_000
+    ),
 }
 
 # Leaf tables whose whole value is checked by one field (their keys are data, not schema).
@@ -426,4 +446,5 @@ def masked(data: Mapping[str, Any]) -> dict[str, Any]:
             return mask_key(value)  # an unknown key (`api_key = "sk-…"`, a typo) is still masked
         return value
 
-    return walk(data, ())
+    shown: dict[str, Any] = walk(data, ())
+    return shown

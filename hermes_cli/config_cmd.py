@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import typer
 
 from hermes_cli.config import coerce_value, field_for, format_key, load_config, masked, parse_key, set_value
-from hermes_cli.context import Context
 from hermes_cli.exit_codes import guarded
+from hermes_cli.wiring import Wiring
 from providers.errors import UsageError
 
 config_app = typer.Typer(no_args_is_help=True)
@@ -30,7 +30,7 @@ def _show_value(value: Any) -> str:
 @config_app.command("path")
 def path_cmd() -> None:
     """Print where config.toml is (or would be)."""
-    guarded(lambda: print(Context().paths.config_file))
+    guarded(lambda: print(Wiring().paths.config_file))
 
 
 @config_app.command("show")
@@ -38,7 +38,7 @@ def show_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     """Print the config with secrets masked."""
 
     def body() -> None:
-        config = Context().config
+        config = Wiring().document()
         if not config.data:
             print(f"hermes: no settings in {config.path} (defaults apply).", file=sys.stderr)
             return
@@ -58,7 +58,7 @@ def get_cmd(key: str) -> None:
     """Print one value (secrets masked); exit 1 if the key is not set."""
 
     def body() -> None:
-        config = Context().config
+        config = Wiring().document()
         path = parse_key(key)
         value = masked(config.data)
         for part in path:
@@ -76,13 +76,13 @@ def set_cmd(key: str, value: str) -> None:
     """Set one value, keeping the file's comments and order; the file is checked before it is written."""
 
     def body() -> None:
-        ctx = Context()
+        wiring = Wiring()
         path = parse_key(key)
         parsed = coerce_value(path, value)
-        set_value(ctx.paths.config_file, path, parsed)
+        set_value(wiring.paths.config_file, path, parsed)
         f = field_for(path)
         shown = _show_value(f.shown(parsed)) if f is not None else _show_value(parsed)
-        print(f"hermes: {format_key(path)} = {shown} in {ctx.paths.config_file}", file=sys.stderr)
+        print(f"hermes: {format_key(path)} = {shown} in {wiring.paths.config_file}", file=sys.stderr)
 
     guarded(body)
 
@@ -92,7 +92,7 @@ def edit_cmd() -> None:
     """Open config.toml in $VISUAL or $EDITOR, then check it."""
 
     def body() -> None:
-        file = Context().paths.config_file
+        file = Wiring().paths.config_file
         if not file.exists():
             file.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

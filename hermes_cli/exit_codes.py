@@ -72,11 +72,11 @@ def watch_secrets(source: Callable[[], Secrets]) -> None:
 
 
 def redact(text: str) -> str:
-    """`text` without any secret this process knows: its runtime's, or at least those in the environment."""
+    """`text` without any secret this process knows: its wiring's, or at least those in the environment."""
     from providers.registry import BUILTIN  # only once there is something to report
     from providers.secrets import collect_secrets
 
-    known = [collect_secrets(BUILTIN, env=os.environ, provider_tables={}, auth_keys=(), state_url=None, mcp_servers={})]
+    known = [collect_secrets(BUILTIN, env=os.environ, providers=(), auth_keys=(), state_url=None, mcp_envs=())]
     for source in _secret_sources:
         try:
             known.append(source())

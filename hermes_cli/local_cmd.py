@@ -32,16 +32,9 @@ BUILD_CMAKE_ARGS = (
 
 
 def _manager() -> LocalServerManager:
-    from hermes_cli.context import Context
-    from providers.local_server import LocalServerManager
+    from hermes_cli.wiring import Wiring
 
-    ctx = Context()
-    return LocalServerManager(
-        state_dir=ctx.paths.state_dir,
-        data_dir=ctx.paths.data_dir,
-        settings=ctx.config.table("local"),
-        env=ctx.runtime().child_env(),
-    )
+    return Wiring().local_manager()
 
 
 def _pip(*args: str, env: dict[str, str] | None = None) -> None:

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hermes_cli.context import Context
 from hermes_cli.exit_codes import guarded
 from hermes_cli.output import print_json, print_table
+from hermes_cli.wiring import Wiring
 from providers.errors import UsageError
 
 if TYPE_CHECKING:
@@ -22,22 +22,23 @@ mcp_app = typer.Typer(no_args_is_help=True)
 NameArg = Annotated[str, typer.Argument(help="The server's name: its [mcp.servers.NAME] table.")]
 
 
-def _servers(ctx: Context) -> dict[str, Any]:
-    return dict(ctx.config.table("mcp", "servers"))
+def _servers(wiring: Wiring) -> dict[str, Any]:
+    return dict(wiring.settings.mcp_tables)
 
 
-def _start(ctx: Context, table: dict[str, Any], *, fresh: bool = False, reserved: set[str] | None = None) -> McpServers:
+def _start(
+    wiring: Wiring, table: dict[str, Any], *, fresh: bool = False, reserved: set[str] | None = None
+) -> McpServers:
     from agent.tools.mcp import McpServers
 
-    runtime = ctx.runtime()
-    mcp_dir = ctx.paths.state_dir / "mcp"
+    mcp_dir = wiring.paths.state_dir / "mcp"
     return McpServers.start(
-        table,
+        wiring.settings.mcp_servers(table),
         log_dir=mcp_dir,
         cache_dir=mcp_dir,
         fresh=fresh,
         reserved=reserved or set(),
-        environment=lambda own: runtime.child_env(extra=own, minimal=True),
+        environment=lambda own: wiring.child_env(extra=own, minimal=True),
     )
 
 
@@ -48,15 +49,14 @@ def list_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     def body() -> None:
         from agent.tools import mcp_cache
 
-        ctx = Context()
-        runtime = ctx.runtime()
-        cache_dir = ctx.paths.state_dir / "mcp"
+        wiring = Wiring()
+        cache_dir = wiring.paths.state_dir / "mcp"
         found: list[dict[str, Any]] = []
-        for name, spec in _servers(ctx).items():
+        for name, spec in _servers(wiring).items():
             spec = spec if isinstance(spec, dict) else {}
             command = [str(c) for c in spec.get("command") or []]
             cwd = spec.get("cwd") if isinstance(spec.get("cwd"), str) else None
-            env = runtime.child_env(extra=spec.get("env") or {}, minimal=True)
+            env = wiring.child_env(extra=spec.get("env") or {}, minimal=True)
             cached = mcp_cache.load(cache_dir, name, mcp_cache.cache_key(command, env, cwd)) if command else None
             found.append(
                 {
@@ -73,7 +73,7 @@ def list_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
             return
         if not found:
             print(
-                f"hermes: no MCP servers in {ctx.paths.config_file}; add one with "
+                f"hermes: no MCP servers in {wiring.paths.config_file}; add one with "
                 "`hermes mcp add NAME -- COMMAND ARGS...`.",
                 file=sys.stderr,
             )
@@ -114,11 +114,11 @@ def add_cmd(
 
         from hermes_cli.config import edit_document
 
-        ctx = Context()
+        wiring = Wiring()
         _check_name(name)
-        if name in _servers(ctx):
+        if name in _servers(wiring):
             raise UsageError(
-                f"There is already an MCP server named {name!r} in {ctx.paths.config_file}.",
+                f"There is already an MCP server named {name!r} in {wiring.paths.config_file}.",
                 hint=f"Remove it first with `hermes mcp remove {name}`, or choose another name.",
             )
         variables = {}
@@ -146,9 +146,9 @@ def add_cmd(
                 doc["mcp"]["servers"] = tomlkit.table(is_super_table=True)
             doc["mcp"]["servers"][name] = table
 
-        edit_document(ctx.paths.config_file, change)
+        edit_document(wiring.paths.config_file, change)
         print(
-            f"hermes: added MCP server {name!r} to {ctx.paths.config_file}; "
+            f"hermes: added MCP server {name!r} to {wiring.paths.config_file}; "
             f"`hermes mcp test {name}` starts it and lists its tools.",
             file=sys.stderr,
         )
@@ -163,10 +163,10 @@ def remove_cmd(name: NameArg) -> None:
     def body() -> None:
         from hermes_cli.config import edit_document
 
-        ctx = Context()
-        if name not in _servers(ctx):
+        wiring = Wiring()
+        if name not in _servers(wiring):
             raise UsageError(
-                f"There is no MCP server named {name!r} in {ctx.paths.config_file}.",
+                f"There is no MCP server named {name!r} in {wiring.paths.config_file}.",
                 hint="`hermes mcp list` shows the configured ones.",
             )
 
@@ -178,8 +178,8 @@ def remove_cmd(name: NameArg) -> None:
             if not doc["mcp"]:
                 del doc["mcp"]
 
-        edit_document(ctx.paths.config_file, change)
-        print(f"hermes: removed MCP server {name!r} from {ctx.paths.config_file}.", file=sys.stderr)
+        edit_document(wiring.paths.config_file, change)
+        print(f"hermes: removed MCP server {name!r} from {wiring.paths.config_file}.", file=sys.stderr)
 
     guarded(body)
 
@@ -189,16 +189,16 @@ def test_cmd(name: NameArg, json_: Annotated[bool, typer.Option("--json", help="
     """Start the server (even if disabled), list its tools and say how long that took."""
 
     def body() -> None:
-        ctx = Context()
-        servers = _servers(ctx)
+        wiring = Wiring()
+        servers = _servers(wiring)
         if name not in servers:
             raise UsageError(
-                f"There is no MCP server named {name!r} in {ctx.paths.config_file}.",
+                f"There is no MCP server named {name!r} in {wiring.paths.config_file}.",
                 hint="`hermes mcp list` shows the configured ones.",
             )
         spec = {**servers[name], "enabled": True, "required": True}  # a failure is this command's answer
         started = time.monotonic()
-        with _start(ctx, {name: spec}, fresh=True) as mcp:
+        with _start(wiring, {name: spec}, fresh=True) as mcp:
             seconds = time.monotonic() - started
             from hermes_cli.tool_list import rows
 
@@ -227,11 +227,11 @@ def _check_name(name: str) -> None:
 
 def run_tools(*, as_json: bool, no_mcp: bool = False) -> None:
     """`hermes tools`: every tool a chat here would offer, with its source, whether it asks, whether sandboxed."""
-    ctx = Context()
-    tools = _builtin(ctx)
+    wiring = Wiring()
+    tools = _builtin(wiring)
     problems: list[str] = []
-    servers = {} if no_mcp else _servers(ctx)
-    mcp = _start(ctx, servers, reserved={t.name for t in tools}) if servers else None
+    servers = {} if no_mcp else _servers(wiring)
+    mcp = _start(wiring, servers, reserved={t.name for t in tools}) if servers else None
     try:
         if mcp is not None:
             tools = [*tools, *mcp.tools]
@@ -252,12 +252,8 @@ def run_tools(*, as_json: bool, no_mcp: bool = False) -> None:
             mcp.close()
 
 
-def _builtin(ctx: Context) -> list[Tool]:
+def _builtin(wiring: Wiring) -> list[Tool]:
     from agent.tools.builtin import builtin_tools
 
-    runtime = ctx.runtime()
-    return builtin_tools(
-        command_env=runtime.child_env(),
-        network=ctx.config.get("tools", "network", default=False) is True,
-        sandbox=ctx.config.get("tools", "sandbox", default=True) is not False,
-    )
+    tools = wiring.settings.tools
+    return builtin_tools(command_env=wiring.child_env(), network=tools.network, sandbox=tools.sandbox)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from hermes_cli.context import Context
 from hermes_cli.output import print_json, print_table
-from providers.credentials import ANONYMOUS, load_credentials
+from hermes_cli.wiring import Wiring
+from providers.credentials import ANONYMOUS
 from providers.errors import HermesError, UsageError
 from providers.models import ModelInfo
 from providers.registry import ProviderSpec
@@ -27,30 +27,27 @@ def _matches(spec: ProviderSpec, words: str | None) -> bool:
 
 
 def provider_rows(
-    ctx: Context, flag_provider: str | None, flag_base_url: str | None, words: str | None = None
+    wiring: Wiring, flag_provider: str | None, flag_base_url: str | None, words: str | None = None
 ) -> list[dict[str, Any]]:
-    runtime = ctx.runtime()
     if flag_base_url:
-        runtime.attach_base_url(flag_provider or runtime.default_provider(), flag_base_url)
-    store = runtime.state_store()
+        wiring.attach_base_url(flag_provider or wiring.default_provider(), flag_base_url)
+    store = wiring.state_store()
     now = time.time()
     rows = []
-    for spec in runtime.registry:
+    for spec in wiring.registry:
         if not _matches(spec, words):
             continue
-        table = ctx.config.table("providers", spec.id)
+        has_command = bool(wiring.settings.provider(spec.id).api_key_command)
         try:
             if spec.managed:  # never start the local server just to list it
                 url, source = "(started on first use)", "hermes local"
             else:
-                endpoint = runtime.endpoint(spec.id)
+                endpoint = wiring.endpoint(spec.id)
                 url, source = endpoint.url, endpoint.source
         except HermesError as e:
             url, source = ("(needs another API)", spec.other_api) if spec.other_api else ("(invalid)", e.message)
         try:
-            creds = load_credentials(
-                spec, env=ctx.env, provider_table=table, auth_store=runtime.auth_store, run_command=False
-            )
+            creds = wiring.credentials(spec, run_command=False)
             problem = None
         except HermesError as e:  # a malformed key: listed as such, never shown
             creds, problem = (), e.message
@@ -66,8 +63,8 @@ def provider_rows(
                 "key_variables": list(spec.key_names) if spec.needs_key and not spec.managed else [],
                 "shares_key_with": list(spec.shares_key_with),
                 "needs_key": spec.needs_key,
-                "keys": len(keys) + (1 if table.get("api_key_command") else 0),
-                "key_command": bool(table.get("api_key_command")),
+                "keys": len(keys) + (1 if has_command else 0),
+                "key_command": has_command,
                 "health": problem or (_health(tuple(keys), store.read(spec.id), now) if keys else "-"),
             }
         )
@@ -77,8 +74,8 @@ def provider_rows(
 def run_providers(
     *, as_json: bool, flag_provider: str | None, flag_base_url: str | None, words: str | None = None
 ) -> None:
-    ctx = Context()
-    rows = provider_rows(ctx, flag_provider, flag_base_url, words)
+    wiring = Wiring()
+    rows = provider_rows(wiring, flag_provider, flag_base_url, words)
     if as_json:
         print_json(rows)
         return
@@ -126,11 +123,10 @@ def model_row(model_id: str, info: ModelInfo | None) -> dict[str, Any]:
 def run_models(provider: str | None, base_url: str | None, *, as_json: bool, catalogue_only: bool = False) -> None:
     """The provider's live list, each model with what the catalogue knows of it; or (`catalogue_only`)
     the catalogue's models of the provider, with no request sent."""
-    ctx = Context()
-    runtime = ctx.runtime()
-    provider_id = runtime.spec(provider).id if provider else runtime.default_provider()
-    spec = runtime.spec(provider_id)
-    known = runtime.catalogue.models(spec.catalogue_id) if spec.catalogue_id else {}
+    wiring = Wiring()
+    provider_id = wiring.spec(provider).id if provider else wiring.default_provider()
+    spec = wiring.spec(provider_id)
+    known = wiring.catalogue.models(spec.catalogue_id) if spec.catalogue_id else {}
     if catalogue_only:
         if not known:
             raise UsageError(
@@ -140,10 +136,10 @@ def run_models(provider: str | None, base_url: str | None, *, as_json: bool, cat
         ids = sorted(known)
     else:
         if base_url:
-            runtime.attach_base_url(provider_id, base_url)
-        route = runtime.route(provider_id, "")
-        ids = sorted({str(m.get("id", "")) for m in runtime.client(route).models()})
-    rows = [model_row(i, runtime.model_info(i, provider_id) if i in known else None) for i in ids]
+            wiring.attach_base_url(provider_id, base_url)
+        route = wiring.route(provider_id, "")
+        ids = sorted({str(m.get("id", "")) for m in wiring.client(route).models()})
+    rows = [model_row(i, wiring.model_info(i, provider_id) if i in known else None) for i in ids]
     if as_json:
         print_json(rows)
         return

@@ -45,15 +45,15 @@ def restored_line(restored: list[str], turns: int) -> str:
 def run_rollback(session: str | None, count: int, *, yes: bool) -> None:
     from agent.checkpoints import Checkpoints, latest_session
     from hermes_cli import approvals
-    from hermes_cli.context import Context
+    from hermes_cli.wiring import Wiring
 
-    ctx = Context()
-    root = ctx.paths.state_dir / "checkpoints"
+    wiring = Wiring()
+    root = wiring.paths.state_dir / "checkpoints"
     session_id: str | None
     if session is not None:
         from agent.sessions import SessionStore
 
-        session_id = SessionStore(ctx.paths.sessions_db).resolve(session).id
+        session_id = SessionStore(wiring.paths.sessions_db).resolve(session).id
     else:
         session_id = latest_session(root)
         if session_id is None:

@@ -9,19 +9,16 @@ from dataclasses import asdict
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from agent.sessions import HIGHLIGHT, SessionInfo, SessionStore
-from hermes_cli.context import Context
 from hermes_cli.exit_codes import guarded
 from hermes_cli.output import color_enabled, console, info, print_json, print_table
+from hermes_cli.wiring import Wiring
 from providers.errors import UsageError
 from providers.models import Cost
-
-if TYPE_CHECKING:
-    from agent.runtime import Runtime
 
 sessions_app = typer.Typer(no_args_is_help=True)
 
@@ -34,8 +31,8 @@ class ExportFormat(StrEnum):
     json = "json"
 
 
-def _store(ctx: Context | None = None) -> SessionStore:
-    return SessionStore((ctx or Context()).paths.sessions_db)
+def _store(wiring: Wiring | None = None) -> SessionStore:
+    return SessionStore((wiring or Wiring()).paths.sessions_db)
 
 
 def _age(t: float, now: float) -> str:
@@ -58,11 +55,11 @@ def _snippet_cell(snippet: str) -> Any:
     return Text.assemble(*((p, "bold yellow") if i % 2 else p for i, p in enumerate(pieces)))
 
 
-def _cost(usage: list[tuple[str, str, int, int, int]], runtime: Runtime) -> Cost:
+def _cost(usage: list[tuple[str, str, int, int, int]], wiring: Wiring) -> Cost:
     """The session's cost: the priced models' sum, and how many of its models have no price."""
     total = Cost()
     for provider, model, prompt, completion, cached in usage:
-        total = total.plus(runtime.model_info(model, provider or None).cost(prompt, completion, cached))
+        total = total.plus(wiring.model_info(model, provider or None).cost(prompt, completion, cached))
     return total
 
 
@@ -79,12 +76,11 @@ def list_cmd(
     """Stored sessions, the most recently active first."""
 
     def body() -> None:
-        ctx = Context()
-        with _store(ctx) as store:
+        wiring = Wiring()
+        with _store(wiring) as store:
             sessions = store.list(limit=limit)
             usage = store.usage_by_model([s.id for s in sessions])
-        runtime = ctx.runtime() if usage else None
-        costs = {s.id: _cost(usage[s.id], runtime) if runtime and s.id in usage else Cost(unpriced=1) for s in sessions}
+        costs = {s.id: _cost(usage[s.id], wiring) if s.id in usage else Cost(unpriced=1) for s in sessions}
         if json_:
             print_json(
                 [

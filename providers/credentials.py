@@ -12,7 +12,6 @@ import json
 import re
 import shlex
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 
 from providers.atomic import write_atomic
 from providers.errors import StorageError, UsageError
+from providers.provider_config import ProviderConfig
 from providers.registry import ProviderSpec
 from providers.secrets import mask_key
 
@@ -129,8 +129,8 @@ class AuthStore:
         entries = data.get("credentials") if isinstance(data, dict) else None
         if not isinstance(entries, list):
             raise ValueError('it has no "credentials" list')
-        for n, e in enumerate(entries, 1):
-            if not _valid_entry(e):
+        for n, entry in enumerate(entries, 1):
+            if not _valid_entry(entry):
                 raise ValueError(f"entry {n} is not a provider, key, label and base_url")
         self._parsed = (raw, entries)
         return list(entries)
@@ -199,7 +199,7 @@ def load_credentials(
     spec: ProviderSpec,
     *,
     env: Mapping[str, str],
-    provider_table: Mapping[str, Any],
+    config: ProviderConfig,
     auth_store: AuthStore,
     run_command: bool = True,
 ) -> tuple[Credential, ...]:
@@ -233,8 +233,8 @@ def load_credentials(
     if env.get(keys_env):
         for i, key in enumerate(env[keys_env].split(","), 1):
             add(key, f"env {keys_env}", f"{keys_env}#{i}", where=partial("env {} (item {})".format, keys_env, i))
-    for i, key in enumerate(provider_table.get("api_keys") or (), 1):
-        add(str(key), "config", f"api_keys#{i}", where=partial("[providers.{}] api_keys (item {})".format, spec.id, i))
+    for i, key in enumerate(config.api_keys, 1):
+        add(key, "config", f"api_keys#{i}", where=partial("[providers.{}] api_keys (item {})".format, spec.id, i))
     for entry in auth_store.entries(spec.id):
         key = str(entry["key"])
         add(
@@ -244,9 +244,9 @@ def load_credentials(
             entry.get("base_url") or None,
             where=partial(_auth_entry_name, key, auth_store.path),
         )
-    command = provider_table.get("api_key_command")
+    command = config.api_key_command
     if command and run_command:
-        cmd = command if isinstance(command, str) else tuple(command)
+        cmd = command
         secret = run_key_command(cmd, spec.id)
         check_key(secret, spec.id, "the output of api_key_command")
         cred_id = "cmd-" + fingerprint(cmd if isinstance(cmd, str) else "\0".join(cmd))
@@ -257,14 +257,15 @@ def load_credentials(
     return tuple(found)
 
 
-def refreshed(cred: Credential) -> Credential | None:
-    """Run the credential's command again; a new key means a refresh worth retrying."""
+def refreshed(cred: Credential, warn: Callable[[str], None]) -> Credential | None:
+    """Run the credential's command again; a new key means a refresh worth retrying. A command that
+    fails is told (`warn`) and means no refresh."""
     if cred.command is None:
         return None
     try:
         secret = run_key_command(cred.command, cred.provider)
     except UsageError as e:
-        print(f"hermes: {e}", file=sys.stderr)
+        warn(str(e))
         return None
     if secret == cred.secret or key_problem(secret):
         return None

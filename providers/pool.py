@@ -20,6 +20,7 @@ class CredentialPool:
         strategy: str = "fill_first",
         clock: Callable[[], float],
         rng: random.Random | None = None,
+        warn: Callable[[str], None] = lambda _: None,
     ) -> None:
         foreign = [c.id for c in credentials if c.provider != provider_id]
         if foreign:
@@ -30,6 +31,7 @@ class CredentialPool:
         self.strategy = strategy
         self.clock = clock
         self.rng = rng or random.Random()
+        self.warn = warn  # what the user should hear (a key command that failed on refresh)
 
     def states(self) -> dict[str, CredentialState]:
         """What selection needs, fresh from the store: every state for least_used (it counts requests),
@@ -75,7 +77,7 @@ class CredentialPool:
 
     def refresh(self, cred: Credential) -> Credential | None:
         """A fresh key from the credential's command, replacing it in the pool; None if it cannot refresh."""
-        new = refreshed(cred)
+        new = refreshed(cred, self.warn)
         if new is not None:
             self.credentials = tuple(new if c.id == cred.id else c for c in self.credentials)
         return new

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from providers.catalogue import CatalogueProvider
+    from providers.provider_config import ProviderConfig
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ class Registry:
     def __contains__(self, provider_id: object) -> bool:
         return provider_id in self._specs or provider_id in self._aliases
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[ProviderSpec]:
         return iter(self._specs.values())
 
     def __len__(self) -> int:
@@ -239,10 +240,10 @@ def _from_catalogue(entry: CatalogueProvider) -> ProviderSpec:
 
 
 def build_registry(
-    custom: Mapping[str, Mapping[str, object]], catalogue: Mapping[str, CatalogueProvider] | None = None
+    configured: Mapping[str, ProviderConfig], catalogue: Mapping[str, CatalogueProvider] | None = None
 ) -> Registry:
-    """`custom` maps provider ids that are neither built in nor in the catalogue to their table;
-    `catalogue` is the models.dev index (providers.catalogue)."""
+    """`configured` is config's `[providers.<id>]` tables: those of ids neither built in nor in the
+    catalogue define custom providers. `catalogue` is the models.dev index (providers.catalogue)."""
     from dataclasses import replace
 
     catalogue = catalogue or {}
@@ -257,19 +258,19 @@ def build_registry(
         specs.append(replace(spec, catalogue_id=entry.id, key_env_aliases=spec.key_env_aliases + extra))
     specs += [_from_catalogue(e) for pid, e in sorted(catalogue.items()) if pid not in twins]
     known = {s.id for s in specs} | set(twins)
-    for provider_id, table in custom.items():
-        if provider_id in known or not isinstance(table, Mapping):  # a non-table was warned of and is ignored
+    for provider_id, config in configured.items():
+        if provider_id in known:
             continue
-        models = tuple(str(m) for m in table.get("models", ()) or ())  # type: ignore[union-attr]
+        models = config.models
         specs.append(
             ProviderSpec(
                 provider_id,
-                str(table.get("name", provider_id)),
-                str(table.get("base_url", "")),
-                needs_key=bool(table.get("needs_key", True)),
+                config.name or provider_id,
+                config.base_url or "",
+                needs_key=config.needs_key,
                 default_model=models[0] if models else "",
                 models=models,
-                key_env_aliases=(str(table["api_key_env"]),) if table.get("api_key_env") else (),
+                key_env_aliases=(config.api_key_env,) if config.api_key_env else (),
                 custom=True,
                 tagged_models=True,
             )

@@ -23,6 +23,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from providers.provider_config import ProviderConfig
 from providers.registry import ProviderSpec
 
 STATE_URL_ENV = "HERMES_STATE_URL"
@@ -188,10 +189,10 @@ def collect_secrets(
     specs: Iterable[ProviderSpec],
     *,
     env: Mapping[str, str],
-    provider_tables: Mapping[str, Any],
+    providers: Iterable[ProviderConfig],
     auth_keys: Iterable[str],
     state_url: str | None,
-    mcp_servers: Mapping[str, Any],
+    mcp_envs: Iterable[Mapping[str, Any]],
 ) -> Secrets:
     """Everything hermes can know to be secret before it runs a command."""
     names: set[str] = {STATE_URL_ENV}
@@ -205,12 +206,11 @@ def collect_secrets(
                 keys.update(_split_keys(env.get(name, "")))
             else:
                 shareable.update(_split_keys(env.get(name, "")))
-    for table in provider_tables.values():
-        if isinstance(table, Mapping):
-            keys.update(str(k).strip() for k in table.get("api_keys") or () if isinstance(k, str))
-            if isinstance(table.get("api_key_env"), str):
-                names.add(table["api_key_env"])
-                keys.update(_split_keys(env.get(table["api_key_env"], "")))
+    for config in providers:
+        keys.update(k.strip() for k in config.api_keys)
+        if config.api_key_env:
+            names.add(config.api_key_env)
+            keys.update(_split_keys(env.get(config.api_key_env, "")))
     keys.update(k.strip() for k in auth_keys)
     for url in (env.get(STATE_URL_ENV), state_url):
         password = url_password(url) if url else None
@@ -225,10 +225,8 @@ def collect_secrets(
     for name, value in env.items():
         if looks_secret(name, value):
             values.add(value)
-    for server in mcp_servers.values():
-        server_env = server.get("env") if isinstance(server, Mapping) else None
-        if isinstance(server_env, Mapping):
-            values.update(v for k, v in server_env.items() if isinstance(v, str) and looks_secret(str(k), v))
+    for server_env in mcp_envs:
+        values.update(v for k, v in server_env.items() if isinstance(v, str) and looks_secret(str(k), v))
     keys = {k for k in keys if len(k) >= MIN_SECRET_LENGTH}
     values = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
     return Secrets(frozenset(keys), frozenset(values), frozenset(names))

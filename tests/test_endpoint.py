@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
-from agent.runtime import Runtime
-from hermes_cli.config import Config, load_config
+from hermes_cli.config import Config
+from hermes_cli.paths import Paths
+from hermes_cli.settings import settings_from
+from hermes_cli.wiring import Wiring
 from providers.endpoint import Endpoint, normalize_base_url, resolve_endpoint
 from providers.errors import UsageError
 from providers.registry import BUILTIN, build_registry, env_prefix
@@ -26,22 +28,17 @@ PROVIDER_URL = "http://127.0.0.1:9004/v1"
 CUSTOM_URL = "http://127.0.0.1:9005/v1"
 
 
-def Settings(data: Mapping[str, Any] | None = None) -> Config:
-    """A config with no file behind it."""
-    return Config(Path("config.toml"), dict(data or {}))
-
-
-def runtime_from_toml(tmp_path: Path, toml: str = "", env: Mapping[str, str] | None = None) -> Runtime:
+def runtime_from_toml(tmp_path: Path, toml: str = "", env: Mapping[str, str] | None = None) -> Wiring:
     file = tmp_path / "config.toml"
     file.write_text(toml, encoding="utf-8")
-    state = tmp_path / "state"
-    return Runtime(config=load_config(file), env=dict(env or {}), state_dir=state)
+    return Wiring(dict(env or {}), paths=Paths(file, tmp_path / "state", tmp_path / "data"))
 
 
-def runtime_from(
-    tmp_path: Path, data: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
-) -> Runtime:
-    return Runtime(config=Settings(data), env=dict(env or {}), state_dir=tmp_path / "state")
+def runtime_from(tmp_path: Path, data: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Wiring:
+    """Settings with no file behind them."""
+    env = dict(env or {})
+    settings = settings_from(Config(Path("config.toml"), dict(data or {})), env)
+    return Wiring(env, settings=settings, paths=Paths(tmp_path / "config.toml", tmp_path / "state", tmp_path / "data"))
 
 
 def builtin(provider_id: str):  # type: ignore[no-untyped-def]
@@ -49,7 +46,8 @@ def builtin(provider_id: str):  # type: ignore[no-untyped-def]
 
 
 def custom(provider_id: str, base_url: str = CUSTOM_URL):  # type: ignore[no-untyped-def]
-    spec = build_registry({provider_id: {"base_url": base_url}}).get(provider_id)
+    settings = settings_from(Config(Path("config.toml"), {"providers": {provider_id: {"base_url": base_url}}}), {})
+    spec = build_registry(settings.providers).get(provider_id)
     assert spec is not None
     return spec
 
@@ -190,7 +188,7 @@ def test_every_registry_default_is_a_valid_normalised_url() -> None:
         assert ep.url.startswith(("http://", "https://"))
 
 
-# -- Runtime.endpoint: the same levels from a real config file -------------------------------------
+# -- Wiring.endpoint: the same levels from a real config file -------------------------------------
 
 
 def test_runtime_endpoint_from_config_file(tmp_path: Path) -> None:
@@ -291,7 +289,7 @@ def test_runtime_endpoint_unknown_provider(tmp_path: Path) -> None:
     assert "deepseek" in str(info.value)
 
 
-# -- Runtime.split_model ---------------------------------------------------------------------------
+# -- Wiring.split_model ---------------------------------------------------------------------------
 
 
 def test_split_provider_prefix(tmp_path: Path) -> None:
@@ -351,7 +349,7 @@ def test_tag_on_a_keyed_provider_is_rejected(tmp_path: Path) -> None:
         rt.split_model("llama3:8b", "openai")
 
 
-# -- Runtime.choose --------------------------------------------------------------------------------
+# -- Wiring.choose --------------------------------------------------------------------------------
 
 
 def test_choose_provider_prefix(tmp_path: Path) -> None:

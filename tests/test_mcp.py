@@ -9,11 +9,13 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.tools.base import Effect, Tool, ToolError, Workspace
-from agent.tools.mcp import RESTARTS, McpServers, ServerConfig, _make_tools, _result_text, _Server
+from agent.tools.mcp import RESTARTS, McpServers, _make_tools, _result_text, _Server
+from agent.tools.mcp_config import ServerConfig, parse_servers
 from providers.errors import ConfigError, UsageError
 
 SERVER = str(Path(__file__).resolve().with_name("mcp_server.py"))
@@ -45,6 +47,11 @@ def alive(pid: int) -> bool:
     return True
 
 
+def start_servers(table: dict[str, Any], **options: Any) -> McpServers:
+    """The servers of an `[mcp.servers]` table, with config's default timeouts."""
+    return McpServers.start(parse_servers(table, startup_timeout=20, tool_timeout=60), **options)
+
+
 def by_name(servers: McpServers) -> dict[str, Tool]:
     return {tool.name: tool for tool in servers.tools}
 
@@ -52,7 +59,7 @@ def by_name(servers: McpServers) -> dict[str, Tool]:
 @pytest.fixture(scope="module")
 def shared() -> Iterator[McpServers]:
     """One server for the tests that only call it; "shout" is taken, as if by a built-in tool."""
-    with McpServers.start({"test": {"command": COMMAND}}, reserved={"shout"}) as servers:
+    with start_servers({"test": {"command": COMMAND}}, reserved={"shout"}) as servers:
         yield servers
 
 
@@ -94,7 +101,7 @@ def test_an_error_result_raises_tool_error(shared: McpServers, ws: Workspace) ->
 def test_a_server_gets_a_minimal_environment_and_its_own_env(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HERMES_MCP_INHERITED", "from-us")
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-must-not-leak-0001")
-    with McpServers.start({"e": {"command": COMMAND, "env": {"HERMES_MCP_EXTRA": "from-config"}}}) as servers:
+    with start_servers({"e": {"command": COMMAND, "env": {"HERMES_MCP_EXTRA": "from-config"}}}) as servers:
         env_value = by_name(servers)["env_value"]
         assert env_value.run({"name": "HERMES_MCP_EXTRA"}, ws).content == "from-config"
         assert env_value.run({"name": "PATH"}, ws).content == os.environ["PATH"]
@@ -104,7 +111,7 @@ def test_a_server_gets_a_minimal_environment_and_its_own_env(ws: Workspace, monk
 
 def test_clashing_names_get_the_server_prefix(ws: Workspace) -> None:
     before = children()
-    with McpServers.start({"one": {"command": COMMAND}, "two": {"command": COMMAND}}) as servers:
+    with start_servers({"one": {"command": COMMAND}, "two": {"command": COMMAND}}) as servers:
         tools = by_name(servers)
         assert {"one__add", "two__add", "one__pid", "two__pid"} <= set(tools)
         assert "add" not in tools
@@ -124,7 +131,7 @@ def test_names_are_cleaned_and_unique() -> None:
 
 def test_close_leaves_no_process(ws: Workspace) -> None:
     before = children()
-    servers = McpServers.start({"p": {"command": COMMAND}})
+    servers = start_servers({"p": {"command": COMMAND}})
     pid = int(by_name(servers)["pid"].run({}, ws).content)
     assert pid in children()
     servers.close()
@@ -134,7 +141,7 @@ def test_close_leaves_no_process(ws: Workspace) -> None:
 
 
 def test_a_call_times_out(ws: Workspace) -> None:
-    with McpServers.start({"s": {"command": COMMAND, "tool_timeout": 0.5}}) as servers:
+    with start_servers({"s": {"command": COMMAND, "tool_timeout": 0.5}}) as servers:
         tools = by_name(servers)
         started = time.monotonic()
         with pytest.raises(ToolError, match=r"did not answer within 0\.5 s"):
@@ -146,7 +153,7 @@ def test_a_call_times_out(ws: Workspace) -> None:
 
 def test_a_crashed_server_is_restarted_on_the_next_call_but_not_forever(ws: Workspace) -> None:
     before = children()
-    with McpServers.start({"c": {"command": COMMAND}}) as servers:
+    with start_servers({"c": {"command": COMMAND}}) as servers:
         tools = by_name(servers)
         first = tools["pid"].run({}, ws).content
         with pytest.raises(ToolError, match=r"MCP server 'c' stopped while running crash .*the next call starts it"):
@@ -169,7 +176,7 @@ def test_a_crashed_server_is_restarted_on_the_next_call_but_not_forever(ws: Work
 def test_a_server_that_cannot_restart_says_why(ws: Workspace, tmp_path: Path) -> None:
     refuse = tmp_path / "refuse"
     before = children()
-    with McpServers.start({"c": {"command": COMMAND, "env": {"REFUSE_IF_EXISTS": str(refuse)}}}) as servers:
+    with start_servers({"c": {"command": COMMAND, "env": {"REFUSE_IF_EXISTS": str(refuse)}}}) as servers:
         tools = by_name(servers)
         refuse.touch()
         with pytest.raises(ToolError):
@@ -184,7 +191,7 @@ def test_a_server_that_cannot_restart_says_why(ws: Workspace, tmp_path: Path) ->
 
 def test_command_not_found_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as caught:
-        McpServers.start({"ghost": {"command": ["hermes-no-such-program", "--stdio"], "required": True}})
+        start_servers({"ghost": {"command": ["hermes-no-such-program", "--stdio"], "required": True}})
     assert isinstance(caught.value, UsageError)
     assert "'ghost'" in caught.value.message and "hermes-no-such-program" in caught.value.message
     assert caught.value.hint and "[mcp.servers.ghost]" in caught.value.hint
@@ -193,13 +200,13 @@ def test_command_not_found_is_a_config_error() -> None:
 def test_a_server_that_exits_is_a_config_error_not_a_hang() -> None:
     started = time.monotonic()
     with pytest.raises(ConfigError, match="'quits'"):
-        McpServers.start({"quits": {"command": [sys.executable, "-c", "pass"], "required": True}}, timeout=8)
+        start_servers({"quits": {"command": [sys.executable, "-c", "pass"], "required": True}}, timeout=8)
     assert time.monotonic() - started < 4
 
 
 def test_start_up_errors_quote_the_servers_stderr() -> None:
     with pytest.raises(ConfigError, match='stderr ends with "missing API token"'):
-        McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"], "required": True}})
+        start_servers({"grumpy": {"command": [*COMMAND, "--complain"], "required": True}})
 
 
 def test_initialize_timeout_stops_everything_started() -> None:
@@ -207,7 +214,7 @@ def test_initialize_timeout_stops_everything_started() -> None:
     silent = [sys.executable, "-c", "import time; time.sleep(30)"]
     started = time.monotonic()
     with pytest.raises(ConfigError, match="'silent' could not be started: it did not finish initializing within 4 s"):
-        McpServers.start({"good": {"command": COMMAND}, "silent": {"command": silent, "required": True}}, timeout=4)
+        start_servers({"good": {"command": COMMAND}, "silent": {"command": silent, "required": True}}, timeout=4)
     assert time.monotonic() - started < 9  # 4 s, then stdio_client's shutdown: stdin closed, 2 s, SIGTERM
     assert children() == before
 
@@ -217,25 +224,25 @@ def test_initialize_timeout_stops_everything_started() -> None:
 )
 def test_a_malformed_server_table_is_a_config_error(spec: dict[str, object]) -> None:
     with pytest.raises(ConfigError, match=r"\[mcp.servers.bad\]"):
-        McpServers.start({"bad": spec})
+        start_servers({"bad": spec})
 
 
 def test_without_the_mcp_package_the_hint_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "mcp", None)  # makes `import mcp` raise ImportError
     with pytest.raises(ConfigError) as caught:
-        McpServers.start({"any": {"command": COMMAND, "required": True}})
+        start_servers({"any": {"command": COMMAND, "required": True}})
     assert caught.value.hint == "pip install 'hermes[mcp]'"
 
 
 def test_stderr_goes_to_the_log_dir(tmp_path: Path) -> None:
-    with McpServers.start({"grumpy": {"command": [*COMMAND, "--complain"]}}, log_dir=tmp_path) as servers:
+    with start_servers({"grumpy": {"command": [*COMMAND, "--complain"]}}, log_dir=tmp_path) as servers:
         assert len(servers.failures) == 1 and servers.tools == []
     assert "missing API token" in (tmp_path / "mcp-grumpy.log").read_text()
 
 
 def test_start_up_errors_quote_only_this_runs_stderr_and_the_log_is_fresh_per_run(tmp_path: Path) -> None:
     for complaint in ("first run: token expired", "second run: missing API token"):
-        with McpServers.start(
+        with start_servers(
             {"grumpy": {"command": [*COMMAND, "--complain"], "env": {"COMPLAINT": complaint}}}, log_dir=tmp_path
         ) as servers:
             (failure,) = servers.failures
@@ -246,7 +253,7 @@ def test_start_up_errors_quote_only_this_runs_stderr_and_the_log_is_fresh_per_ru
 
 
 def test_a_server_writing_text_on_stdout_is_reported_as_such_not_as_a_timeout() -> None:
-    with McpServers.start({"chatty": {"command": [*COMMAND, "--chatty"]}}, timeout=20) as servers:
+    with start_servers({"chatty": {"command": [*COMMAND, "--chatty"]}}, timeout=20) as servers:
         (failure,) = servers.failures
     assert "not MCP on its stdout" in failure.message
     assert "Starting hermes-test server v1.0 on stdio..." in failure.message
@@ -254,7 +261,7 @@ def test_a_server_writing_text_on_stdout_is_reported_as_such_not_as_a_timeout() 
 
 
 def test_a_banner_on_stdout_before_mcp_still_works(ws: Workspace) -> None:
-    with McpServers.start({"banner": {"command": [*COMMAND, "--banner"]}}) as servers:
+    with start_servers({"banner": {"command": [*COMMAND, "--banner"]}}) as servers:
         assert by_name(servers)["add"].run({"a": 2, "b": 3}, ws).content == "5"
 
 
@@ -286,7 +293,7 @@ def test_nothing_is_printed_at_exit_and_no_process_is_left(close: bool) -> None:
         from pathlib import Path
         from agent.tools.base import ToolError, Workspace
         from agent.tools.mcp import McpServers
-        servers = McpServers.start({{"t": {{"command": {COMMAND!r}}}}}, call_timeout=0.3)
+        servers = start_servers({{"t": {{"command": {COMMAND!r}}}}}, call_timeout=0.3)
         tools = {{t.name: t for t in servers.tools}}
         print(tools["pid"].run({{}}, Workspace(Path("."))).content)
         try:
@@ -327,7 +334,7 @@ def starts(file: Path) -> int:
 )
 def test_a_broken_server_is_left_out_and_the_others_work(command: list[str], ws: Workspace) -> None:
     before = children()
-    with McpServers.start({"good": {"command": COMMAND}, "bad": {"command": command, "startup_timeout": 3}}) as servers:
+    with start_servers({"good": {"command": COMMAND}, "bad": {"command": command, "startup_timeout": 3}}) as servers:
         (failure,) = servers.failures
         assert "MCP server 'bad' could not be started" in failure.message
         assert {t.source for t in servers.tools} == {"mcp:good"}
@@ -337,7 +344,7 @@ def test_a_broken_server_is_left_out_and_the_others_work(command: list[str], ws:
 
 def test_a_disabled_server_is_not_started(tmp_path: Path) -> None:
     started = tmp_path / "started"
-    with McpServers.start(
+    with start_servers(
         {"off": {"command": COMMAND, "enabled": False, "env": {"STARTED_FILE": str(started)}}}
     ) as servers:
         assert servers.tools == [] and servers.failures == []
@@ -345,11 +352,11 @@ def test_a_disabled_server_is_not_started(tmp_path: Path) -> None:
 
 
 def test_cwd_is_the_servers_working_directory(tmp_path: Path, ws: Workspace) -> None:
-    with McpServers.start({"c": {"command": COMMAND, "cwd": str(tmp_path)}}) as servers:
+    with start_servers({"c": {"command": COMMAND, "cwd": str(tmp_path)}}) as servers:
         assert by_name(servers)["env_value"].run({"name": "PWD"}, ws).content in (str(tmp_path), "<unset>")
         pid = by_name(servers)["pid"].run({}, ws).content
         assert Path(f"/proc/{pid}/cwd").resolve() == tmp_path.resolve()
-    with McpServers.start({"c": {"command": COMMAND, "cwd": str(tmp_path / "nowhere")}}) as servers:
+    with start_servers({"c": {"command": COMMAND, "cwd": str(tmp_path / "nowhere")}}) as servers:
         (failure,) = servers.failures
         assert "nowhere is not a directory" in failure.message
 
@@ -357,11 +364,11 @@ def test_cwd_is_the_servers_working_directory(tmp_path: Path, ws: Workspace) -> 
 def test_a_cached_server_starts_only_when_a_tool_is_called(tmp_path: Path, ws: Workspace) -> None:
     started = tmp_path / "started"
     table = {"slow": {"command": [*COMMAND, "--slow-start"], "env": {"STARTED_FILE": str(started)}}}
-    with McpServers.start(table, cache_dir=tmp_path) as servers:  # nothing cached: started to list its tools
+    with start_servers(table, cache_dir=tmp_path) as servers:  # nothing cached: started to list its tools
         assert "add" in by_name(servers)
     assert starts(started) == 1
     before = children()
-    with McpServers.start(table, cache_dir=tmp_path) as servers:
+    with start_servers(table, cache_dir=tmp_path) as servers:
         tools = by_name(servers)
         assert tools["add"].effect is Effect.READ and tools["add"].source == "mcp:slow"
         assert children() == before and starts(started) == 1  # listed from the cache: no process
@@ -370,16 +377,16 @@ def test_a_cached_server_starts_only_when_a_tool_is_called(tmp_path: Path, ws: W
         assert tools["pid"].run({}, ws).content == tools["pid"].run({}, ws).content  # and it stays up
     assert children() == before
     changed = {"slow": {**table["slow"], "command": [*COMMAND, "--slow-start", "--banner"]}}
-    with McpServers.start(changed, cache_dir=tmp_path):  # another command: listed afresh
+    with start_servers(changed, cache_dir=tmp_path):  # another command: listed afresh
         assert starts(started) == 3
 
 
 def test_a_cached_server_that_fails_to_start_tells_the_model_once(tmp_path: Path, ws: Workspace) -> None:
     refuse = tmp_path / "refuse"
     table = {"r": {"command": COMMAND, "env": {"REFUSE_IF_EXISTS": str(refuse)}}}
-    McpServers.start(table, cache_dir=tmp_path).close()
+    start_servers(table, cache_dir=tmp_path).close()
     refuse.touch()
-    with McpServers.start(table, cache_dir=tmp_path) as servers:
+    with start_servers(table, cache_dir=tmp_path) as servers:
         assert servers.failures == []
         add = by_name(servers)["add"]
         with pytest.raises(ToolError, match=r"'r' could not be started.*missing API token"):
@@ -393,9 +400,7 @@ def test_a_cached_server_that_fails_to_start_tells_the_model_once(tmp_path: Path
 def test_a_required_server_that_fails_stops_everything(tmp_path: Path) -> None:
     before = children()
     with pytest.raises(ConfigError, match="'must' could not be started"):
-        McpServers.start(
-            {"good": {"command": COMMAND}, "must": {"command": [*COMMAND, "--complain"], "required": True}}
-        )
+        start_servers({"good": {"command": COMMAND}, "must": {"command": [*COMMAND, "--complain"], "required": True}})
     assert children() == before
 
 
@@ -429,13 +434,13 @@ def test_a_stale_cached_list_is_used_and_refreshed_in_the_background(tmp_path: P
 
     started = tmp_path / "started"
     table = {"s": {"command": COMMAND, "env": {"STARTED_FILE": str(started)}}}
-    McpServers.start(table, cache_dir=tmp_path).close()
+    start_servers(table, cache_dir=tmp_path).close()
     path = cache_path(tmp_path, "s")
     data = json_.loads(path.read_text())
     data["listed_at"] = 0
     data["tools"] = [t for t in data["tools"] if t["name"] == "add"]  # as if the server had one tool then
     path.write_text(json_.dumps(data))
-    with McpServers.start(table, cache_dir=tmp_path) as servers:
+    with start_servers(table, cache_dir=tmp_path) as servers:
         assert set(by_name(servers)) == {"add"}  # the stale list, offered at once
         for _ in range(200):
             if json_.loads(path.read_text())["listed_at"] > 0:
@@ -450,6 +455,6 @@ def test_a_stale_cached_list_is_used_and_refreshed_in_the_background(tmp_path: P
 def test_a_required_server_is_started_even_with_a_cached_list(tmp_path: Path) -> None:
     started = tmp_path / "started"
     table = {"must": {"command": COMMAND, "env": {"STARTED_FILE": str(started)}, "required": True}}
-    McpServers.start(table, cache_dir=tmp_path).close()
-    McpServers.start(table, cache_dir=tmp_path).close()
+    start_servers(table, cache_dir=tmp_path).close()
+    start_servers(table, cache_dir=tmp_path).close()
     assert starts(started) == 2

@@ -15,9 +15,9 @@ import pytest
 
 from agent.conversation import Agent, Message
 from agent.route import Target
-from agent.runtime import Runtime
 from agent.transport import HTTPTransport
-from hermes_cli.config import load_config
+from hermes_cli.paths import Paths
+from hermes_cli.wiring import Wiring
 from tests.conftest import Hermes
 from tests.fakeserver import FakeServer, LoggedRequest
 
@@ -69,7 +69,7 @@ def make_agent(tmp_path: Path, fake: FakeServer) -> Agent:
     config_file.write_text(
         f'[providers.myplan]\nbase_url = "{fake.base_url}"\nmodels = ["{MODEL}"]\n', encoding="utf-8"
     )
-    runtime = Runtime(config=load_config(config_file), env={"MYPLAN_API_KEY": KEY}, state_dir=tmp_path / "state")
+    runtime = Wiring({"MYPLAN_API_KEY": KEY}, paths=Paths(config_file, tmp_path / "state", tmp_path / "data"))
     route = runtime.route("myplan", MODEL)
     history = [Message(role, content) for role, content in HISTORY]
     return Agent(runtime, route, system=SYSTEM, messages=history)

@@ -16,8 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.conversation import Agent
-from agent.runtime import Runtime
 from hermes_cli.config import Config
+from hermes_cli.paths import Paths
+from hermes_cli.settings import settings_from
+from hermes_cli.wiring import Wiring
 from providers import errors
 from providers.credentials import AuthStore
 from providers.registry import BUILTIN, Registry
@@ -37,9 +39,13 @@ class FakeClock:
 
 def make_runtime(
     state_dir: Path, config: dict[str, Any], env: dict[str, str], clock: FakeClock, registry: Registry | None = None
-) -> Runtime:
-    runtime = Runtime(
-        config=Config(state_dir / "config.toml", config), env=env, state_dir=state_dir, clock=clock, sleep=clock.sleep
+) -> Wiring:
+    runtime = Wiring(
+        env,
+        settings=settings_from(Config(state_dir / "config.toml", config), env),
+        paths=Paths(state_dir / "config.toml", state_dir, state_dir),
+        clock=clock,
+        sleep=clock.sleep,
     )
     if registry is not None:
         runtime.registry = registry
@@ -76,7 +82,7 @@ def test_builtin_provider_section_override_never_touches_registry_default(
     assert agent.route.endpoint.url == a.base_url
 
 
-def two_provider_runtime(tmp_path: Path, a: FakeServer, b: FakeServer, clock: FakeClock) -> Runtime:
+def two_provider_runtime(tmp_path: Path, a: FakeServer, b: FakeServer, clock: FakeClock) -> Wiring:
     config = {"providers": {"alpha": {"base_url": a.base_url}, "beta": {"base_url": b.base_url}}}
     env = {"ALPHA_API_KEYS": "ak-first-00001,ak-second-0002", "BETA_API_KEY": "bk-only-000001"}
     return make_runtime(tmp_path, config, env, clock)

@@ -315,7 +315,7 @@ def test_a_sandboxed_command_asking_for_the_network_asks_even_with_yes(tmp_path:
 
 
 def test_always_does_not_cover_a_dangerous_call(tmp_path: Path) -> None:
-    tools = ToolSet(builtin_tools(), Workspace(tmp_path))
+    tools = ToolSet(builtin_tools(), Workspace(tmp_path), ApprovalSettings(), max_iterations=10)
     tools.always.add("run_command")
     prepared = tools.prepare(
         {"id": "c", "function": {"name": "run_command", "arguments": json.dumps({"command": "rm -rf /"})}}

@@ -97,9 +97,13 @@ Arguments = Mapping[str, Any]
 class Tool(Protocol):
     name: str
     description: str
-    parameters: dict[str, Any]  # JSON schema of the arguments (an object)
     effect: Effect
     source: str  # "built-in", or "mcp:<server>"
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """JSON schema of the arguments (an object)."""
+        ...
 
     @property
     def confinement(self) -> str:

@@ -30,17 +30,16 @@ import json
 import logging
 import math
 import os
-import re
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self, TextIO, cast
 
 from agent.tools.base import Arguments, Effect, Escape, ToolError, ToolResult, Workspace, truncate
+from agent.tools.mcp_config import NAME_LIMIT, ServerConfig, clean_name
 from providers.errors import ConfigError
 from providers.secrets import Secrets
 
@@ -51,71 +50,16 @@ if TYPE_CHECKING:
 
     from agent.tools.base import Tool
 
-CALL_TIMEOUT = 60.0  # seconds one tool call may take: a server's `tool_timeout`
-STARTUP_TIMEOUT = 20.0  # seconds a server may take to start and list its tools: its `startup_timeout`
 RESTARTS = 3  # a server that stopped is started again on its next call, this many times per session
 _CONNECTION_CLOSED = -32000  # mcp.types.CONNECTION_CLOSED, in 1.x and 2.x alike
 OUTPUT_LIMIT = 60_000  # characters of one result kept
 _PREVIEW_WIDTH = 100  # arguments longer than this on one line are shown one per line
-_NAME = re.compile(r"[^A-Za-z0-9_-]")  # OpenAI's rule for function names: [a-zA-Z0-9_-]{1,64}
-_NAME_LIMIT = 64
 # stdio_client's shutdown is itself bounded (close stdin, 2 s, SIGTERM, 2 s, SIGKILL); this is a backstop.
 _STOP_TIMEOUT = 10.0
 _INSTALL_HINT = "pip install 'hermes[mcp]'"
 # A server that writes something other than JSON-RPC on stdout gets this long to answer anyway (some
 # print a banner first), rather than the whole start-up timeout, before it is reported as doing so.
 _STRAY_GRACE = 3.0
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """One `[mcp.servers.NAME]` table, checked."""
-
-    name: str
-    command: tuple[str, ...]
-    env: Mapping[str, str]  # its own `env` table
-    cwd: str | None
-    startup_timeout: float
-    tool_timeout: float
-    required: bool
-
-
-def parse_servers(
-    servers: Mapping[str, Mapping[str, Any]], *, timeout: float = STARTUP_TIMEOUT, call_timeout: float = CALL_TIMEOUT
-) -> list[ServerConfig]:
-    """The enabled servers of the `[mcp.servers]` table. Raises ConfigError for a malformed one."""
-    configs = []
-    for name, spec in servers.items():
-        if not isinstance(spec, Mapping):
-            raise ConfigError(
-                f"[mcp.servers.{name}] must be a table.",
-                hint='For example: [mcp.servers.files] with command = ["python", "-m", "server"]',
-            )
-        if spec.get("enabled", True) is False:
-            continue
-        command, env = _parse_spec(name, spec)
-        cwd = spec.get("cwd")
-        if cwd is not None and not (isinstance(cwd, str) and cwd):
-            raise ConfigError(f"[mcp.servers.{name}] `cwd` must be a directory name.")
-        configs.append(
-            ServerConfig(
-                name,
-                tuple(command),
-                env,
-                os.path.expanduser(cwd) if cwd else None,
-                _seconds(name, spec, "startup_timeout", timeout),
-                _seconds(name, spec, "tool_timeout", call_timeout),
-                spec.get("required") is True,
-            )
-        )
-    return configs
-
-
-def _seconds(name: str, spec: Mapping[str, Any], key: str, default: float) -> float:
-    value = spec.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ConfigError(f"[mcp.servers.{name}] `{key}` must be a number of seconds above 0.")
-    return float(value)
 
 
 class McpServers:
@@ -136,10 +80,8 @@ class McpServers:
     @classmethod
     def start(
         cls,
-        servers: Mapping[str, Mapping[str, Any]],
+        configs: Sequence[ServerConfig],
         *,
-        timeout: float = STARTUP_TIMEOUT,
-        call_timeout: float = CALL_TIMEOUT,
         reserved: Collection[str] = (),
         log_dir: Path | None = None,
         environment: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None,
@@ -148,10 +90,9 @@ class McpServers:
     ) -> McpServers:
         """The tools of every enabled server: from its cached list, or by starting it (all in parallel).
 
-        `servers` is the `[mcp.servers]` table: NAME -> {"command": [prog, arg...], "env": {KEY: value},
-        "cwd", "startup_timeout", "tool_timeout", "required", "enabled"}; `timeout` and `call_timeout`
-        are the defaults of the two timeouts. `reserved` are names already taken (the built-in tools): an
-        MCP tool with one of them, or with the name of another server's tool, is called `<server>__<tool>`.
+        `configs` are the enabled servers (agent/tools/mcp_config.py). `reserved` are names already taken
+        (the built-in tools): an MCP tool with one of them, or with the name of another server's tool, is
+        called `<server>__<tool>`.
         With `cache_dir`, a server whose list is cached there is not started until one of its tools is
         called (a stale list is refreshed in the background); `fresh` starts every server regardless,
         as does `required`.
@@ -164,7 +105,6 @@ class McpServers:
         """
         from agent.tools import mcp_cache
 
-        configs = parse_servers(servers, timeout=timeout, call_timeout=call_timeout)
         self = cls(log_dir, cache_dir)
         try:
             make_env = environment or _minimal_env
@@ -400,7 +340,7 @@ class _Server:
                             startup.deadline = min(startup.deadline, anyio.current_time() + _STRAY_GRACE)
 
                 async with (
-                    stdio_client(params, errlog=self.log) as (read, write),
+                    stdio_client(params, errlog=cast("TextIO", self.log)) as (read, write),
                     ClientSession(read, write, message_handler=on_message) as session,
                 ):
                     await session.initialize()
@@ -565,9 +505,9 @@ def _stray_text(error: Exception) -> str:
             text = next((d.get("input") for d in details() if isinstance(d.get("input"), str)), None)
         except Exception:
             text = None
-    text = text if isinstance(text, str) else _describe(error)
-    text = " ".join(text.split())
-    return text if len(text) <= 120 else text[:117] + "..."
+    found = text if isinstance(text, str) else _describe(error)
+    text = " ".join(found.split())
+    return str(text) if len(text) <= 120 else text[:117] + "..."
 
 
 async def _list_tools(session: ClientSession) -> list[dict[str, Any]]:
@@ -613,21 +553,6 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
         loop.close()
 
 
-def _parse_spec(name: str, spec: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
-    command = spec.get("command")
-    if not (isinstance(command, list) and command and all(isinstance(c, str) and c for c in command)):
-        raise ConfigError(
-            f"[mcp.servers.{name}] needs `command`: a list of strings, the program first.",
-            hint='For example: command = ["npx", "-y", "@modelcontextprotocol/server-memory"]',
-        )
-    env = spec.get("env") or {}
-    if not (isinstance(env, Mapping) and all(isinstance(v, str) for v in env.values())):
-        raise ConfigError(
-            f"[mcp.servers.{name}] `env` must be a table of strings.", hint='For example: env = { API_TOKEN = "..." }'
-        )
-    return list(command), {str(k): v for k, v in env.items()}
-
-
 def _open_log(name: str, log_dir: Path | None) -> IO[str]:
     """A fresh log per hermes run; the last run's is kept as `.1`. Renaming (not truncating) leaves a
     hermes still running with the old file writing to it undisturbed."""
@@ -663,14 +588,10 @@ def _make_tools(servers: list[_Server], reserved: Collection[str]) -> list[McpTo
         base, n = name, 2
         while name in taken:  # only after truncation to 64, or a tool literally named "<server>__<tool>"
             suffix = f"_{n}"
-            name, n = base[: _NAME_LIMIT - len(suffix)] + suffix, n + 1
+            name, n = base[: NAME_LIMIT - len(suffix)] + suffix, n + 1
         taken.add(name)
         tools.append(McpTool(name, server, spec))
     return tools
-
-
-def clean_name(name: str) -> str:
-    return _NAME.sub("_", name)[:_NAME_LIMIT] or "tool"
 
 
 def _result_text(result: dict[str, Any]) -> str:

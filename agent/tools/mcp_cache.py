@@ -60,7 +60,7 @@ def _identity(arg: str, base: Path) -> list[Any] | None:
 
 
 def cache_path(cache_dir: Path, name: str) -> Path:
-    from agent.tools.mcp import clean_name
+    from agent.tools.mcp_config import clean_name
 
     return cache_dir / f"tools-{clean_name(name)}.json"
 

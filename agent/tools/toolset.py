@@ -22,7 +22,6 @@ from agent.tools.base import Effect, Tool, ToolError, ToolResult, Workspace, tru
 if TYPE_CHECKING:
     from agent.checkpoints import Checkpoints
 
-DEFAULT_MAX_ITERATIONS = 10  # rounds of tool calls in one answer: `[agent] max_tool_iterations`
 RESULT_LIMIT = 60_000  # characters of one tool result sent to the model
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -54,8 +53,8 @@ class PreparedCall:
 class ToolSet:
     tools: Sequence[Tool]
     workspace: Workspace
-    settings: ApprovalSettings = field(default_factory=ApprovalSettings)
-    max_iterations: int = DEFAULT_MAX_ITERATIONS
+    settings: ApprovalSettings
+    max_iterations: int  # rounds of tool calls in one answer: `[agent] max_tool_iterations`
     always: set[str] = field(default_factory=set)  # tool names the user approved for the session
     checkpoint_dir: Path | None = None  # where what built-in tools write is recorded, for /rollback
     session_id: Callable[[], str | None] = lambda: None  # the session the turns are recorded under

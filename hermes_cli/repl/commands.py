@@ -16,9 +16,8 @@ from providers.errors import HermesError
 
 if TYPE_CHECKING:
     from agent.events import Usage
-    from agent.runtime import Runtime
     from agent.sessions import SessionInfo
-    from hermes_cli.repl.loop import Chat
+    from hermes_cli.repl.chat import Chat
     from providers.models import Cost
 
 
@@ -54,27 +53,18 @@ def _help(chat: Chat, arg: str) -> None:
     chat.screen.say("\n".join(lines))
 
 
-def model_choices(runtime: Runtime, provider_id: str, *, catalogue: bool = False) -> list[str]:
-    """The models hermes knows for a provider: the registry's, those listed in config and, with
-    `catalogue`, the models.dev catalogue's."""
-    spec = runtime.registry.get(provider_id)
-    configured = runtime.config.table("providers", provider_id).get("models") or []
-    listed = runtime.catalogue.models(spec.catalogue_id) if catalogue and spec and spec.catalogue_id else {}
-    return list(dict.fromkeys([*(spec.models if spec else ()), *(str(m) for m in configured), *sorted(listed)]))
-
-
 def _complete_model(chat: Chat, arg: str) -> list[tuple[str, str]]:
     """Models of the current provider, then `provider:` for every provider, marked by whether it has
     a key; after `provider:`, that provider's models (the catalogue's too when it has a key)."""
-    runtime = chat.agent.runtime
+    wiring = chat.wiring
     prefix, sep, _ = arg.partition(":")
-    spec = runtime.registry.get(prefix) if sep else None
+    spec = wiring.registry.get(prefix) if sep else None
     if spec is not None:
-        return [(f"{prefix}:{m}", "") for m in model_choices(runtime, prefix, catalogue=runtime.has_key(spec))]
+        return [(f"{prefix}:{m}", "") for m in wiring.model_choices(prefix, catalogue=wiring.has_key(spec))]
     current = chat.agent.route.provider.id
-    providers = [(f"{s.id}:", "has a key" if runtime.has_key(s) else "no key") for s in runtime.registry]
+    providers = [(f"{s.id}:", "has a key" if wiring.has_key(s) else "no key") for s in wiring.registry]
     providers.sort(key=lambda p: p[1] != "has a key")  # usable ones first
-    return [*((m, "") for m in model_choices(runtime, current, catalogue=True)), *providers]
+    return [*((m, "") for m in wiring.model_choices(current, catalogue=True)), *providers]
 
 
 def _model(chat: Chat, arg: str) -> None:
@@ -82,16 +72,16 @@ def _model(chat: Chat, arg: str) -> None:
     route = agent.route
     if not arg:
         lines = [f"Current model: {route.label} at {route.endpoint.url}"]
-        models = model_choices(agent.runtime, route.provider.id)
+        models = chat.wiring.model_choices(route.provider.id)
         if models:
             lines.append(f"Models of {route.provider.id}: {', '.join(models)}")
-        others = [f"{p}:" for p in agent.runtime.registry.ids() if p != route.provider.id]
+        others = [f"{p}:" for p in chat.wiring.registry.ids() if p != route.provider.id]
         lines.append(f"Other providers: {' '.join(others)}")
         lines.append("Switch with /model MODEL or /model PROVIDER:MODEL (Tab completes).")
         chat.screen.say("\n".join(lines))
         return
     try:
-        provider, model = agent.runtime.split_model(arg, route.provider.id)
+        provider, model = chat.wiring.split_model(arg, route.provider.id)
         new = agent.switch_model(provider or route.provider.id, model)
     except HermesError as e:
         chat.screen.error(e)
@@ -215,7 +205,7 @@ def _recent(chat: Chat, limit: int) -> list[SessionInfo]:
     store = chat.recorder.store
     if store is not None:
         return store.list(limit=limit)
-    with SessionStore(chat.ctx.paths.sessions_db) as own:
+    with SessionStore(chat.wiring.paths.sessions_db) as own:
         return own.list(limit=limit)
 
 
@@ -281,7 +271,7 @@ def _resume(chat: Chat, arg: str) -> None:
             target = recorder.store.resolve(arg)
             history = recorder.store.messages(target.id)
         else:
-            with SessionStore(chat.ctx.paths.sessions_db) as store:
+            with SessionStore(chat.wiring.paths.sessions_db) as store:
                 target = store.resolve(arg)
                 history = store.messages(target.id)
         agent = chat.agent
@@ -402,7 +392,7 @@ def _edit(chat: Chat, arg: str) -> None:
         return
     start = (agent.messages[last].content or "") if last is not None else ""
     try:
-        text = compose(start, chat.ctx.env)
+        text = compose(start, chat.wiring.env)
     except HermesError as e:
         chat.screen.error(e)
         return
