@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from providers.models import ModelInfo
 
 INTERRUPTED = "interrupted"
-ERROR = "error"
 SUMMARY = "summary"  # the finish_reason that marks a message as the summary of earlier ones
 KEEP_TURNS = 2  # the last turns a summary keeps word for word
 SUMMARY_HEADING = "[Summary of the earlier conversation]"
@@ -476,11 +475,6 @@ class Agent:
             self.usage_total.completion_tokens + message.usage.completion_tokens,
         )
         self.cost = self.cost.plus(self.message_cost(message))
-
-    @property
-    def cost_total(self) -> float | None:
-        """USD of the session's priced answers (a lower bound while `cost.unpriced`); None if none."""
-        return self.cost.known
 
     def last_turn_usage(self) -> tuple[Usage, Cost] | None:
         """Tokens and cost of every answer since the last user message (a turn with tool calls makes

@@ -1,4 +1,6 @@
-"""config.toml: load and validate against one schema, read values, and edit keeping comments.
+"""config.toml: one schema (every key, its check, its default, its doc), loading and checking the file
+against it, and editing it keeping comments. hermes_cli/settings.py turns a checked file into typed
+settings; nothing else reads it.
 
 Reading uses the stdlib's tomllib (fast, on every start); editing uses tomlkit (imported only by
 `config set`) because it keeps the user's comments and key order.
@@ -275,6 +277,8 @@ def parse_key(key: str) -> Path_:
 
 @dataclass(frozen=True)
 class Config:
+    """The file as written, every value checked (hermes_cli/settings.py reads it; `hermes config` shows it)."""
+
     path: Path
     data: Mapping[str, Any]
     warnings: tuple[str, ...] = ()
@@ -286,13 +290,6 @@ class Config:
                 return default
             node = node[part]
         return node
-
-    def table(self, *path: str) -> Mapping[str, Any]:
-        value = self.get(*path, default={})
-        return value if isinstance(value, Mapping) else {}
-
-    def custom_providers(self, builtin_ids: set[str]) -> dict[str, Mapping[str, Any]]:
-        return {k: v for k, v in self.table("providers").items() if k not in builtin_ids}
 
 
 def validate(data: Mapping[str, Any], file: Path) -> tuple[str, ...]:

@@ -12,13 +12,10 @@ Starting is done under a file lock, so two hermes processes starting at once end
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +26,7 @@ from typing import IO, Protocol
 
 from providers.atomic import write_atomic
 from providers.errors import ProviderError, UsageError
+from providers.processes import free_port, pid_alive, runs, terminate
 from providers.secrets import Secrets
 
 MODEL_ALIAS = "local"  # the model id the server reports; the registry's default model for `local`
@@ -39,7 +37,6 @@ CONTEXT_TOKENS = 4096
 # otherwise generate until the context is full (over a minute here).
 ANSWER_TOKENS = 1024
 READY_TIMEOUT = 60.0
-STOP_TIMEOUT = 5.0
 LOG_ROTATE_BYTES = 5_000_000
 
 STATE_FILE, LOCK_FILE, LOG_FILE, KEY_FILE = "server.json", "server.lock", "server.log", "api-key"
@@ -152,73 +149,6 @@ def configured_model(configured: str | None) -> Path:
     return path
 
 
-# -- processes -------------------------------------------------------------------------------------
-
-
-def pid_alive(pid: int) -> bool:
-    """True for a running process; a zombie (exited, not yet reaped) counts as gone."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return sys.platform != "linux"  # no /proc elsewhere: trust kill(0)
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
-
-
-def _cmdline(pid: int) -> list[str] | None:
-    """The process's argv on Linux; None where /proc cannot tell."""
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return raw.decode("utf-8", "replace").split("\0")
-
-
-def _runs(pid: int, *args: str) -> bool:
-    """Is `pid` still the process we started (its argv holds `args`)? Guards against pid reuse, so a
-    stale state file never makes us kill a stranger."""
-    if not pid_alive(pid):
-        return False
-    argv = _cmdline(pid)
-    return argv is None or all(a in argv for a in args)
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status when the process is our own child (the hermes that started it)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def terminate(pid: int) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT."""
-    for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, STOP_TIMEOUT)):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            _reap(pid)
-            if not pid_alive(pid):
-                return
-            time.sleep(0.02)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _healthy(port: int, timeout: float = 1.0) -> bool:
     import urllib.request
 
@@ -287,7 +217,7 @@ class LocalServerManager:
                 self._stop_state(state)
                 state = self._launch(server_binary(), model, keep_alive)
                 started = True
-            elif not _runs(state.watchdog_pid, "--watch", str(self.state_file)):
+            elif not runs(state.watchdog_pid, "--watch", str(self.state_file)):
                 state = replace(state, watchdog_pid=self._spawn_watchdog())
             now = time.time()
             clients = (*tuple(p for p in state.clients if p != os.getpid() and pid_alive(p)), os.getpid())
@@ -299,7 +229,7 @@ class LocalServerManager:
         """Stop the server and its watchdog and forget them; the pid of the server stopped, if any."""
         with self._lock(timeout=READY_TIMEOUT + 30):
             state = self._read()
-            running = state is not None and _runs(state.pid, "--port", str(state.port))
+            running = state is not None and runs(state.pid, "--port", str(state.port))
             self._stop_state(state)
             return state.pid if state is not None and running else None
 
@@ -321,7 +251,7 @@ class LocalServerManager:
         write_atomic(self.state_file, json.dumps(asdict(state)).encode("utf-8"), fsync=False)
 
     def _serving(self, state: _State) -> bool:
-        return _runs(state.pid, "--port", str(state.port)) and _healthy(state.port)
+        return runs(state.pid, "--port", str(state.port)) and _healthy(state.port)
 
     def _status(self, state: _State | None) -> LocalStatus:
         base = LocalStatus(running=False, keep_alive_seconds=self.keep_alive, log_path=str(self.log_path))
@@ -346,9 +276,9 @@ class LocalServerManager:
     def _stop_state(self, state: _State | None) -> None:
         """Stop what a state file names, only if those pids are still our processes; forget it."""
         if state is not None:
-            if _runs(state.watchdog_pid, "--watch", str(self.state_file)):
+            if runs(state.watchdog_pid, "--watch", str(self.state_file)):
                 terminate(state.watchdog_pid)
-            if _runs(state.pid, "--port", str(state.port)):
+            if runs(state.pid, "--port", str(state.port)):
                 terminate(state.pid)
         self.state_file.unlink(missing_ok=True)
 
@@ -366,7 +296,7 @@ class LocalServerManager:
         log = self._open_log()
         try:
             os.write(log, f"--- hermes: starting {binary.name} with {model} at {time.ctime()}\n".encode())
-            port = _free_port()
+            port = free_port()
             api_key = "hl-" + secrets.token_urlsafe(24)
             # The key goes by a file of the user's own, not argv: argv is readable by every user of the
             # machine. (llama-server reads no API key from its environment.)
@@ -489,7 +419,7 @@ def watch(state_file: Path, log: IO[str]) -> None:
         if state is None:
             # The state dir is gone (a deleted HERMES_HOME): no hermes can reach the server any more,
             # so it would run forever. Stop it, if that pid is still the server we watched.
-            if _runs(first.pid, "--port", str(first.port)):
+            if runs(first.pid, "--port", str(first.port)):
                 terminate(first.pid)
             return
         if state.pid != first.pid or not pid_alive(state.pid):

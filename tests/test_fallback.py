@@ -172,7 +172,7 @@ def test_usage_and_cost_add_up(tmp_path: Path, fake: FakeServer, fake2: FakeServ
     turn(agent, "one")
     turn(agent, "two")
     assert (agent.usage_total.prompt_tokens, agent.usage_total.completion_tokens) == (300, 30)
-    assert agent.cost_total == pytest.approx((300 * 1.0 + 30 * 2.0) / 1e6)
+    assert agent.cost.known == pytest.approx((300 * 1.0 + 30 * 2.0) / 1e6)
 
     hermes.write_config(
         f'[providers.prim]\nbase_url = "{fake.base_url}"\n\n[models.pm]\ninput_price = 1.0\noutput_price = 2.0\n'
