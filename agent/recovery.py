@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent.events import DELIVERING, Event, Notice
-from agent.retry_policy import DEFAULT_COOLDOWN, Action, decide
+from agent.retry_policy import DEFAULT_COOLDOWN, Action, Attempt, Decision, decide, when_none_available
 from agent.route import Route, Target, target_for
 from providers import errors
 from providers.credentials import Credential
@@ -23,6 +23,8 @@ from providers.secrets import scrub
 
 if TYPE_CHECKING:
     from agent.transport import Transport
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,9 @@ class RecoveringClient:
     def models(self) -> list[dict[str, Any]]:
         return self._run(lambda target: self.transport.models(target))
 
-    def _run(self, call: Callable[[Target], Any]) -> Any:
+    def _run(self, call: Callable[[Target], T]) -> T:
         """The non-streaming twin of `chat` for /models: same choices of credential, no events."""
-        result: list[Any] = []
+        result: list[T] = []
 
         def as_events(target: Target) -> Iterator[Event]:
             result.append(call(target))
@@ -102,91 +104,104 @@ class RecoveringClient:
                 self.sleep(wait)
                 waited += wait
                 continue
-            retries = 0
-            while True:
-                delivered = False
-                try:
-                    for event in send(target_for(self.route, cred)):
-                        delivered = delivered or isinstance(event, DELIVERING)
-                        yield event
-                except errors.ProviderError as e:
-                    message = scrub(e.message, (c.secret for c in self.pool.credentials))
-                    if delivered:
-                        self.pool.record_error(cred, message)
-                        raise errors.StreamInterrupted(
-                            f"{self._where(cred)}: {message} What arrived so far is kept.",
-                            hint=e.hint
-                            if isinstance(e, errors.AnswerTooLong)
-                            else "Send the message again to get a full answer.",
-                        ) from None
-                    decision = decide(
-                        e,
-                        now=self.clock(),
-                        retries_done=retries,
-                        max_retries=self.settings.max_retries,
-                        can_refresh=cred.refreshable,
-                        default_cooldown=self.settings.default_cooldown,
-                        rng=self.rng,
-                    )
-                    if decision.action is Action.RETRY_SAME:
-                        retries += 1
-                        yield Notice(
-                            f"{message} Retrying in {decision.delay:.1f}s ({retries}/{self.settings.max_retries})."
-                        )
-                        self.sleep(decision.delay)
-                        continue
-                    if decision.action is Action.REFRESH:
-                        fresh = self.pool.refresh(cred)
-                        if fresh is not None:
-                            yield Notice(f"{self._describe(cred)} was rejected; retrying with a refreshed key.")
-                            cred = fresh
-                            continue
-                        decision = decide(
-                            e, now=self.clock(), retries_done=retries, max_retries=0, can_refresh=False, rng=self.rng
-                        )
-                    if decision.action is Action.ROTATE:
-                        if decision.cooldown_until is not None:
-                            self.pool.cool_down(cred, decision.cooldown_until, message)
-                            then = "; trying the next key." if self.pool.has_available() else "."
-                            yield Notice(
-                                f"{self._describe(cred)} is rate-limited until {_when(decision.cooldown_until)}{then}"
-                            )
-                        else:
-                            self.pool.exhaust(cred, message)
-                            yield Notice(
-                                f"{self._describe(cred)} was rejected ({message}); "
-                                "it stays out of the pool until `hermes auth reset`."
-                            )
-                        break
-                    self.pool.record_error(cred, message)
-                    raise self._final(e, message, cred) from None
-                else:
-                    self.pool.record_success(cred)
-                    return
+            if (yield from self._use(cred, send)):
+                return
+
+    def _use(self, cred: Credential, send: Callable[[Target], Iterator[Event]]) -> Generator[Event, None, bool]:
+        """Attempts with one credential, as the policy decides: True once answered, False to rotate away."""
+        attempt = Attempt(can_refresh=cred.refreshable)
+        while True:
+            delivered = False
+            try:
+                for event in send(target_for(self.route, cred)):
+                    delivered = delivered or isinstance(event, DELIVERING)
+                    yield event
+            except errors.ProviderError as e:
+                error = e
+            else:
+                self.pool.record_success(cred)
+                return True
+            message = scrub(error.message, (c.secret for c in self.pool.credentials))
+            attempt = replace(attempt, delivered=delivered)
+            decision = self._decide(error, attempt)
+            if decision.action is Action.REFRESH:
+                attempt = replace(attempt, can_refresh=False)
+                fresh = self.pool.refresh(cred)
+                if fresh is not None:
+                    yield Notice(f"{self._describe(cred)} was rejected; retrying with a refreshed key.")
+                    cred = fresh
+                    continue
+                decision = self._decide(error, attempt)
+            if decision.action is Action.RETRY_SAME:
+                attempt = replace(attempt, retries_done=attempt.retries_done + 1)
+                yield Notice(
+                    f"{message} Retrying in {decision.delay:.1f}s ({attempt.retries_done}/{self.settings.max_retries})."
+                )
+                self.sleep(decision.delay)
+            elif decision.action is Action.COOL_DOWN:
+                self.pool.cool_down(cred, decision.cooldown_until, message)
+                then = "; trying the next key." if self.pool.has_available() else "."
+                yield Notice(f"{self._describe(cred)} is rate-limited until {_when(decision.cooldown_until)}{then}")
+                return False
+            elif decision.action is Action.EXHAUST:
+                self.pool.exhaust(cred, message)
+                yield Notice(
+                    f"{self._describe(cred)} was rejected ({message}); "
+                    "it stays out of the pool until `hermes auth reset`."
+                )
+                return False
+            else:
+                self.pool.record_error(cred, message)
+                raise self._final(error, message, cred, delivered=delivered) from None
+
+    def _decide(self, error: errors.ProviderError, attempt: Attempt) -> Decision:
+        return decide(
+            error,
+            attempt,
+            now=self.clock(),
+            max_retries=self.settings.max_retries,
+            default_cooldown=self.settings.default_cooldown,
+            rng=self.rng,
+        )
 
     def _wait_or_give_up(self, waited: float) -> float:
-        """Seconds to sleep for the earliest reset, if that stays within the wait budget; else raise."""
+        """Seconds to sleep for the earliest reset, if the policy waits for it; else the error saying why not."""
         provider = self.route.provider.id
-        if self.pool.all_exhausted():
+        now = self.clock()
+        all_exhausted = self.pool.all_exhausted()
+        reset = None if all_exhausted else self.pool.earliest_reset()
+        decision = when_none_available(
+            all_exhausted=all_exhausted,
+            earliest_reset=reset,
+            now=now,
+            waited=waited,
+            max_wait=self.settings.max_wait_seconds,
+        )
+        if decision.action is Action.WAIT:
+            return decision.delay
+        if all_exhausted:
             raise errors.AuthenticationFailed(
                 f"Every key of {provider} was rejected by {self.route.endpoint.url}.",
                 hint=f"Check the keys with `hermes auth list {provider}`, fix or add one "
                 f"(`hermes auth add {provider}`), then `hermes auth reset {provider}`.",
             )
-        reset = self.pool.earliest_reset() or self.clock()
-        wait = max(0.0, reset - self.clock())
-        if waited + wait > self.settings.max_wait_seconds:
-            raise errors.RateLimited(
-                f"Every key of {provider} is rate-limited; the earliest resets at {_when(reset)} (in {wait:.0f}s).",
-                earliest_reset=reset,
-                hint="Try again then, add a key with `hermes auth add`, or raise credentials.max_wait_seconds.",
-            )
-        return wait
+        reset = reset or now
+        raise errors.RateLimited(
+            f"Every key of {provider} is rate-limited; the earliest resets at {_when(reset)} "
+            f"(in {max(0.0, reset - now):.0f}s).",
+            earliest_reset=reset,
+            hint="Try again then, add a key with `hermes auth add`, or raise credentials.max_wait_seconds.",
+        )
 
     def _where(self, cred: Credential) -> str:
         return f"{self.route.provider.id} at {target_for(self.route, cred).base_url} (key {cred.masked})"
 
-    def _final(self, e: errors.ProviderError, message: str, cred: Credential) -> errors.HermesError:
+    def _final(self, e: errors.ProviderError, message: str, cred: Credential, *, delivered: bool) -> errors.HermesError:
+        if delivered:
+            return errors.StreamInterrupted(
+                f"{self._where(cred)}: {message} What arrived so far is kept.",
+                hint=e.hint if isinstance(e, errors.AnswerTooLong) else "Send the message again to get a full answer.",
+            )
         if isinstance(e, errors.EndpointRedirect):
             return errors.EndpointRedirect(
                 f"{self._where(cred)}: {message}", status=e.status, location=e.location, hint=e.hint

@@ -1,13 +1,23 @@
-"""Recovery decisions, with no I/O: given what went wrong, what the request path does next.
+"""Recovery decisions, with no I/O: the one table of what the request path does after a failure.
 
+The recovery client asks `decide` (an attempt failed) or `when_none_available` (no credential can be
+used) and carries the answer out; it never chooses an action itself.
+
+part of the answer already reached the user
+                  give up: a retry would show it twice
 429 ............. cool the credential down (Retry-After, a reset hint in the body, or a default),
                   rotate at once to the next available credential
-401 / 403 ....... refresh the key if its source can, else exhaust the credential and rotate
+401 / 403 ....... refresh the key once if its source can, else exhaust the credential and rotate
 402 ............. exhaust (out of credit) and rotate
 408/409/425/5xx,
 connection, timeout, a stream cut before any text
                   retry the same credential after jittered exponential backoff, a bounded number of times
 anything else ... give up (404 means the endpoint is wrong, not the key)
+
+no credential available:
+every one exhausted ................. give up (authentication failed)
+the earliest reset within the budget  wait for it, then select again
+else ................................ give up (rate limited)
 """
 
 from __future__ import annotations
@@ -56,18 +66,28 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)", re.IGNORECASE)
 
 
 class Action(enum.Enum):
-    RETRY_SAME = "retry the same credential"
-    ROTATE = "rotate to the next credential"
-    REFRESH = "refresh the credential's key"
-    GIVE_UP = "give up"
+    RETRY_SAME = "sleep `delay`, then retry the same credential"
+    REFRESH = "get a new key from the credential's source and retry with it"
+    COOL_DOWN = "cool the credential down until `cooldown_until`, then rotate"
+    EXHAUST = "take the credential out of the pool until `hermes auth reset`, then rotate"
+    WAIT = "sleep `delay` for the earliest reset, then select a credential again"
+    GIVE_UP = "stop and report the error"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What the request path knows about the credential whose attempt just failed."""
+
+    retries_done: int = 0  # retries of this credential for this request so far
+    can_refresh: bool = False  # its source can issue a new key, and has not yet for this request
+    delivered: bool = False  # part of the answer already reached the user
 
 
 @dataclass(frozen=True)
 class Decision:
     action: Action
-    delay: float = 0.0
-    cooldown_until: float | None = None
-    exhaust_reason: str | None = None
+    delay: float = 0.0  # RETRY_SAME and WAIT: seconds to sleep first
+    cooldown_until: float = 0.0  # COOL_DOWN: when the credential may be used again
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
@@ -124,20 +144,22 @@ def reset_hint_seconds(body: str) -> float | None:
 
 def backoff(attempt: int, rng: random.Random) -> float:
     """openai-python's schedule: min(0.5 * 2**n, 8) seconds, minus up to 25% jitter."""
-    base = min(0.5 * 2**attempt, 8.0)
+    base = min(0.5 * 2.0**attempt, 8.0)
     return base * (1 - 0.25 * rng.random())
 
 
 def decide(
     error: ProviderError,
+    attempt: Attempt,
     *,
     now: float,
-    retries_done: int,
     max_retries: int,
-    can_refresh: bool,
     default_cooldown: float = DEFAULT_COOLDOWN,
     rng: random.Random,
 ) -> Decision:
+    """What to do after `attempt` failed with `error`."""
+    if attempt.delivered:
+        return Decision(Action.GIVE_UP)
     if isinstance(error, HTTPStatusError):
         status = error.status
         if status == 429:
@@ -148,18 +170,17 @@ def decide(
                 wait = QUOTA_COOLDOWN if _QUOTA_WORDS.search(error.body_excerpt) else default_cooldown
             # At least a second, so a "Retry-After: 0" cannot spin the rotation loop; at most a day.
             wait = min(max(wait, MIN_COOLDOWN), MAX_COOLDOWN) if math.isfinite(wait) else default_cooldown
-            return Decision(Action.ROTATE, cooldown_until=now + wait)
+            return Decision(Action.COOL_DOWN, cooldown_until=now + wait)
         if status in (401, 403):
-            if can_refresh:
-                return Decision(Action.REFRESH)
-            return Decision(Action.ROTATE, exhaust_reason=error.message)
+            # Once per request: a source that hands out a new, also rejected, key each time would loop.
+            return Decision(Action.REFRESH if attempt.can_refresh else Action.EXHAUST)
         if status == 402:
-            return Decision(Action.ROTATE, exhaust_reason=error.message)
+            return Decision(Action.EXHAUST)
         if status in TRANSIENT_STATUSES or status >= 500:
-            return _retry_same(retries_done, max_retries, rng)
+            return _retry_same(attempt.retries_done, max_retries, rng)
         return Decision(Action.GIVE_UP)
     if isinstance(error, (TransportError, StreamInterrupted)):
-        return _retry_same(retries_done, max_retries, rng)
+        return _retry_same(attempt.retries_done, max_retries, rng)
     return Decision(Action.GIVE_UP)
 
 
@@ -167,3 +188,15 @@ def _retry_same(retries_done: int, max_retries: int, rng: random.Random) -> Deci
     if retries_done >= max_retries:
         return Decision(Action.GIVE_UP)
     return Decision(Action.RETRY_SAME, delay=backoff(retries_done, rng))
+
+
+def when_none_available(
+    *, all_exhausted: bool, earliest_reset: float | None, now: float, waited: float, max_wait: float
+) -> Decision:
+    """What to do when no credential can be used: `waited` is how long this request has already waited."""
+    if all_exhausted:
+        return Decision(Action.GIVE_UP)
+    wait = max(0.0, (earliest_reset or now) - now)
+    if waited + wait > max_wait:
+        return Decision(Action.GIVE_UP)
+    return Decision(Action.WAIT, delay=wait)

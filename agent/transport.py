@@ -143,12 +143,15 @@ def tls_context() -> DeferredTrustContext:
 
 
 class HTTPTransport:
-    def __init__(self, timeouts: Timeouts = Timeouts(), client: httpx.Client | None = None) -> None:
-        self._client = client or httpx.Client(
+    def __init__(self, timeouts: Timeouts = Timeouts(), *, network: httpx.BaseTransport | None = None) -> None:
+        """`network`: what carries the bytes; None is the real network (sockets, TLS, the environment's
+        proxies). Tests pass `httpx.MockTransport` to run everything above the socket for real."""
+        self._client = httpx.Client(
             # Never follow a redirect: it would re-send the conversation to a host the user did not choose.
             timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect),
             follow_redirects=False,
             verify=tls_context(),
+            transport=network,
         )
 
     def close(self) -> None:

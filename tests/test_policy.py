@@ -7,10 +7,19 @@ import random
 
 import pytest
 
-from agent.retry_policy import Action, backoff, decide, parse_retry_after, reset_hint_seconds
+from agent.retry_policy import (
+    Action,
+    Attempt,
+    Decision,
+    backoff,
+    decide,
+    parse_retry_after,
+    reset_hint_seconds,
+    when_none_available,
+)
 from providers import selection
 from providers.credentials import Credential, fingerprint
-from providers.errors import ConnectError, HTTPStatusError, MalformedResponse, StreamInterrupted
+from providers.errors import ConnectError, HTTPStatusError, MalformedResponse, ProviderError, StreamInterrupted
 from providers.secrets import mask_key
 from providers.state import CredentialState
 
@@ -39,14 +48,21 @@ def test_reset_hints_in_bodies() -> None:
     assert reset_hint_seconds("slow down") is None
 
 
-def decision(error, **kw):  # type: ignore[no-untyped-def]
-    args = {"now": NOW, "retries_done": 0, "max_retries": 2, "can_refresh": False, "rng": RNG} | kw
-    return decide(error, **args)
+def decision(
+    error: ProviderError,
+    *,
+    retries_done: int = 0,
+    can_refresh: bool = False,
+    delivered: bool = False,
+    default_cooldown: float = 60.0,
+) -> Decision:
+    attempt = Attempt(retries_done=retries_done, can_refresh=can_refresh, delivered=delivered)
+    return decide(error, attempt, now=NOW, max_retries=2, default_cooldown=default_cooldown, rng=RNG)
 
 
 def test_429_rotates_with_cooldown_from_retry_after_or_default() -> None:
     d = decision(http(429, retry_after=30))
-    assert d.action is Action.ROTATE and d.cooldown_until == NOW + 30
+    assert d.action is Action.COOL_DOWN and d.cooldown_until == NOW + 30
     d = decision(http(429), default_cooldown=60)
     assert d.cooldown_until == NOW + 60
     assert decision(http(429, body="You exceeded your current quota")).cooldown_until == NOW + 3600
@@ -56,9 +72,28 @@ def test_429_rotates_with_cooldown_from_retry_after_or_default() -> None:
 
 def test_401_403_402_exhaust_or_refresh() -> None:
     for status in (401, 403, 402):
-        d = decision(http(status))
-        assert d.action is Action.ROTATE and d.exhaust_reason and str(status) in d.exhaust_reason
+        assert decision(http(status)).action is Action.EXHAUST
     assert decision(http(401), can_refresh=True).action is Action.REFRESH
+    assert decision(http(403), can_refresh=True).action is Action.REFRESH
+    assert decision(http(402), can_refresh=True).action is Action.EXHAUST  # no new key buys credit
+
+
+def test_nothing_is_retried_once_part_of_the_answer_was_shown() -> None:
+    for error in (http(500), http(429), http(401), ConnectError("refused"), StreamInterrupted("cut")):
+        assert decision(error, delivered=True).action is Action.GIVE_UP
+
+
+def test_no_credential_available_waits_within_the_budget_or_gives_up() -> None:
+    def none_available(*, exhausted: bool = False, reset: float | None, waited: float = 0.0) -> Decision:
+        return when_none_available(all_exhausted=exhausted, earliest_reset=reset, now=NOW, waited=waited, max_wait=10)
+
+    d = none_available(reset=NOW + 4)
+    assert d.action is Action.WAIT and d.delay == 4
+    assert none_available(reset=NOW + 4, waited=7).action is Action.GIVE_UP  # the budget is per request
+    assert none_available(reset=NOW + 11).action is Action.GIVE_UP
+    assert none_available(reset=NOW - 5).delay == 0  # already reset: select again at once
+    assert none_available(reset=None).delay == 0
+    assert none_available(exhausted=True, reset=None).action is Action.GIVE_UP
 
 
 def test_transient_errors_retry_same_then_give_up() -> None:
@@ -92,7 +127,7 @@ def test_strategies() -> None:
         "id2": CredentialState(requests=3),
     }
     assert selection.choose(cs, states, "fill_first") is cs[0]
-    assert [selection.choose(cs, states, "round_robin", cursor=i).id for i in range(4)] == ["id0", "id1", "id2", "id0"]
+    assert [selection.choose(cs, states, "round_robin", cursor=i) for i in range(4)] == [cs[0], cs[1], cs[2], cs[0]]
     assert selection.choose(cs, states, "least_used") is cs[1]
     assert selection.choose(cs, states, "random", rng=random.Random(1)) in cs
     assert selection.choose([], states, "fill_first") is None
@@ -145,7 +180,7 @@ def test_absurd_retry_after_gives_a_finite_capped_cooldown(header: str, value: s
     wait = parse_retry_after({header: value}, NOW)
     assert wait is None or (math.isfinite(wait) and 0 <= wait <= MAX_COOLDOWN)
     d = decision(http(429, retry_after=wait))
-    assert d.cooldown_until is not None and math.isfinite(d.cooldown_until)
+    assert d.action is Action.COOL_DOWN and math.isfinite(d.cooldown_until)
     assert NOW + 1 <= d.cooldown_until <= NOW + MAX_COOLDOWN
 
 
