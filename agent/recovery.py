@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent.events import DELIVERING, Event, Notice
-from agent.retry_policy import DEFAULT_COOLDOWN, Action, Attempt, Decision, decide, when_none_available
+from agent.retry_policy import Action, Attempt, Decision, decide, when_none_available
 from agent.route import Route, Target, target_for
 from providers import errors
 from providers.credentials import Credential
@@ -29,10 +29,13 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RecoverySettings:
-    max_wait_seconds: float = 10.0
-    max_retries: int = 2
-    default_cooldown: float = DEFAULT_COOLDOWN
-    max_answer_seconds: float = 600.0  # one answer's deadline, however steadily the server keeps sending
+    """`[credentials]` max_wait_seconds and cooldown_seconds, `[agent]` max_retries and max_answer_seconds
+    (their defaults are config's SCHEMA's)."""
+
+    max_wait_seconds: float
+    max_retries: int
+    default_cooldown: float
+    max_answer_seconds: float  # one answer's deadline, however steadily the server keeps sending
 
 
 def _when(ts: float) -> str:
@@ -50,7 +53,7 @@ class RecoveringClient:
         route: Route,
         pool: CredentialPool,
         transport: Transport,
-        settings: RecoverySettings = RecoverySettings(),
+        settings: RecoverySettings,
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 from providers.errors import HTTPStatusError, ProviderError, StreamInterrupted, TransportError
 
-DEFAULT_COOLDOWN = 60.0
 QUOTA_COOLDOWN = 3600.0
 MIN_COOLDOWN = 1.0
 # The longest cooldown hermes believes: a provider asking for more (a huge or garbled Retry-After) gets
@@ -154,7 +153,7 @@ def decide(
     *,
     now: float,
     max_retries: int,
-    default_cooldown: float = DEFAULT_COOLDOWN,
+    default_cooldown: float,
     rng: random.Random,
 ) -> Decision:
     """What to do after `attempt` failed with `error`."""

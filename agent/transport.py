@@ -34,8 +34,10 @@ USER_AGENT = "hermes/0.1"
 
 @dataclass(frozen=True)
 class Timeouts:
-    connect: float = 10.0
-    read: float = 120.0
+    """`[agent]` connect_timeout and timeout, in seconds."""
+
+    connect: float
+    read: float
 
 
 class Transport(Protocol):
@@ -143,7 +145,7 @@ def tls_context() -> DeferredTrustContext:
 
 
 class HTTPTransport:
-    def __init__(self, timeouts: Timeouts = Timeouts(), *, network: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, timeouts: Timeouts, *, network: httpx.BaseTransport | None = None) -> None:
         """`network`: what carries the bytes; None is the real network (sockets, TLS, the environment's
         proxies). Tests pass `httpx.MockTransport` to run everything above the socket for real."""
         self._client = httpx.Client(

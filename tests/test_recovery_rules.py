@@ -30,7 +30,7 @@ from agent.events import Notice, TextDelta
 from agent.recovery import RecoveringClient, RecoverySettings
 from agent.retry_policy import MAX_COOLDOWN, MIN_COOLDOWN
 from agent.route import Route
-from agent.transport import HTTPTransport
+from agent.transport import HTTPTransport, Timeouts
 from providers import errors
 from providers.credentials import Credential, fingerprint
 from providers.endpoint import Endpoint
@@ -48,6 +48,8 @@ HOST = {url: httpx.URL(url).host for url in (PLAN, PLAN_DEFAULT, EU, OTHER, TRAP
 
 K1, K2, K3 = "sk-plan-key-one-0001", "sk-plan-key-two-0002", "sk-plan-key-three-03"
 OTHER_KEY = "ok-other-key-0001"
+# config's defaults of the recovery settings, with a cooldown of its own to tell it from others
+DEFAULTS = {"max_wait_seconds": 10.0, "max_retries": 2, "default_cooldown": 45.0, "max_answer_seconds": 600.0}
 BODY: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
 Answer = Callable[[httpx.Request], httpx.Response]
@@ -188,7 +190,7 @@ class World:
 
     def __post_init__(self) -> None:
         self.net = Network(self.clock)
-        self.transport = HTTPTransport(network=httpx.MockTransport(self.net))
+        self.transport = HTTPTransport(Timeouts(connect=10, read=120), network=httpx.MockTransport(self.net))
         self.store = SQLiteStateStore(self.state_dir / "credentials.db")
 
     def client(
@@ -221,7 +223,7 @@ class World:
             route,
             pool,
             self.transport,
-            RecoverySettings(**({"default_cooldown": 45.0} | recovery)),
+            RecoverySettings(**(DEFAULTS | recovery)),
             clock=self.clock,
             sleep=self.clock.sleep,
             rng=random.Random(0),
@@ -532,7 +534,7 @@ def test_a_pool_of_another_provider_is_refused() -> None:
         other = w.client((OTHER_KEY,), provider="other", endpoint=OTHER)
         route = w.client().route
         with pytest.raises(ValueError, match="cannot serve"):
-            RecoveringClient(route, other.pool, w.transport)
+            RecoveringClient(route, other.pool, w.transport, RecoverySettings(**DEFAULTS))
 
 
 KINDS: dict[str, Answer] = {

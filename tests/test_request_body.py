@@ -15,7 +15,7 @@ import pytest
 
 from agent.conversation import Agent, Message
 from agent.route import Target
-from agent.transport import HTTPTransport
+from agent.transport import HTTPTransport, Timeouts
 from hermes_cli.paths import Paths
 from hermes_cli.wiring import Wiring
 from tests.conftest import Hermes
@@ -76,7 +76,7 @@ def make_agent(tmp_path: Path, fake: FakeServer) -> Agent:
 
 
 def our_request(fake: FakeServer, body: dict[str, Any], *, stream: bool) -> LoggedRequest:
-    transport = HTTPTransport()
+    transport = HTTPTransport(Timeouts(connect=10, read=120))
     before = len(fake.requests())
     try:
         list(transport.chat(Target(fake.base_url, KEY), body, stream=stream))

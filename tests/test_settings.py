@@ -101,8 +101,12 @@ def test_only_the_settings_module_reads_the_checked_file() -> None:
     readers = set()
     for path in [*ROOT.glob("hermes_cli/**/*.py"), *ROOT.glob("agent/**/*.py"), *ROOT.glob("providers/**/*.py")]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module == "hermes_cli.config":
-                if {a.name for a in node.names} & {"Config", "load_config"}:
-                    readers.add(str(path.relative_to(ROOT)))
+            imported = {a.name for a in node.names} if isinstance(node, ast.ImportFrom) else set()
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "hermes_cli.config"
+                and imported & {"Config", "load_config"}
+            ):
+                readers.add(str(path.relative_to(ROOT)))
     assert readers <= allowed
     assert "hermes_cli/settings.py" in readers

@@ -9,7 +9,7 @@ import ssl
 import pytest
 
 from agent.route import Target
-from agent.transport import HTTPTransport, tls_context
+from agent.transport import HTTPTransport, Timeouts, tls_context
 from tests.fakeserver import FakeServer, Reply
 
 
@@ -26,7 +26,7 @@ def test_proxies_share_the_one_context_and_plain_http_loads_no_ca_store(
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     fake.always(Reply("hi"))
-    first, second = HTTPTransport(), HTTPTransport()
+    first, second = HTTPTransport(Timeouts(10, 120)), HTTPTransport(Timeouts(10, 120))
     assert len(first._client._mounts) >= 2  # the environment's proxies were mounted
     assert contexts(first) == contexts(second) == {id(tls_context())}
     assert first.models(Target(fake.base_url, "sk-tls-test-0001"))
