@@ -81,7 +81,7 @@ def list_cmd(
     def body() -> None:
         ctx = Context()
         with _store(ctx) as store:
-            sessions = store.list(limit=limit)
+            sessions = store.recent(limit=limit)
             usage = store.usage_by_model([s.id for s in sessions])
         runtime = ctx.runtime() if usage else None
         costs = {s.id: _cost(usage[s.id], runtime) if runtime and s.id in usage else Cost(unpriced=1) for s in sessions}
@@ -110,8 +110,10 @@ def show_cmd(session_id: IdArg, json_: JsonOpt = False) -> None:
     replaced, marked as superseded."""
 
     def body() -> None:
+        from agent.sessions.export import export_session
+
         with _store() as store:
-            text = store.export(store.resolve(session_id).id, "json" if json_ else "markdown", superseded=True)
+            text = export_session(store, store.resolve(session_id).id, "json" if json_ else "markdown", superseded=True)
         if json_ or not color_enabled(sys.stdout):
             sys.stdout.write(text)
             return
@@ -155,8 +157,10 @@ def export_cmd(
     """A session as Markdown or JSON, on stdout or into a file (created with mode 0600)."""
 
     def body() -> None:
+        from agent.sessions.export import export_session
+
         with _store() as store:
-            text = store.export(store.resolve(session_id).id, fmt.value)
+            text = export_session(store, store.resolve(session_id).id, fmt.value)
         if output is None:
             sys.stdout.write(text)
             return

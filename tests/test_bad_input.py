@@ -364,7 +364,7 @@ def test_ask_with_stdout_or_stderr_closed_still_answers(myplan: Hermes, closed: 
         preexec_fn=lambda: os.close(fd),
     )
     assert done.returncode == 0, done.stderr
-    assert len(SessionStore(myplan.home / "data" / "sessions.db").list()) == 1
+    assert len(SessionStore(myplan.home / "data" / "sessions.db").recent()) == 1
 
 
 # -- 7. non-UTF-8 argv ------------------------------------------------------------------------

@@ -214,9 +214,9 @@ def _recent(chat: Chat, limit: int) -> list[SessionInfo]:
 
     store = chat.recorder.store
     if store is not None:
-        return store.list(limit=limit)
+        return store.recent(limit=limit)
     with SessionStore(chat.ctx.paths.sessions_db) as own:
-        return own.list(limit=limit)
+        return own.recent(limit=limit)
 
 
 def age(then: float, now: float) -> str:
@@ -442,9 +442,11 @@ def _export(chat: Chat, arg: str) -> None:
         return
     from pathlib import Path
 
+    from agent.sessions.export import export_session
+
     target = Path(arg).expanduser() if arg else Path(f"hermes-{recorder.session.id}.md")
     try:
-        text = recorder.store.export(recorder.session.id, "markdown")
+        text = export_session(recorder.store, recorder.session.id, "markdown")
         target.write_text(text, encoding="utf-8")
     except HermesError as e:
         chat.screen.error(e)

@@ -17,8 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -31,7 +30,6 @@ from providers.errors import StorageError, UsageError
 TITLE_LENGTH = 60
 RANKED_MATCHES = 10_000
 HIGHLIGHT = "**"  # around matched terms in search snippets: Markdown bold, readable as plain text too
-EXPORT_FORMATS = ("markdown", "json")
 
 # Append-only: a released migration is never edited, a change of schema is a new entry.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -197,15 +195,6 @@ def title_from(text: str | None) -> str:
     return ""
 
 
-def message_to_dict(message: Message) -> dict[str, Any]:
-    data = asdict(replace(message, attachments=()))
-    data["tool_calls"] = list(message.tool_calls)
-    data["attachments"] = [
-        {"name": a.name, "mime": a.mime, "sha256": a.sha256, "bytes": len(a.data)} for a in message.attachments
-    ]
-    return data
-
-
 class SessionStore:
     def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
         self.path = path
@@ -338,10 +327,11 @@ class SessionStore:
     # --- reading ---
 
     def latest(self) -> SessionInfo | None:
-        sessions = self.list(limit=1)
+        sessions = self.recent(limit=1)
         return sessions[0] if sessions else None
 
-    def list(self, *, limit: int = 50) -> list[SessionInfo]:
+    def recent(self, *, limit: int = 50) -> list[SessionInfo]:
+        """The `limit` most recently active sessions, the latest first."""
         with self._read() as conn:
             rows = conn.execute(f"SELECT {_columns()} FROM sessions s ORDER BY updated DESC LIMIT ?", (limit,))
             return [SessionInfo(*row) for row in rows]
@@ -463,20 +453,6 @@ class SessionStore:
             ).fetchall()
         n = len(_SESSION_COLUMNS)
         return [SearchHit(SessionInfo(*row[:n]), row[n], " ".join(row[n + 1].split()), row[n + 2]) for row in rows]
-
-    def export(self, session_id: str, fmt: str, *, superseded: bool = False) -> str:
-        """The conversation as Markdown or JSON; with `superseded`, what was undone or replaced too, marked."""
-        if fmt not in EXPORT_FORMATS:
-            raise UsageError(f"Unknown export format {fmt!r}.", hint=f"Use one of: {', '.join(EXPORT_FORMATS)}.")
-        info = self.get(session_id)
-        history = self.history(session_id) if superseded else [(m, None) for m in self.messages(session_id)]
-        if fmt == "json":
-            data = {
-                "session": asdict(info),
-                "messages": [message_to_dict(m) | ({"superseded": why} if superseded else {}) for m, why in history],
-            }
-            return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        return to_markdown(info, history)
 
     # --- the connection ---
 
@@ -602,63 +578,6 @@ class SessionStore:
                     hint="Check the file's permissions and the free disk space.",
                 ) from e
             raise
-
-
-def to_markdown(info: SessionInfo, messages: list[tuple[Message, str | None]]) -> str:
-    """`messages` with, for each, why it was superseded (None: part of the conversation)."""
-    lines = [
-        f"# {info.title or '(untitled)'}",
-        "",
-        f"- session: {info.id}",
-        f"- model: {info.provider}:{info.model}",
-        f"- endpoint: {info.base_url}",
-        f"- created: {_timestamp(info.created)}",
-        f"- updated: {_timestamp(info.updated)}",
-    ]
-    if info.system:
-        lines += ["", "## System", "", info.system]
-    for message, superseded in messages:
-        mark = f" · ~~superseded ({superseded})~~" if superseded else ""
-        lines += ["", f"## {_heading(message)}{mark}", ""]
-        if message.content:
-            lines.append(message.content if message.role != "tool" else _fenced(message.content))
-        if message.attachments:
-            lines += ["", "Attached: " + ", ".join(f"`{a.name}` ({a.mime})" for a in message.attachments)]
-        for call in message.tool_calls:
-            function = call.get("function", {})
-            lines += [
-                f"Tool call `{function.get('name', '?')}` ({call.get('id', '')}):",
-                "",
-                _fenced(function.get("arguments", "")),
-            ]
-        if message.finish_reason in ("interrupted", "error", "length"):
-            lines += ["", f"*({message.finish_reason})*"]
-    return "\n".join(lines) + "\n"
-
-
-def _heading(message: Message) -> str:
-    parts = [message.role.capitalize()]
-    if message.role == "tool":
-        parts.append(f"`{message.name or '?'}` ({message.tool_call_id or ''})")
-    if message.model:
-        parts.append(f"{message.provider}:{message.model}" if message.provider else message.model)
-    if message.endpoint:
-        parts.append(f"at {message.endpoint}")
-    if message.usage:
-        parts.append(f"{message.usage.prompt_tokens}+{message.usage.completion_tokens} tokens")
-    parts.append(_timestamp(message.created))
-    return " · ".join(parts)
-
-
-def _fenced(text: str) -> str:
-    fence = "```"
-    while fence in text:
-        fence += "`"
-    return f"{fence}\n{text}\n{fence}"
-
-
-def _timestamp(t: float) -> str:
-    return datetime.fromtimestamp(t).astimezone().isoformat(sep=" ", timespec="seconds")
 
 
 def _columns() -> str:
