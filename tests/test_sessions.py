@@ -20,7 +20,8 @@ from agent.events import Usage
 from agent.sessions import SessionStore, title_from
 from agent.sessions import store as store_module
 from agent.sessions.export import export_session
-from agent.sessions.store import SCHEMA_VERSION, redact_url
+from agent.sessions.migrations import SCHEMA_VERSION
+from agent.sessions.store import redact_url
 from providers.errors import StorageError, UsageError
 
 ROUTE = {"provider": "openrouter", "model": "some/model", "base_url": "https://openrouter.ai/api/v1"}

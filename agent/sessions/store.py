@@ -2,8 +2,7 @@
 
 Each `append` is its own committed transaction, so a killed process loses at most the answer in
 flight. The file is opened on first use (commands that don't need it never touch it), created
-with mode 0600, kept in WAL mode, and its schema is versioned by `PRAGMA user_version` and
-upgraded by the numbered migrations below, each applied once, in its own transaction.
+with mode 0600, kept in WAL mode, and brought to the current schema by `migrations` when opened.
 """
 
 from __future__ import annotations
@@ -25,83 +24,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from agent.attachments import Attachment
 from agent.conversation import Message
 from agent.events import Usage
+from agent.sessions import migrations
 from providers.errors import StorageError, UsageError
 
 TITLE_LENGTH = 60
 RANKED_MATCHES = 10_000
 HIGHLIGHT = "**"  # around matched terms in search snippets: Markdown bold, readable as plain text too
-
-# Append-only: a released migration is never edited, a change of schema is a new entry.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE IF NOT EXISTS sessions (
-            id TEXT PRIMARY KEY,
-            title TEXT NOT NULL DEFAULT '',
-            created REAL NOT NULL,
-            updated REAL NOT NULL,
-            provider TEXT NOT NULL,
-            model TEXT NOT NULL,
-            base_url TEXT NOT NULL,
-            system TEXT,
-            message_count INTEGER NOT NULL DEFAULT 0
-        )""",
-        "CREATE INDEX IF NOT EXISTS sessions_updated ON sessions (updated)",
-        """CREATE TABLE IF NOT EXISTS messages (
-            id INTEGER PRIMARY KEY,
-            session_id TEXT NOT NULL REFERENCES sessions (id),
-            role TEXT NOT NULL,
-            content TEXT,
-            tool_calls TEXT,
-            tool_call_id TEXT,
-            name TEXT,
-            provider TEXT,
-            model TEXT,
-            prompt_tokens INTEGER,
-            completion_tokens INTEGER,
-            finish_reason TEXT,
-            created REAL NOT NULL
-        )""",
-        "CREATE INDEX IF NOT EXISTS messages_session ON messages (session_id, id)",
-    ),
-    (
-        "CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5"
-        "(content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
-        """CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
-            INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
-        END""",
-        """CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
-            INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
-        END""",
-        """CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF content ON messages BEGIN
-            INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
-            INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
-        END""",
-        # Index the messages stored before this migration.
-        "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
-    ),
-    (
-        # What was undone or replaced stays, marked with why ('undo', 'retry', 'edit'); never sent again.
-        "ALTER TABLE messages ADD COLUMN superseded TEXT",
-        # The endpoint each answer came from: a session may switch provider mid-way.
-        "ALTER TABLE messages ADD COLUMN base_url TEXT",
-        "CREATE INDEX IF NOT EXISTS messages_live ON messages (session_id, superseded, id)",
-    ),
-    (
-        # A reasoning model's thinking, kept with its answer (never sent back to the provider).
-        "ALTER TABLE messages ADD COLUMN reasoning TEXT",
-        # Attached files by content hash, stored once however often they are attached.
-        """CREATE TABLE IF NOT EXISTS attachments (
-            sha256 TEXT PRIMARY KEY,
-            mime TEXT NOT NULL,
-            data BLOB NOT NULL
-        )""",
-        # Per message: a JSON list of {name, mime, sha256}.
-        "ALTER TABLE messages ADD COLUMN attachments TEXT",
-        # Prompt tokens the provider served from its cache: priced at the cache-read price.
-        "ALTER TABLE messages ADD COLUMN cached_tokens INTEGER",
-    ),
-)
-SCHEMA_VERSION = len(MIGRATIONS)
 
 _SESSION_COLUMNS = ("id", "title", "created", "updated", "provider", "model", "base_url", "system", "message_count")
 _MESSAGE_COLUMNS = (
@@ -122,30 +50,6 @@ _MESSAGE_COLUMNS = (
     "attachments",
 )
 _SQLITE_HEADER = b"SQLite format 3\0"
-# The columns of schema 1, which every later schema keeps: what tells a hermes database from a foreign one.
-_SCHEMA_1_COLUMNS = {
-    "sessions": ("id", "title", "created", "updated", "provider", "model", "base_url", "system", "message_count"),
-    "messages": (
-        "session_id",
-        "role",
-        "content",
-        "tool_calls",
-        "tool_call_id",
-        "name",
-        "provider",
-        "model",
-        "prompt_tokens",
-        "completion_tokens",
-        "finish_reason",
-        "created",
-    ),
-}
-# Every table, index and trigger some migration creates: what a hermes database may hold.
-_OWN_NAMES = frozenset(
-    re.findall(
-        r"CREATE (?:VIRTUAL )?(?:TABLE|INDEX|TRIGGER) IF NOT EXISTS (\w+)", " ".join(" ".join(m) for m in MIGRATIONS)
-    )
-)
 _SECRET_PARAM = re.compile(r"key|token|secret|password|passwd|sig|auth|credential", re.IGNORECASE)
 _HEX = re.compile(r"[0-9a-f]+")
 _CANDIDATES_SHOWN = 10
@@ -478,12 +382,13 @@ class SessionStore:
             self._create_file()
             conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
             try:
-                self._check_foreign(conn)  # before anything writes: a database that is not ours stays as it is
+                current = migrations.check(conn, self.path)  # before anything writes: one not ours stays as it is
                 # synchronous=NORMAL in WAL mode survives any crash of the process; only a power cut
                 # may lose the last commits. FULL would fsync on every message.
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
-                self._migrate(conn)
+                if not current:
+                    migrations.migrate(conn, self.path)
             except BaseException:
                 conn.close()
                 raise
@@ -509,47 +414,6 @@ class SessionStore:
                     f"{self.path} is not a SQLite database; it was left untouched.",
                     hint="Move it aside, and hermes starts a new one.",
                 ) from None
-
-    def _check_foreign(self, conn: sqlite3.Connection) -> None:
-        # One read transaction: the version and the tables come from the same snapshot, not from before
-        # and after another process's migration committed.
-        conn.execute("BEGIN")
-        try:
-            version = _user_version(conn)
-            problem = _not_ours(conn, version) if version <= SCHEMA_VERSION else None
-        finally:
-            conn.execute("COMMIT")
-        if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"The sessions database {self.path} was written by a newer hermes (schema {version}).",
-                hint="Upgrade hermes to use it.",
-            )
-        if problem:
-            raise StorageError(
-                f"{self.path} is not a hermes sessions database ({problem}); it was left untouched.",
-                hint="Move it aside, and hermes starts a new one.",
-            )
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        if _user_version(conn) == SCHEMA_VERSION:
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = _user_version(conn)  # again, under the write lock: another process may have migrated
-            if version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"The sessions database {self.path} was written by a newer hermes (schema {version}).",
-                    hint="Upgrade hermes to use it.",
-                )
-            for number in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[number - 1]:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     @contextmanager
     def _storage_errors(self) -> Iterator[None]:
@@ -654,30 +518,6 @@ def _blobs(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> dict[str, b
         return {}
     marks = ",".join("?" * len(wanted))
     return dict(conn.execute(f"SELECT sha256, data FROM attachments WHERE sha256 IN ({marks})", wanted).fetchall())
-
-
-def _not_ours(conn: sqlite3.Connection, version: int) -> str | None:
-    """Why this SQLite database was not written by hermes (None when it was, or is still empty)."""
-    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    for table, columns in _SCHEMA_1_COLUMNS.items():
-        if table in names:
-            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-            missing = [c for c in columns if c not in have]
-            if missing:
-                return f"its {table} table has no column {missing[0]}"
-        elif version >= 1:
-            return f"it has no {table} table"
-    if version >= 2 and "messages_fts" not in names:
-        return "it has no search index"
-    if version == 0:
-        others = sorted(n for n in names if n not in _OWN_NAMES and not n.startswith(("messages_fts", "sqlite_")))
-        if others:
-            return "it holds other tables: " + ", ".join(others[:3])
-    return None
-
-
-def _user_version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
 def _primary_code(error: sqlite3.Error) -> int:
