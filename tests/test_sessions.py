@@ -21,7 +21,6 @@ from agent.sessions import SessionStore, title_from
 from agent.sessions import store as store_module
 from agent.sessions.export import export_session
 from agent.sessions.migrations import SCHEMA_VERSION
-from agent.sessions.store import redact_url
 from providers.errors import StorageError, UsageError
 
 ROUTE = {"provider": "openrouter", "model": "some/model", "base_url": "https://openrouter.ai/api/v1"}
@@ -357,10 +356,15 @@ def test_unwritable_directory(tmp_path: Path) -> None:
         tmp_path.chmod(0o700)
 
 
-def test_redact_url() -> None:
+def test_urls_are_stored_with_credentials_masked(store: SessionStore) -> None:
     url = "https://user:sk-secret@example.com:8443/v1?api-version=2024-06&api_key=sk-q&token=t#frag"
-    assert redact_url(url) == "https://example.com:8443/v1?api-version=2024-06"
-    assert redact_url("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"
+    masked = "https://user:***@example.com:8443/v1?api-version=2024-06&api_key=***&token=***#***"
+    session = store.create(provider="p", model="m", base_url=url, system=None)
+    store.append(session.id, Message("assistant", "hi", provider="p", model="m", endpoint=url))
+    assert session.base_url == store.get(session.id).base_url == masked
+    assert store.messages(session.id)[0].endpoint == masked
+    store.set_route(session.id, provider="p", model="m", base_url="http://127.0.0.1:8080/v1")
+    assert store.get(session.id).base_url == "http://127.0.0.1:8080/v1"
 
 
 def test_no_key_is_stored(store: SessionStore, db: Path) -> None:

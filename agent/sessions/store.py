@@ -19,13 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agent.attachments import Attachment
 from agent.conversation import Message
 from agent.events import Usage
 from agent.sessions import migrations
 from providers.errors import StorageError, UsageError
+from providers.secrets import mask_url
 
 TITLE_LENGTH = 60
 RANKED_MATCHES = 10_000
@@ -50,7 +50,6 @@ _MESSAGE_COLUMNS = (
     "attachments",
 )
 _SQLITE_HEADER = b"SQLite format 3\0"
-_SECRET_PARAM = re.compile(r"key|token|secret|password|passwd|sig|auth|credential", re.IGNORECASE)
 _HEX = re.compile(r"[0-9a-f]+")
 _CANDIDATES_SHOWN = 10
 
@@ -80,14 +79,6 @@ class SearchHit:
     role: str
     snippet: str  # one line; matched terms between HIGHLIGHT markers
     rank: float  # bm25: lower is a better match
-
-
-def redact_url(url: str) -> str:
-    """The URL without user:password@ and without query parameters that look like credentials."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _SECRET_PARAM.search(k)]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))
 
 
 def title_from(text: str | None) -> str:
@@ -122,7 +113,7 @@ class SessionStore:
     # --- writing ---
 
     def create(self, *, provider: str, model: str, base_url: str, system: str | None) -> SessionInfo:
-        now, base_url = time.time(), redact_url(base_url)
+        now, base_url = time.time(), mask_url(base_url)
         with self._write() as conn:
             while True:
                 session_id = secrets.token_hex(6)
@@ -141,7 +132,7 @@ class SessionStore:
         title = title_from(message.content) if message.role == "user" else ""
         routed = message.role == "assistant" and bool(message.provider and message.model)
         with self._write() as conn:
-            endpoint = redact_url(message.endpoint) if routed and message.endpoint else None
+            endpoint = mask_url(message.endpoint) if routed and message.endpoint else None
             updated = conn.execute(
                 "UPDATE sessions SET message_count = message_count + 1, updated = max(updated, ?),"
                 " title = CASE WHEN title = '' THEN ? ELSE title END,"
@@ -210,7 +201,7 @@ class SessionStore:
         self._update(session_id, title=title)
 
     def set_route(self, session_id: str, *, provider: str, model: str, base_url: str) -> None:
-        self._update(session_id, provider=provider, model=model, base_url=redact_url(base_url))
+        self._update(session_id, provider=provider, model=model, base_url=mask_url(base_url))
 
     def set_system(self, session_id: str, system: str | None) -> None:
         self._update(session_id, system=system)
@@ -461,7 +452,7 @@ def _message_row(m: Message) -> tuple[Any, ...]:
         m.usage.completion_tokens if m.usage else None,
         m.finish_reason,
         m.created,
-        redact_url(m.endpoint) if m.endpoint else None,
+        mask_url(m.endpoint) if m.endpoint else None,
         m.reasoning,
         m.usage.cached_tokens if m.usage else None,
         json.dumps([{"name": a.name, "mime": a.mime, "sha256": a.sha256} for a in m.attachments])
