@@ -6,7 +6,6 @@ import re
 import sys
 import time
 from dataclasses import asdict
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from agent.sessions import HIGHLIGHT, SessionInfo, SessionStore
+from hermes_cli.ages import age
 from hermes_cli.context import Context
 from hermes_cli.exit_codes import guarded
 from hermes_cli.output import color_enabled, console, info, print_json, print_table
@@ -38,16 +38,6 @@ def _store(ctx: Context | None = None) -> SessionStore:
     return SessionStore((ctx or Context()).paths.sessions_db)
 
 
-def _age(t: float, now: float) -> str:
-    seconds = max(0, int(now - t))
-    if seconds >= 30 * 86400:
-        return datetime.fromtimestamp(t).strftime("%Y-%m-%d")
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def _snippet_cell(snippet: str) -> Any:
     if not color_enabled(sys.stdout):
         return snippet.replace(HIGHLIGHT, "")  # plain text: no ** around the matched words
@@ -68,7 +58,7 @@ def _cost(usage: list[tuple[str, str, int, int, int]], runtime: Runtime) -> Cost
 
 def _session_row(s: SessionInfo, now: float, cost: Cost) -> list[str]:
     shown = cost.describe(short=True)
-    return [s.id, s.title or "(untitled)", f"{s.provider}:{s.model}", str(s.message_count), shown, _age(s.updated, now)]
+    return [s.id, s.title or "(untitled)", f"{s.provider}:{s.model}", str(s.message_count), shown, age(s.updated, now)]
 
 
 @sessions_app.command("list")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from agent.conversation import SUMMARY
 from agent.events import Notice
+from hermes_cli.ages import ago
 from providers.errors import HermesError
 
 if TYPE_CHECKING:
@@ -219,14 +220,6 @@ def _recent(chat: Chat, limit: int) -> list[SessionInfo]:
         return own.recent(limit=limit)
 
 
-def age(then: float, now: float) -> str:
-    seconds = max(0.0, now - then)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit} ago"
-    return "just now"
-
-
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
@@ -250,7 +243,7 @@ def _sessions(chat: Chat, arg: str) -> None:
         mark = "*" if s.id == current else " "
         model = _cut(f"{s.provider}:{s.model}", model_width)
         lines.append(
-            f"{mark} {s.id}  {age(s.updated, now):<9}  {model:<{model_width}}  {s.message_count:>4} msgs  "
+            f"{mark} {s.id}  {ago(s.updated, now):<9}  {model:<{model_width}}  {s.message_count:>4} msgs  "
             f"{_cut(s.title or '(untitled)', title_width)}"
         )
     chat.screen.say("\n".join(lines))
@@ -263,7 +256,7 @@ def _complete_session(chat: Chat, arg: str) -> list[tuple[str, str]]:
         return []
     now = time.time()
     return [
-        (s.id, f"{_cut(s.title or '(untitled)', 40)} · {age(s.updated, now)} · {s.model}")
+        (s.id, f"{_cut(s.title or '(untitled)', 40)} · {ago(s.updated, now)} · {s.model}")
         for s in sessions
         if s.id != chat.recorder.session_id
     ]
