@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from itertools import accumulate
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sessions.db"
         store = SessionStore(path)
-        store.list()
+        store.recent()
         start = time.perf_counter()
         fill(path, rng, text)
         print(
@@ -94,7 +95,7 @@ def main() -> None:
             f"in {time.perf_counter() - start:.1f} s ({path.stat().st_size / 1e6:.0f} MB)"
         )
 
-        report("list", median_time(lambda: store.list(), RUNS), "(50 newest)")
+        report("list", median_time(lambda: store.recent(), RUNS), "(50 newest)")
         for label, query in (
             ("common word", words[0]),
             ("mid word", words[200]),
@@ -104,7 +105,7 @@ def main() -> None:
             ("bad syntax", f"{words[5]} AND"),
         ):
             hits = store.search(query)
-            report("search", median_time(lambda q=query: store.search(q), RUNS), f"({label}: {len(hits)} hits)")
+            report("search", median_time(partial(store.search, query), RUNS), f"({label}: {len(hits)} hits)")
 
         session = store.create(provider="openrouter", model="some/model", base_url="https://x/v1", system=None)
         times = []

@@ -6,7 +6,6 @@ import re
 import sys
 import time
 from dataclasses import asdict
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from agent.sessions import HIGHLIGHT, SessionInfo, SessionStore
+from hermes_cli.ages import age
 from hermes_cli.exit_codes import guarded
 from hermes_cli.output import color_enabled, console, info, print_json, print_table
 from hermes_cli.wiring import Wiring
@@ -33,16 +33,6 @@ class ExportFormat(StrEnum):
 
 def _store(wiring: Wiring | None = None) -> SessionStore:
     return SessionStore((wiring or Wiring()).paths.sessions_db)
-
-
-def _age(t: float, now: float) -> str:
-    seconds = max(0, int(now - t))
-    if seconds >= 30 * 86400:
-        return datetime.fromtimestamp(t).strftime("%Y-%m-%d")
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def _snippet_cell(snippet: str) -> Any:
@@ -65,7 +55,7 @@ def _cost(usage: list[tuple[str, str, int, int, int]], wiring: Wiring) -> Cost:
 
 def _session_row(s: SessionInfo, now: float, cost: Cost) -> list[str]:
     shown = cost.describe(short=True)
-    return [s.id, s.title or "(untitled)", f"{s.provider}:{s.model}", str(s.message_count), shown, _age(s.updated, now)]
+    return [s.id, s.title or "(untitled)", f"{s.provider}:{s.model}", str(s.message_count), shown, age(s.updated, now)]
 
 
 @sessions_app.command("list")
@@ -78,7 +68,7 @@ def list_cmd(
     def body() -> None:
         wiring = Wiring()
         with _store(wiring) as store:
-            sessions = store.list(limit=limit)
+            sessions = store.recent(limit=limit)
             usage = store.usage_by_model([s.id for s in sessions])
         costs = {s.id: _cost(usage[s.id], wiring) if s.id in usage else Cost(unpriced=1) for s in sessions}
         if json_:
@@ -106,8 +96,10 @@ def show_cmd(session_id: IdArg, json_: JsonOpt = False) -> None:
     replaced, marked as superseded."""
 
     def body() -> None:
+        from agent.sessions.export import export_session
+
         with _store() as store:
-            text = store.export(store.resolve(session_id).id, "json" if json_ else "markdown", superseded=True)
+            text = export_session(store, store.resolve(session_id).id, "json" if json_ else "markdown", superseded=True)
         if json_ or not color_enabled(sys.stdout):
             sys.stdout.write(text)
             return
@@ -151,8 +143,10 @@ def export_cmd(
     """A session as Markdown or JSON, on stdout or into a file (created with mode 0600)."""
 
     def body() -> None:
+        from agent.sessions.export import export_session
+
         with _store() as store:
-            text = store.export(store.resolve(session_id).id, fmt.value)
+            text = export_session(store, store.resolve(session_id).id, fmt.value)
         if output is None:
             sys.stdout.write(text)
             return

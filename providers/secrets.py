@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from providers.provider_config import ProviderConfig
 from providers.registry import ProviderSpec
@@ -39,6 +39,9 @@ _CREDENTIAL_NAME = re.compile(
 # A value shaped like a token (ghp_…, sk-…, xoxb-…): long, one "word", letters and digits. Paths and
 # URLs are not (they have / or .), so a filesystem server's root is not masked.
 _TOKEN_VALUE = re.compile(r"(?=[A-Za-z0-9_\-+=]*\d)(?=[A-Za-z0-9_\-+=]*[A-Za-z])[A-Za-z0-9_\-+=]{20,}")
+
+# Query parameters that carry a credential by their name (`api_key`, `token`, `sig`, `X-Amz-Credential`).
+_SECRET_PARAM = re.compile(r"key|token|secret|password|passwd|sig|auth|credential", re.IGNORECASE)
 
 # What every child gets even in a minimal environment: enough to find programs, a home and a locale.
 MINIMAL_ENV = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
@@ -70,14 +73,27 @@ def url_password(url: str) -> str | None:
 
 
 def mask_url(url: str) -> str:
-    """The URL with its userinfo masked: `redis://fleet:***@host:6379/0`, `https://***@host` (a lone
-    user name may be the key itself)."""
-    parts = urlsplit(url)
+    """The URL with every place a credential can sit masked: the userinfo (`redis://fleet:***@host:6379/0`,
+    `https://***@host`: a lone user name may be the key itself), the values of query parameters named
+    like credentials (`?api_key=***`) and the fragment (`#***`). A URL with none of them is returned as
+    it is; one that cannot be parsed is shown whole only when no credential can be in it."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a malformed host, such as `http://[x`
+        return url if not re.search(r"[@?#]", url) else url.partition(":")[0] + "://***"
     userinfo, at, hostport = parts.netloc.rpartition("@")
-    if not at:
-        return url
-    user, colon, _ = userinfo.partition(":")
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}" if colon else f"***@{hostport}"))
+    netloc = parts.netloc
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{hostport}" if colon else f"***@{hostport}"
+    query = "&".join(_mask_param(param) for param in parts.query.split("&")) if parts.query else ""
+    masked = parts._replace(netloc=netloc, query=query, fragment="***" if parts.fragment else "")
+    return url if masked == parts else urlunsplit(masked)
+
+
+def _mask_param(param: str) -> str:
+    name, equals, value = param.partition("=")
+    return f"{name}=***" if equals and value and _SECRET_PARAM.search(unquote_plus(name)) else param
 
 
 @dataclass(frozen=True)

@@ -364,7 +364,7 @@ def test_ask_with_stdout_or_stderr_closed_still_answers(myplan: Hermes, closed: 
         preexec_fn=lambda: os.close(fd),
     )
     assert done.returncode == 0, done.stderr
-    assert len(SessionStore(myplan.home / "data" / "sessions.db").list()) == 1
+    assert len(SessionStore(myplan.home / "data" / "sessions.db").recent()) == 1
 
 
 # -- 7. non-UTF-8 argv ------------------------------------------------------------------------
@@ -451,7 +451,9 @@ def _foreign_db(path: Path) -> None:
     conn.close()
 
 
-@pytest.mark.parametrize("kind", ["foreign sqlite", "garbage", "one byte", "directory", "newer hermes"])
+@pytest.mark.parametrize(
+    "kind", ["foreign sqlite", "garbage", "one byte", "directory", "newer hermes", "newer migration"]
+)
 def test_an_unusable_sessions_db_is_named_and_left_untouched(myplan: Hermes, kind: str) -> None:
     db = myplan.home / "data" / "sessions.db"
     db.parent.mkdir(parents=True)
@@ -463,6 +465,13 @@ def test_an_unusable_sessions_db_is_named_and_left_untouched(myplan: Hermes, kin
         db.write_bytes(b"\0")
     elif kind == "directory":
         db.mkdir()
+    elif kind == "newer migration":  # the schema version is this hermes's, but one more step was applied
+        with SessionStore(db) as store:
+            store.recent()
+        conn = sqlite3.connect(db)
+        conn.execute("INSERT INTO _migrations (name, applied) VALUES ('m099_from_the_future', 0)")
+        conn.commit()
+        conn.close()
     else:
         conn = sqlite3.connect(db)
         conn.execute("PRAGMA user_version = 99")

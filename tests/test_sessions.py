@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 
-from agent import sessions as sessions_module
 from agent.conversation import Message
 from agent.events import Usage
-from agent.sessions import SCHEMA_VERSION, SessionStore, redact_url, title_from
+from agent.sessions import SessionStore, title_from
+from agent.sessions import store as store_module
+from agent.sessions.export import export_session
+from agent.sessions.migrations import SCHEMA_VERSION
 from providers.errors import StorageError, UsageError
 
 ROUTE = {"provider": "openrouter", "model": "some/model", "base_url": "https://openrouter.ai/api/v1"}
@@ -80,7 +82,7 @@ def filled(store: SessionStore, messages: list[Message] | None = None, **route: 
 
 def fixed_ids(monkeypatch: pytest.MonkeyPatch, *ids: str) -> None:
     queue = list(ids)
-    monkeypatch.setattr(sessions_module.secrets, "token_hex", lambda n: queue.pop(0))
+    monkeypatch.setattr("agent.sessions.store.secrets.token_hex", lambda n: queue.pop(0))
 
 
 def message_from_dict(data: dict[str, Any]) -> Message:
@@ -133,17 +135,17 @@ def test_set_route_and_system(store: SessionStore) -> None:
 def test_list_newest_first_and_latest(store: SessionStore) -> None:
     ids = [filled(store, [Message("user", f"q{i}")]) for i in range(5)]
     store.append(ids[1], Message("user", "later", created=time.time() + 10))
-    listed = [s.id for s in store.list()]
+    listed = [s.id for s in store.recent()]
     assert listed[0] == ids[1]
     assert sorted(listed) == sorted(ids)
-    assert len(store.list(limit=2)) == 2
+    assert len(store.recent(limit=2)) == 2
     latest = store.latest()
     assert latest is not None and latest.id == ids[1]
 
 
 def test_latest_of_empty_store(store: SessionStore) -> None:
     assert store.latest() is None
-    assert store.list() == []
+    assert store.recent() == []
 
 
 def test_resolve_prefix(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -204,7 +206,7 @@ def test_search_falls_back_to_phrase(store: SessionStore) -> None:
 
 
 def test_search_ranks_the_newest_matches_of_a_common_word(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sessions_module, "RANKED_MATCHES", 2)
+    monkeypatch.setattr(store_module, "RANKED_MATCHES", 2)
     ids = [filled(store, [Message("user", "needle " * (3 - i))]) for i in range(3)]
     assert {h.session.id for h in store.search("needle")} == set(ids[1:])
 
@@ -217,7 +219,7 @@ def test_search_empty_text(store: SessionStore) -> None:
 def test_delete(store: SessionStore) -> None:
     sid, kept = filled(store), filled(store)
     store.delete(sid)
-    assert [s.id for s in store.list()] == [kept]
+    assert [s.id for s in store.recent()] == [kept]
     assert store.messages(sid) == []
     assert {h.session.id for h in store.search("Rayleigh")} == {kept}
     with pytest.raises(UsageError):
@@ -226,14 +228,14 @@ def test_delete(store: SessionStore) -> None:
 
 def test_export_json_reimports(store: SessionStore) -> None:
     sid = filled(store)
-    data = json.loads(store.export(sid, "json"))
+    data = json.loads(export_session(store, sid, "json"))
     assert data["session"]["id"] == sid
     assert data["session"]["message_count"] == 6
     assert [message_from_dict(m) for m in data["messages"]] == store.messages(sid)
 
 
 def test_export_markdown(store: SessionStore) -> None:
-    text = store.export(filled(store), "markdown")
+    text = export_session(store, filled(store), "markdown")
     assert text.startswith("# Why is the sky blue?\n")
     for part in (
         "## System",
@@ -249,13 +251,13 @@ def test_export_markdown(store: SessionStore) -> None:
 
 def test_export_unknown_format(store: SessionStore) -> None:
     with pytest.raises(UsageError):
-        store.export(filled(store), "html")
+        export_session(store, filled(store), "html")
 
 
 def test_opened_lazily(db: Path) -> None:
     store = SessionStore(db)
     assert not db.parent.exists()
-    store.list()
+    store.recent()
     assert db.exists()
     store.close()
 
@@ -311,7 +313,7 @@ def test_newer_schema_is_refused_untouched(store: SessionStore, db: Path) -> Non
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     before = db.read_bytes()
     with pytest.raises(StorageError, match="newer hermes"):
-        SessionStore(db).list()
+        SessionStore(db).recent()
     assert db.read_bytes() == before
 
 
@@ -320,7 +322,7 @@ def test_corrupt_file_is_reported_and_left_untouched(db: Path) -> None:
     garbage = b"this is not a database\n" * 200
     db.write_bytes(garbage)
     store = SessionStore(db)
-    for attempt in (store.list, store.latest, lambda: store.create(**ROUTE, system=None)):
+    for attempt in (store.recent, store.latest, lambda: store.create(**ROUTE, system=None)):
         with pytest.raises(StorageError) as e:
             attempt()
         assert str(db) in str(e.value)
@@ -349,15 +351,20 @@ def test_unwritable_directory(tmp_path: Path) -> None:
     tmp_path.chmod(0o500)
     try:
         with pytest.raises(StorageError, match="Cannot create"):
-            SessionStore(tmp_path / "data" / "sessions.db").list()
+            SessionStore(tmp_path / "data" / "sessions.db").recent()
     finally:
         tmp_path.chmod(0o700)
 
 
-def test_redact_url() -> None:
+def test_urls_are_stored_with_credentials_masked(store: SessionStore) -> None:
     url = "https://user:sk-secret@example.com:8443/v1?api-version=2024-06&api_key=sk-q&token=t#frag"
-    assert redact_url(url) == "https://example.com:8443/v1?api-version=2024-06"
-    assert redact_url("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"
+    masked = "https://user:***@example.com:8443/v1?api-version=2024-06&api_key=***&token=***#***"
+    session = store.create(provider="p", model="m", base_url=url, system=None)
+    store.append(session.id, Message("assistant", "hi", provider="p", model="m", endpoint=url))
+    assert session.base_url == store.get(session.id).base_url == masked
+    assert store.messages(session.id)[0].endpoint == masked
+    store.set_route(session.id, provider="p", model="m", base_url="http://127.0.0.1:8080/v1")
+    assert store.get(session.id).base_url == "http://127.0.0.1:8080/v1"
 
 
 def test_no_key_is_stored(store: SessionStore, db: Path) -> None:
@@ -459,7 +466,7 @@ def test_cli_delete_needs_confirmation(home: Path, home_store: SessionStore) -> 
     assert home_store.resolve(sid)
     deleted = hermes(home, "sessions", "delete", "-y", sid[:4])
     assert deleted.returncode == 0, deleted.stderr
-    assert home_store.list() == []
+    assert home_store.recent() == []
 
 
 def test_cli_unknown_and_ambiguous_ids(home: Path, home_store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -506,4 +513,4 @@ def test_processes_creating_the_database_at_once_all_succeed(tmp_path: Path) -> 
         errors = [p.communicate()[1].decode() for p in procs]
         assert all(p.returncode == 0 for p in procs), errors
         with SessionStore(db) as store:
-            assert len(store.list()) == 4
+            assert len(store.recent()) == 4

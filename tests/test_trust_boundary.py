@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.secrets import mask_key
+from providers.secrets import mask_key, mask_url
 from tests.conftest import Hermes, state_document
 from tests.fakeserver import FakeServer, Reply, Status, ToolCalls
 
@@ -236,6 +236,33 @@ def test_a_base_url_with_userinfo_from_env_or_flag_is_refused(myplan: Hermes, fa
     assert result.returncode == 2, result.stderr
     assert "url-pass-w0rd-1234" not in result.stderr + result.stdout
     assert fake.log == []
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://fleet:pw@h:6379/0", "redis://fleet:***@h:6379/0"),
+        ("https://sk-lone-user-as-key@h/v1", "https://***@h/v1"),
+        (
+            "https://h/v1?api-version=2024-06&api_key=sk-q&X-Amz-Credential=c&token=&x",
+            "https://h/v1?api-version=2024-06&api_key=***&X-Amz-Credential=***&token=&x",
+        ),
+        ("https://h/v1#access_token=t", "https://h/v1#***"),
+        ("http://127.0.0.1:8080/v1?q=a%20b", "http://127.0.0.1:8080/v1?q=a%20b"),
+        ("http://[x", "http://[x"),
+        ("http://u:url-pass-w0rd-1234@[x", "http://***"),
+    ],
+)
+def test_mask_url_masks_every_place_a_credential_can_sit(url: str, shown: str) -> None:
+    assert mask_url(url) == shown
+
+
+@pytest.mark.parametrize("url", ["http://[x", "http://u:url-pass-w0rd-1234@[x/v1"])
+def test_a_base_url_that_cannot_be_parsed_is_refused_without_echoing_it(myplan: Hermes, url: str) -> None:
+    for args in (("ask", "-m", "myplan:model-a", "--base-url", url, "hi"), ("config", "set", "model.base_url", url)):
+        result = myplan.run(*args)
+        assert result.returncode == 2, result.stderr  # it was exit 1: masking the URL for the message raised
+        assert "url-pass-w0rd-1234" not in result.stderr + result.stdout
 
 
 def test_config_set_refuses_a_url_with_userinfo_without_echoing_it(hermes: Hermes) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from agent.conversation import SUMMARY
 from agent.events import Notice
+from hermes_cli.ages import ago
 from providers.errors import HermesError
 
 if TYPE_CHECKING:
@@ -204,17 +205,9 @@ def _recent(chat: Chat, limit: int) -> list[SessionInfo]:
 
     store = chat.recorder.store
     if store is not None:
-        return store.list(limit=limit)
+        return store.recent(limit=limit)
     with SessionStore(chat.wiring.paths.sessions_db) as own:
-        return own.list(limit=limit)
-
-
-def age(then: float, now: float) -> str:
-    seconds = max(0.0, now - then)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit} ago"
-    return "just now"
+        return own.recent(limit=limit)
 
 
 def _cut(text: str, width: int) -> str:
@@ -240,7 +233,7 @@ def _sessions(chat: Chat, arg: str) -> None:
         mark = "*" if s.id == current else " "
         model = _cut(f"{s.provider}:{s.model}", model_width)
         lines.append(
-            f"{mark} {s.id}  {age(s.updated, now):<9}  {model:<{model_width}}  {s.message_count:>4} msgs  "
+            f"{mark} {s.id}  {ago(s.updated, now):<9}  {model:<{model_width}}  {s.message_count:>4} msgs  "
             f"{_cut(s.title or '(untitled)', title_width)}"
         )
     chat.screen.say("\n".join(lines))
@@ -253,7 +246,7 @@ def _complete_session(chat: Chat, arg: str) -> list[tuple[str, str]]:
         return []
     now = time.time()
     return [
-        (s.id, f"{_cut(s.title or '(untitled)', 40)} · {age(s.updated, now)} · {s.model}")
+        (s.id, f"{_cut(s.title or '(untitled)', 40)} · {ago(s.updated, now)} · {s.model}")
         for s in sessions
         if s.id != chat.recorder.session_id
     ]
@@ -432,9 +425,11 @@ def _export(chat: Chat, arg: str) -> None:
         return
     from pathlib import Path
 
+    from agent.sessions.export import export_session
+
     target = Path(arg).expanduser() if arg else Path(f"hermes-{recorder.session.id}.md")
     try:
-        text = recorder.store.export(recorder.session.id, "markdown")
+        text = export_session(recorder.store, recorder.session.id, "markdown")
         target.write_text(text, encoding="utf-8")
     except HermesError as e:
         chat.screen.error(e)

@@ -2,8 +2,7 @@
 
 Each `append` is its own committed transaction, so a killed process loses at most the answer in
 flight. The file is opened on first use (commands that don't need it never touch it), created
-with mode 0600, kept in WAL mode, and its schema is versioned by `PRAGMA user_version` and
-upgraded by the numbered migrations below, each applied once, in its own transaction.
+with mode 0600, kept in WAL mode, and brought to the current schema by `migrations` when opened.
 """
 
 from __future__ import annotations
@@ -17,93 +16,20 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agent.attachments import Attachment
 from agent.conversation import Message
 from agent.events import Usage
+from agent.sessions import migrations
 from providers.errors import StorageError, UsageError
+from providers.secrets import mask_url
 
 TITLE_LENGTH = 60
 RANKED_MATCHES = 10_000
 HIGHLIGHT = "**"  # around matched terms in search snippets: Markdown bold, readable as plain text too
-EXPORT_FORMATS = ("markdown", "json")
-
-# Append-only: a released migration is never edited, a change of schema is a new entry.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE IF NOT EXISTS sessions (
-            id TEXT PRIMARY KEY,
-            title TEXT NOT NULL DEFAULT '',
-            created REAL NOT NULL,
-            updated REAL NOT NULL,
-            provider TEXT NOT NULL,
-            model TEXT NOT NULL,
-            base_url TEXT NOT NULL,
-            system TEXT,
-            message_count INTEGER NOT NULL DEFAULT 0
-        )""",
-        "CREATE INDEX IF NOT EXISTS sessions_updated ON sessions (updated)",
-        """CREATE TABLE IF NOT EXISTS messages (
-            id INTEGER PRIMARY KEY,
-            session_id TEXT NOT NULL REFERENCES sessions (id),
-            role TEXT NOT NULL,
-            content TEXT,
-            tool_calls TEXT,
-            tool_call_id TEXT,
-            name TEXT,
-            provider TEXT,
-            model TEXT,
-            prompt_tokens INTEGER,
-            completion_tokens INTEGER,
-            finish_reason TEXT,
-            created REAL NOT NULL
-        )""",
-        "CREATE INDEX IF NOT EXISTS messages_session ON messages (session_id, id)",
-    ),
-    (
-        "CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5"
-        "(content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
-        """CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
-            INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
-        END""",
-        """CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
-            INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
-        END""",
-        """CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF content ON messages BEGIN
-            INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
-            INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
-        END""",
-        # Index the messages stored before this migration.
-        "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
-    ),
-    (
-        # What was undone or replaced stays, marked with why ('undo', 'retry', 'edit'); never sent again.
-        "ALTER TABLE messages ADD COLUMN superseded TEXT",
-        # The endpoint each answer came from: a session may switch provider mid-way.
-        "ALTER TABLE messages ADD COLUMN base_url TEXT",
-        "CREATE INDEX IF NOT EXISTS messages_live ON messages (session_id, superseded, id)",
-    ),
-    (
-        # A reasoning model's thinking, kept with its answer (never sent back to the provider).
-        "ALTER TABLE messages ADD COLUMN reasoning TEXT",
-        # Attached files by content hash, stored once however often they are attached.
-        """CREATE TABLE IF NOT EXISTS attachments (
-            sha256 TEXT PRIMARY KEY,
-            mime TEXT NOT NULL,
-            data BLOB NOT NULL
-        )""",
-        # Per message: a JSON list of {name, mime, sha256}.
-        "ALTER TABLE messages ADD COLUMN attachments TEXT",
-        # Prompt tokens the provider served from its cache: priced at the cache-read price.
-        "ALTER TABLE messages ADD COLUMN cached_tokens INTEGER",
-    ),
-)
-SCHEMA_VERSION = len(MIGRATIONS)
 
 _SESSION_COLUMNS = ("id", "title", "created", "updated", "provider", "model", "base_url", "system", "message_count")
 _MESSAGE_COLUMNS = (
@@ -124,31 +50,6 @@ _MESSAGE_COLUMNS = (
     "attachments",
 )
 _SQLITE_HEADER = b"SQLite format 3\0"
-# The columns of schema 1, which every later schema keeps: what tells a hermes database from a foreign one.
-_SCHEMA_1_COLUMNS = {
-    "sessions": ("id", "title", "created", "updated", "provider", "model", "base_url", "system", "message_count"),
-    "messages": (
-        "session_id",
-        "role",
-        "content",
-        "tool_calls",
-        "tool_call_id",
-        "name",
-        "provider",
-        "model",
-        "prompt_tokens",
-        "completion_tokens",
-        "finish_reason",
-        "created",
-    ),
-}
-# Every table, index and trigger some migration creates: what a hermes database may hold.
-_OWN_NAMES = frozenset(
-    re.findall(
-        r"CREATE (?:VIRTUAL )?(?:TABLE|INDEX|TRIGGER) IF NOT EXISTS (\w+)", " ".join(" ".join(m) for m in MIGRATIONS)
-    )
-)
-_SECRET_PARAM = re.compile(r"key|token|secret|password|passwd|sig|auth|credential", re.IGNORECASE)
 _HEX = re.compile(r"[0-9a-f]+")
 _CANDIDATES_SHOWN = 10
 
@@ -180,14 +81,6 @@ class SearchHit:
     rank: float  # bm25: lower is a better match
 
 
-def redact_url(url: str) -> str:
-    """The URL without user:password@ and without query parameters that look like credentials."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _SECRET_PARAM.search(k)]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))
-
-
 def title_from(text: str | None) -> str:
     """The first non-blank line, whitespace collapsed, cut to TITLE_LENGTH characters."""
     for line in (text or "").splitlines():
@@ -195,15 +88,6 @@ def title_from(text: str | None) -> str:
         if line:
             return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
     return ""
-
-
-def message_to_dict(message: Message) -> dict[str, Any]:
-    data = asdict(replace(message, attachments=()))
-    data["tool_calls"] = list(message.tool_calls)
-    data["attachments"] = [
-        {"name": a.name, "mime": a.mime, "sha256": a.sha256, "bytes": len(a.data)} for a in message.attachments
-    ]
-    return data
 
 
 class SessionStore:
@@ -229,7 +113,7 @@ class SessionStore:
     # --- writing ---
 
     def create(self, *, provider: str, model: str, base_url: str, system: str | None) -> SessionInfo:
-        now, base_url = time.time(), redact_url(base_url)
+        now, base_url = time.time(), mask_url(base_url)
         with self._write() as conn:
             while True:
                 session_id = secrets.token_hex(6)
@@ -248,7 +132,7 @@ class SessionStore:
         title = title_from(message.content) if message.role == "user" else ""
         routed = message.role == "assistant" and bool(message.provider and message.model)
         with self._write() as conn:
-            endpoint = redact_url(message.endpoint) if routed and message.endpoint else None
+            endpoint = mask_url(message.endpoint) if routed and message.endpoint else None
             updated = conn.execute(
                 "UPDATE sessions SET message_count = message_count + 1, updated = max(updated, ?),"
                 " title = CASE WHEN title = '' THEN ? ELSE title END,"
@@ -317,7 +201,7 @@ class SessionStore:
         self._update(session_id, title=title)
 
     def set_route(self, session_id: str, *, provider: str, model: str, base_url: str) -> None:
-        self._update(session_id, provider=provider, model=model, base_url=redact_url(base_url))
+        self._update(session_id, provider=provider, model=model, base_url=mask_url(base_url))
 
     def set_system(self, session_id: str, system: str | None) -> None:
         self._update(session_id, system=system)
@@ -338,10 +222,11 @@ class SessionStore:
     # --- reading ---
 
     def latest(self) -> SessionInfo | None:
-        sessions = self.list(limit=1)
+        sessions = self.recent(limit=1)
         return sessions[0] if sessions else None
 
-    def list(self, *, limit: int = 50) -> list[SessionInfo]:
+    def recent(self, *, limit: int = 50) -> list[SessionInfo]:
+        """The `limit` most recently active sessions, the latest first."""
         with self._read() as conn:
             rows = conn.execute(f"SELECT {_columns()} FROM sessions s ORDER BY updated DESC LIMIT ?", (limit,))
             return [SessionInfo(*row) for row in rows]
@@ -464,20 +349,6 @@ class SessionStore:
         n = len(_SESSION_COLUMNS)
         return [SearchHit(SessionInfo(*row[:n]), row[n], " ".join(row[n + 1].split()), row[n + 2]) for row in rows]
 
-    def export(self, session_id: str, fmt: str, *, superseded: bool = False) -> str:
-        """The conversation as Markdown or JSON; with `superseded`, what was undone or replaced too, marked."""
-        if fmt not in EXPORT_FORMATS:
-            raise UsageError(f"Unknown export format {fmt!r}.", hint=f"Use one of: {', '.join(EXPORT_FORMATS)}.")
-        info = self.get(session_id)
-        history = self.history(session_id) if superseded else [(m, None) for m in self.messages(session_id)]
-        if fmt == "json":
-            data = {
-                "session": asdict(info),
-                "messages": [message_to_dict(m) | ({"superseded": why} if superseded else {}) for m, why in history],
-            }
-            return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        return to_markdown(info, history)
-
     # --- the connection ---
 
     @contextmanager
@@ -502,12 +373,13 @@ class SessionStore:
             self._create_file()
             conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
             try:
-                self._check_foreign(conn)  # before anything writes: a database that is not ours stays as it is
+                current = migrations.check(conn, self.path)  # before anything writes: one not ours stays as it is
                 # synchronous=NORMAL in WAL mode survives any crash of the process; only a power cut
                 # may lose the last commits. FULL would fsync on every message.
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
-                self._migrate(conn)
+                if not current:
+                    migrations.migrate(conn, self.path)
             except BaseException:
                 conn.close()
                 raise
@@ -533,47 +405,6 @@ class SessionStore:
                     f"{self.path} is not a SQLite database; it was left untouched.",
                     hint="Move it aside, and hermes starts a new one.",
                 ) from None
-
-    def _check_foreign(self, conn: sqlite3.Connection) -> None:
-        # One read transaction: the version and the tables come from the same snapshot, not from before
-        # and after another process's migration committed.
-        conn.execute("BEGIN")
-        try:
-            version = _user_version(conn)
-            problem = _not_ours(conn, version) if version <= SCHEMA_VERSION else None
-        finally:
-            conn.execute("COMMIT")
-        if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"The sessions database {self.path} was written by a newer hermes (schema {version}).",
-                hint="Upgrade hermes to use it.",
-            )
-        if problem:
-            raise StorageError(
-                f"{self.path} is not a hermes sessions database ({problem}); it was left untouched.",
-                hint="Move it aside, and hermes starts a new one.",
-            )
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        if _user_version(conn) == SCHEMA_VERSION:
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = _user_version(conn)  # again, under the write lock: another process may have migrated
-            if version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"The sessions database {self.path} was written by a newer hermes (schema {version}).",
-                    hint="Upgrade hermes to use it.",
-                )
-            for number in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[number - 1]:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     @contextmanager
     def _storage_errors(self) -> Iterator[None]:
@@ -604,63 +435,6 @@ class SessionStore:
             raise
 
 
-def to_markdown(info: SessionInfo, messages: list[tuple[Message, str | None]]) -> str:
-    """`messages` with, for each, why it was superseded (None: part of the conversation)."""
-    lines = [
-        f"# {info.title or '(untitled)'}",
-        "",
-        f"- session: {info.id}",
-        f"- model: {info.provider}:{info.model}",
-        f"- endpoint: {info.base_url}",
-        f"- created: {_timestamp(info.created)}",
-        f"- updated: {_timestamp(info.updated)}",
-    ]
-    if info.system:
-        lines += ["", "## System", "", info.system]
-    for message, superseded in messages:
-        mark = f" · ~~superseded ({superseded})~~" if superseded else ""
-        lines += ["", f"## {_heading(message)}{mark}", ""]
-        if message.content:
-            lines.append(message.content if message.role != "tool" else _fenced(message.content))
-        if message.attachments:
-            lines += ["", "Attached: " + ", ".join(f"`{a.name}` ({a.mime})" for a in message.attachments)]
-        for call in message.tool_calls:
-            function = call.get("function", {})
-            lines += [
-                f"Tool call `{function.get('name', '?')}` ({call.get('id', '')}):",
-                "",
-                _fenced(function.get("arguments", "")),
-            ]
-        if message.finish_reason in ("interrupted", "error", "length"):
-            lines += ["", f"*({message.finish_reason})*"]
-    return "\n".join(lines) + "\n"
-
-
-def _heading(message: Message) -> str:
-    parts = [message.role.capitalize()]
-    if message.role == "tool":
-        parts.append(f"`{message.name or '?'}` ({message.tool_call_id or ''})")
-    if message.model:
-        parts.append(f"{message.provider}:{message.model}" if message.provider else message.model)
-    if message.endpoint:
-        parts.append(f"at {message.endpoint}")
-    if message.usage:
-        parts.append(f"{message.usage.prompt_tokens}+{message.usage.completion_tokens} tokens")
-    parts.append(_timestamp(message.created))
-    return " · ".join(parts)
-
-
-def _fenced(text: str) -> str:
-    fence = "```"
-    while fence in text:
-        fence += "`"
-    return f"{fence}\n{text}\n{fence}"
-
-
-def _timestamp(t: float) -> str:
-    return datetime.fromtimestamp(t).astimezone().isoformat(sep=" ", timespec="seconds")
-
-
 def _columns() -> str:
     return ", ".join(f"s.{c}" for c in _SESSION_COLUMNS)
 
@@ -678,7 +452,7 @@ def _message_row(m: Message) -> tuple[Any, ...]:
         m.usage.completion_tokens if m.usage else None,
         m.finish_reason,
         m.created,
-        redact_url(m.endpoint) if m.endpoint else None,
+        mask_url(m.endpoint) if m.endpoint else None,
         m.reasoning,
         m.usage.cached_tokens if m.usage else None,
         json.dumps([{"name": a.name, "mime": a.mime, "sha256": a.sha256} for a in m.attachments])
@@ -735,30 +509,6 @@ def _blobs(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> dict[str, b
         return {}
     marks = ",".join("?" * len(wanted))
     return dict(conn.execute(f"SELECT sha256, data FROM attachments WHERE sha256 IN ({marks})", wanted).fetchall())
-
-
-def _not_ours(conn: sqlite3.Connection, version: int) -> str | None:
-    """Why this SQLite database was not written by hermes (None when it was, or is still empty)."""
-    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    for table, columns in _SCHEMA_1_COLUMNS.items():
-        if table in names:
-            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-            missing = [c for c in columns if c not in have]
-            if missing:
-                return f"its {table} table has no column {missing[0]}"
-        elif version >= 1:
-            return f"it has no {table} table"
-    if version >= 2 and "messages_fts" not in names:
-        return "it has no search index"
-    if version == 0:
-        others = sorted(n for n in names if n not in _OWN_NAMES and not n.startswith(("messages_fts", "sqlite_")))
-        if others:
-            return "it holds other tables: " + ", ".join(others[:3])
-    return None
-
-
-def _user_version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
 def _primary_code(error: sqlite3.Error) -> int:
