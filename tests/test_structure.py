@@ -29,7 +29,8 @@ def _graph() -> dict[str, set[str]]:
                 base = node.module or ""
                 if node.level:
                     base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], base]).strip(".")
-                targets = [f"{base}.{a.name}" for a in node.names] + [base]
+                # `from pkg import sub` imports the module pkg.sub; `from pkg import name`, pkg itself.
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
             for target in targets:
                 while target and target not in modules:
                     target = target.rpartition(".")[0]
