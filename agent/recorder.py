@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from agent.conversation import Agent, Message
+    from agent.agent import Agent
+    from agent.conversation import Message
     from agent.sessions import SessionInfo, SessionStore
 
 

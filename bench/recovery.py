@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.conversation import Agent
+from agent.agent import Agent
 from hermes_cli.config import Config
 from hermes_cli.paths import Paths
 from hermes_cli.settings import settings_from

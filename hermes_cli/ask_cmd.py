@@ -24,7 +24,7 @@ from hermes_cli.wrap import WordWrap
 from providers import errors
 
 if TYPE_CHECKING:
-    from agent.conversation import Agent
+    from agent.agent import Agent
 
 
 FLUSH_SECONDS = 0.05  # a pipe's reader sees the answer arrive at least this often

@@ -1,7 +1,7 @@
 """The one place a command's objects are built: from the environment, the files and typed settings to
 routes, pools, clients, tools and the Agent of `ask` and `chat`.
 
-The request path, for a newcomer: `Wiring.start_agent` builds an `Agent` (agent/conversation.py) on
+The request path, for a newcomer: `Wiring.start_agent` builds an `Agent` (agent/agent.py) on
 a `Route`; the agent asks `Wiring.client(route)` for a `RecoveringClient` (agent/recovery.py), which
 sends through the `HTTPTransport` (agent/transport.py) with keys from that provider's own
 `CredentialPool` (providers/pool.py). A pool is built for exactly one provider, from that provider's
@@ -39,7 +39,8 @@ from providers.secrets import Secrets, collect_secrets
 from providers.state import StateStore
 
 if TYPE_CHECKING:
-    from agent.conversation import Agent, Message
+    from agent.agent import Agent
+    from agent.conversation import Message
     from agent.recorder import Recorder
     from agent.sessions import SessionInfo
     from agent.tools.toolset import ToolSet
@@ -470,7 +471,7 @@ class Wiring:
     def start_agent(self, options: ChatOptions) -> tuple[Agent, Recorder]:
         """The Agent the options ask for, resuming a stored session when -c or -r says so, and the
         Recorder that stores what it says."""
-        from agent.conversation import Agent
+        from agent.agent import Agent
         from agent.recorder import Recorder
 
         if options.base_url:

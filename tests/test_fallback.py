@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from agent.conversation import Agent, Message
+from agent.agent import Agent
+from agent.conversation import Message
 from agent.events import Notice
 from agent.fallback import FallbackEntry
 from providers import errors

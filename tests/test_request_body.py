@@ -13,7 +13,8 @@ from typing import Any
 import openai
 import pytest
 
-from agent.conversation import Agent, Message
+from agent.agent import Agent
+from agent.conversation import Message
 from agent.route import Target
 from agent.transport import HTTPTransport, Timeouts
 from hermes_cli.paths import Paths

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.conversation import Agent
+from agent.agent import Agent
 from hermes_cli.config import Config
 from hermes_cli.paths import Paths
 from hermes_cli.settings import settings_from

@@ -28,7 +28,7 @@ from hermes_cli.wrap import WordWrap
 from providers.errors import HermesError, StreamInterrupted
 
 if TYPE_CHECKING:
-    from agent.conversation import Agent
+    from agent.agent import Agent
     from agent.recorder import Recorder
     from hermes_cli.wiring import Wiring
 

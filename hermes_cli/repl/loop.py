@@ -15,7 +15,7 @@ from providers.errors import HermesError
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
 
-    from agent.conversation import Agent
+    from agent.agent import Agent
     from agent.recorder import Recorder
     from hermes_cli.wiring import Wiring
 
