@@ -47,9 +47,12 @@ def alive(pid: int) -> bool:
     return True
 
 
-def start_servers(table: dict[str, Any], **options: Any) -> McpServers:
-    """The servers of an `[mcp.servers]` table, with config's default timeouts."""
-    return McpServers.start(parse_servers(table, startup_timeout=20, tool_timeout=60), **options)
+def start_servers(
+    table: dict[str, Any], *, timeout: float = 20, call_timeout: float = 60, **options: Any
+) -> McpServers:
+    """The servers of an `[mcp.servers]` table; the timeouts are those of a server that sets none
+    (config's defaults unless given)."""
+    return McpServers.start(parse_servers(table, startup_timeout=timeout, tool_timeout=call_timeout), **options)
 
 
 def by_name(servers: McpServers) -> dict[str, Tool]:
@@ -293,7 +296,9 @@ def test_nothing_is_printed_at_exit_and_no_process_is_left(close: bool) -> None:
         from pathlib import Path
         from agent.tools.base import ToolError, Workspace
         from agent.tools.mcp import McpServers
-        servers = start_servers({{"t": {{"command": {COMMAND!r}}}}}, call_timeout=0.3)
+        from agent.tools.mcp_config import parse_servers
+        configs = parse_servers({{"t": {{"command": {COMMAND!r}}}}}, startup_timeout=20, tool_timeout=0.3)
+        servers = McpServers.start(configs)
         tools = {{t.name: t for t in servers.tools}}
         print(tools["pid"].run({{}}, Workspace(Path("."))).content)
         try:
