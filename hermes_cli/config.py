@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from providers.errors import ConfigError, UsageError
-from providers.secrets import looks_secret, mask_key, mask_url
+from providers.secrets import credential_params, looks_secret, mask_key, mask_url
 
 Path_ = tuple[str, ...]
 
@@ -44,6 +44,9 @@ def _check_url(v: Any) -> str | None:
     if parts.username is not None or parts.password is not None:
         # httpx would send it as Basic auth instead of the Bearer key, and every display would show it.
         return "a URL without user:password@ (put the key in api_keys or an env variable, not in the URL)"
+    if credential_params(v):
+        # A key in the URL escapes the pool (no rotation) and would be shown wherever the endpoint is.
+        return "a URL without a key in its query (put the key in api_keys or an env variable, not in the URL)"
     return None if parts.scheme in ("http", "https") and parts.netloc else "an http(s) URL"
 
 

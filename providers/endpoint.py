@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from providers.errors import UsageError
 from providers.registry import ProviderSpec
-from providers.secrets import mask_url
+from providers.secrets import credential_params, mask_url
 
 FLAG = "flag --base-url"
 ENV = "env"
@@ -47,8 +47,14 @@ def normalize_base_url(url: str, *, what: str) -> str:
             f"{what} {mask_url(url)!r} holds a user name or password.",
             hint="Put the key in api_keys, <ID>_API_KEY or `hermes auth add`, not in the URL.",
         )
+    if credential_params(url):
+        # A key in the URL would escape the pool (no rotation) and be shown wherever the endpoint is.
+        raise UsageError(
+            f"{what} {mask_url(url)!r} holds a key in its query ({', '.join(credential_params(url))}).",
+            hint="Put the key in api_keys, <ID>_API_KEY or `hermes auth add`, not in the URL.",
+        )
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(f"{what} {url!r} is not an http(s) URL.", hint="Use a full URL such as https://host/v1.")
+        raise UsageError(f"{what} {mask_url(url)!r} is not an http(s) URL.", hint="Use a full URL such as https://host/v1.")
     return url.strip().rstrip("/")
 
 

@@ -91,6 +91,13 @@ def mask_url(url: str) -> str:
     return url if masked == parts else urlunsplit(masked)
 
 
+def credential_params(url: str) -> list[str]:
+    """The names of the URL's query parameters that look like credentials (`?api_key=...`)."""
+    query = urlsplit(url).query
+    names = [unquote_plus(p.partition("=")[0]) for p in query.split("&") if p.partition("=")[2]] if query else []
+    return [n for n in names if _SECRET_PARAM.search(n)]
+
+
 def _mask_param(param: str) -> str:
     name, equals, value = param.partition("=")
     return f"{name}=***" if equals and value and _SECRET_PARAM.search(unquote_plus(name)) else param

@@ -312,3 +312,19 @@ def test_auth_add_refuses_a_malformed_key(hermes: Hermes, kind: str) -> None:
     assert "sk-myplan" not in result.stderr + result.stdout
     assert not (hermes.home / "state" / "auth.json").exists()
     assert all("sk-myplan" not in text for text in every_file(hermes.home))
+
+
+@pytest.mark.parametrize("where", ["config", "env", "flag"])
+def test_a_base_url_with_a_key_in_its_query_is_refused_and_never_shown(
+    myplan: Hermes, fake: FakeServer, where: str
+) -> None:
+    url = f"{fake.base_url}?api-version=2024-10&api_key=query-key-0123456789"
+    if where == "config":
+        myplan.write_config(f'[providers.myplan]\nbase_url = "{url}"\nmodels = ["model-a"]\n')
+    env = {"MYPLAN_BASE_URL": url} if where == "env" else {}
+    flags = ["--base-url", url] if where == "flag" else []
+    result = myplan.run("ask", "-m", "myplan:model-a", *flags, "hi", env=env)
+    assert result.returncode == 2, result.stderr
+    assert "key in" in result.stderr and "api_key" in result.stderr
+    assert "query-key-0123456789" not in result.stderr + result.stdout
+    assert fake.log == []
