@@ -52,19 +52,16 @@ def list_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
         wiring = Wiring()
         cache_dir = wiring.paths.state_dir / "mcp"
         found: list[dict[str, Any]] = []
-        for name, spec in _servers(wiring).items():
-            spec = spec if isinstance(spec, dict) else {}
-            command = [str(c) for c in spec.get("command") or []]
-            cwd = spec.get("cwd") if isinstance(spec.get("cwd"), str) else None
-            env = wiring.child_env(extra=spec.get("env") or {}, minimal=True)
-            cached = mcp_cache.load(cache_dir, name, mcp_cache.cache_key(command, env, cwd)) if command else None
+        for server in wiring.settings.mcp_servers(disabled_too=True):
+            env = wiring.child_env(extra=server.env, minimal=True)
+            cached = mcp_cache.load(cache_dir, server.name, mcp_cache.cache_key(server.command, env, server.cwd))
             found.append(
                 {
-                    "name": name,
-                    "command": command,
-                    "enabled": spec.get("enabled", True) is not False,
-                    "required": spec.get("required") is True,
-                    "cwd": cwd,
+                    "name": server.name,
+                    "command": list(server.command),
+                    "enabled": server.enabled,
+                    "required": server.required,
+                    "cwd": server.cwd,
                     "cached_tools": None if cached is None else len(cached.tools),
                 }
             )

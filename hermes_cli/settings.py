@@ -97,13 +97,16 @@ class Settings:
     def provider(self, provider_id: str) -> ProviderConfig:
         return self.providers.get(provider_id) or _NO_PROVIDER_CONFIG
 
-    def mcp_servers(self, tables: Mapping[str, Mapping[str, Any]] | None = None) -> list[ServerConfig]:
+    def mcp_servers(
+        self, tables: Mapping[str, Mapping[str, Any]] | None = None, *, disabled_too: bool = False
+    ) -> list[ServerConfig]:
         """The enabled servers of `tables` (by default `[mcp.servers]`), checked further only when tools
         are wanted (a server without a command is an error for `hermes chat`, not for `ask --no-tools`)."""
         from agent.tools.mcp_config import parse_servers
 
         return parse_servers(
             self.mcp_tables if tables is None else tables,
+            disabled_too=disabled_too,
             startup_timeout=float(_default("mcp", "servers", "*", "startup_timeout")),
             tool_timeout=float(_default("mcp", "servers", "*", "tool_timeout")),
         )

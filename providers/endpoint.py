@@ -54,7 +54,9 @@ def normalize_base_url(url: str, *, what: str) -> str:
             hint="Put the key in api_keys, <ID>_API_KEY or `hermes auth add`, not in the URL.",
         )
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(f"{what} {mask_url(url)!r} is not an http(s) URL.", hint="Use a full URL such as https://host/v1.")
+        raise UsageError(
+            f"{what} {mask_url(url)!r} is not an http(s) URL.", hint="Use a full URL such as https://host/v1."
+        )
     return url.strip().rstrip("/")
 
 

@@ -125,7 +125,7 @@ def test_clashing_names_get_the_server_prefix(ws: Workspace) -> None:
 
 
 def test_names_are_cleaned_and_unique() -> None:
-    config = ServerConfig("my server", ("x",), {}, None, 1.0, 1.0, False)
+    config = ServerConfig("my server", ("x",), {}, None, 1.0, 1.0, False, True)
     server = _Server(config, {}, McpServers(), "key")
     server.specs = [{"name": "get.weather"}, {"name": "a" * 80}, {"name": "read_file"}]
     names = [t.name for t in _make_tools([server], {"read_file"})]

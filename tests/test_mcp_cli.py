@@ -183,3 +183,14 @@ def test_the_tools_table_keeps_its_columns_with_long_names_and_sources() -> None
     assert lines[1][starts_at:].startswith("built-in") and lines[2][starts_at:].startswith("mcp:filesystem-server")
     assert all(len(line) <= 80 for line in lines)
     assert lines[3].strip() == "not sandboxed: runs in its MCP server"
+
+
+def test_mcp_list_shows_disabled_servers_and_names_a_malformed_one(hermes: Hermes) -> None:
+    hermes.write_config(f'[mcp.servers.off]\ncommand = ["{sys.executable}", "{SERVER}"]\nenabled = false\ncwd = "~"\n')
+    listed = hermes.run("mcp", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (entry,) = json.loads(listed.stdout)
+    assert (entry["name"], entry["enabled"], entry["cwd"]) == ("off", False, str(Path.home()))
+    hermes.write_config('[mcp.servers.broken]\ncwd = "/tmp"\n')
+    broken = hermes.run("mcp", "list")
+    assert broken.returncode == 2 and "[mcp.servers.broken] needs `command`" in broken.stderr

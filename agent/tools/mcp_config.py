@@ -30,13 +30,19 @@ class ServerConfig:
     startup_timeout: float
     tool_timeout: float
     required: bool
+    enabled: bool  # false: left out of chats (`hermes mcp list` and `test` still see it)
 
 
 def parse_servers(
-    servers: Mapping[str, Mapping[str, Any]], *, startup_timeout: float, tool_timeout: float
+    servers: Mapping[str, Mapping[str, Any]],
+    *,
+    startup_timeout: float,
+    tool_timeout: float,
+    disabled_too: bool = False,
 ) -> list[ServerConfig]:
-    """The enabled servers of the `[mcp.servers]` table (its values already checked by config's schema);
-    the timeouts are the defaults of a server that sets none. Raises ConfigError for a malformed one."""
+    """The enabled servers of the `[mcp.servers]` table (its values already checked by config's schema),
+    and with `disabled_too` the others; the timeouts are the defaults of a server that sets none.
+    Raises ConfigError for a malformed one."""
     configs = []
     for name, spec in servers.items():
         if not isinstance(spec, Mapping):
@@ -44,7 +50,8 @@ def parse_servers(
                 f"[mcp.servers.{name}] must be a table.",
                 hint='For example: [mcp.servers.files] with command = ["python", "-m", "server"]',
             )
-        if spec.get("enabled") is False:
+        enabled = spec.get("enabled") is not False
+        if not enabled and not disabled_too:
             continue
         command, env = _parse_spec(name, spec)
         cwd = spec.get("cwd")
@@ -59,6 +66,7 @@ def parse_servers(
                 float(spec.get("startup_timeout", startup_timeout)),
                 float(spec.get("tool_timeout", tool_timeout)),
                 spec.get("required") is True,
+                enabled,
             )
         )
     return configs
