@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hermes_cli.context import Context
-from hermes_cli.exit_codes import guarded
 from hermes_cli.output import print_json, print_table
 from providers.errors import UsageError
 
@@ -44,56 +43,52 @@ def _start(ctx: Context, table: dict[str, Any], *, fresh: bool = False, reserved
 @mcp_app.command("list")
 def list_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """The configured servers: command, whether enabled and required, and their cached tools."""
+    from agent.tools import mcp_cache
 
-    def body() -> None:
-        from agent.tools import mcp_cache
-
-        ctx = Context()
-        runtime = ctx.runtime()
-        cache_dir = ctx.paths.state_dir / "mcp"
-        found: list[dict[str, Any]] = []
-        for name, spec in _servers(ctx).items():
-            spec = spec if isinstance(spec, dict) else {}
-            command = [str(c) for c in spec.get("command") or []]
-            cwd = spec.get("cwd") if isinstance(spec.get("cwd"), str) else None
-            env = runtime.child_env(extra=spec.get("env") or {}, minimal=True)
-            cached = mcp_cache.load(cache_dir, name, mcp_cache.cache_key(command, env, cwd)) if command else None
-            found.append(
-                {
-                    "name": name,
-                    "command": command,
-                    "enabled": spec.get("enabled", True) is not False,
-                    "required": spec.get("required") is True,
-                    "cwd": cwd,
-                    "cached_tools": None if cached is None else len(cached.tools),
-                }
-            )
-        if json_:
-            print_json(found)
-            return
-        if not found:
-            print(
-                f"hermes: no MCP servers in {ctx.paths.config_file}; add one with "
-                "`hermes mcp add NAME -- COMMAND ARGS...`.",
-                file=sys.stderr,
-            )
-            return
-        import shlex
-
-        print_table(
-            ["NAME", "STATUS", "TOOLS", "COMMAND"],
-            [
-                [
-                    s["name"],
-                    ("enabled" if s["enabled"] else "disabled") + (", required" if s["required"] else ""),
-                    "not listed yet" if s["cached_tools"] is None else f"{s['cached_tools']} (cached)",
-                    shlex.join(s["command"]),
-                ]
-                for s in found
-            ],
+    ctx = Context()
+    runtime = ctx.runtime()
+    cache_dir = ctx.paths.state_dir / "mcp"
+    found: list[dict[str, Any]] = []
+    for name, spec in _servers(ctx).items():
+        spec = spec if isinstance(spec, dict) else {}
+        command = [str(c) for c in spec.get("command") or []]
+        cwd = spec.get("cwd") if isinstance(spec.get("cwd"), str) else None
+        env = runtime.child_env(extra=spec.get("env") or {}, minimal=True)
+        cached = mcp_cache.load(cache_dir, name, mcp_cache.cache_key(command, env, cwd)) if command else None
+        found.append(
+            {
+                "name": name,
+                "command": command,
+                "enabled": spec.get("enabled", True) is not False,
+                "required": spec.get("required") is True,
+                "cwd": cwd,
+                "cached_tools": None if cached is None else len(cached.tools),
+            }
         )
+    if json_:
+        print_json(found)
+        return
+    if not found:
+        print(
+            f"hermes: no MCP servers in {ctx.paths.config_file}; add one with "
+            "`hermes mcp add NAME -- COMMAND ARGS...`.",
+            file=sys.stderr,
+        )
+        return
+    import shlex
 
-    guarded(body)
+    print_table(
+        ["NAME", "STATUS", "TOOLS", "COMMAND"],
+        [
+            [
+                s["name"],
+                ("enabled" if s["enabled"] else "disabled") + (", required" if s["required"] else ""),
+                "not listed yet" if s["cached_tools"] is None else f"{s['cached_tools']} (cached)",
+                shlex.join(s["command"]),
+            ]
+            for s in found
+        ],
+    )
 
 
 @mcp_app.command("add")
@@ -108,114 +103,102 @@ def add_cmd(
     required: Annotated[bool, typer.Option("--required", help="hermes stops (exit 2) if it cannot start.")] = False,
 ) -> None:
     """Add a server to config.toml (its comments kept): hermes mcp add files -- npx -y @mcp/server-files ."""
+    import tomlkit
 
-    def body() -> None:
-        import tomlkit
+    from hermes_cli.config import edit_document
 
-        from hermes_cli.config import edit_document
-
-        ctx = Context()
-        _check_name(name)
-        if name in _servers(ctx):
-            raise UsageError(
-                f"There is already an MCP server named {name!r} in {ctx.paths.config_file}.",
-                hint=f"Remove it first with `hermes mcp remove {name}`, or choose another name.",
-            )
-        variables = {}
-        for item in env or []:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise UsageError(f"--env {item!r} is not KEY=VALUE.")
-            variables[key] = value
-        table = tomlkit.table()
-        table["command"] = list(command)
-        if variables:
-            inline = tomlkit.inline_table()
-            inline.update(variables)
-            table["env"] = inline
-        if cwd:
-            table["cwd"] = cwd
-        if required:
-            table["required"] = True
-        table.add(tomlkit.nl())  # a blank line before whatever table follows
-
-        def change(doc: Any) -> None:
-            if "mcp" not in doc:
-                doc["mcp"] = tomlkit.table(is_super_table=True)
-            if "servers" not in doc["mcp"]:
-                doc["mcp"]["servers"] = tomlkit.table(is_super_table=True)
-            doc["mcp"]["servers"][name] = table
-
-        edit_document(ctx.paths.config_file, change)
-        print(
-            f"hermes: added MCP server {name!r} to {ctx.paths.config_file}; "
-            f"`hermes mcp test {name}` starts it and lists its tools.",
-            file=sys.stderr,
+    ctx = Context()
+    _check_name(name)
+    if name in _servers(ctx):
+        raise UsageError(
+            f"There is already an MCP server named {name!r} in {ctx.paths.config_file}.",
+            hint=f"Remove it first with `hermes mcp remove {name}`, or choose another name.",
         )
+    variables = {}
+    for item in env or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--env {item!r} is not KEY=VALUE.")
+        variables[key] = value
+    table = tomlkit.table()
+    table["command"] = list(command)
+    if variables:
+        inline = tomlkit.inline_table()
+        inline.update(variables)
+        table["env"] = inline
+    if cwd:
+        table["cwd"] = cwd
+    if required:
+        table["required"] = True
+    table.add(tomlkit.nl())  # a blank line before whatever table follows
 
-    guarded(body)
+    def change(doc: Any) -> None:
+        if "mcp" not in doc:
+            doc["mcp"] = tomlkit.table(is_super_table=True)
+        if "servers" not in doc["mcp"]:
+            doc["mcp"]["servers"] = tomlkit.table(is_super_table=True)
+        doc["mcp"]["servers"][name] = table
+
+    edit_document(ctx.paths.config_file, change)
+    print(
+        f"hermes: added MCP server {name!r} to {ctx.paths.config_file}; "
+        f"`hermes mcp test {name}` starts it and lists its tools.",
+        file=sys.stderr,
+    )
 
 
 @mcp_app.command("remove")
 def remove_cmd(name: NameArg) -> None:
     """Remove a server from config.toml (its comments kept)."""
+    from hermes_cli.config import edit_document
 
-    def body() -> None:
-        from hermes_cli.config import edit_document
+    ctx = Context()
+    if name not in _servers(ctx):
+        raise UsageError(
+            f"There is no MCP server named {name!r} in {ctx.paths.config_file}.",
+            hint="`hermes mcp list` shows the configured ones.",
+        )
 
-        ctx = Context()
-        if name not in _servers(ctx):
-            raise UsageError(
-                f"There is no MCP server named {name!r} in {ctx.paths.config_file}.",
-                hint="`hermes mcp list` shows the configured ones.",
-            )
+    def change(doc: Any) -> None:
+        servers = doc["mcp"]["servers"]
+        del servers[name]
+        if not servers:
+            del doc["mcp"]["servers"]
+        if not doc["mcp"]:
+            del doc["mcp"]
 
-        def change(doc: Any) -> None:
-            servers = doc["mcp"]["servers"]
-            del servers[name]
-            if not servers:
-                del doc["mcp"]["servers"]
-            if not doc["mcp"]:
-                del doc["mcp"]
-
-        edit_document(ctx.paths.config_file, change)
-        print(f"hermes: removed MCP server {name!r} from {ctx.paths.config_file}.", file=sys.stderr)
-
-    guarded(body)
+    edit_document(ctx.paths.config_file, change)
+    print(f"hermes: removed MCP server {name!r} from {ctx.paths.config_file}.", file=sys.stderr)
 
 
 @mcp_app.command("test")
 def test_cmd(name: NameArg, json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Start the server (even if disabled), list its tools and say how long that took."""
-
-    def body() -> None:
-        ctx = Context()
-        servers = _servers(ctx)
-        if name not in servers:
-            raise UsageError(
-                f"There is no MCP server named {name!r} in {ctx.paths.config_file}.",
-                hint="`hermes mcp list` shows the configured ones.",
-            )
-        spec = {**servers[name], "enabled": True, "required": True}  # a failure is this command's answer
-        started = time.monotonic()
-        with _start(ctx, {name: spec}, fresh=True) as mcp:
-            seconds = time.monotonic() - started
-            from hermes_cli.tool_list import rows
-
-            found = rows(mcp.tools)
-        if json_:
-            print_json({"name": name, "seconds": round(seconds, 3), "tools": [r.as_json() for r in found]})
-            return
-        print(
-            f"hermes: MCP server {name!r} started and listed {len(found)} tool{'' if len(found) == 1 else 's'} "
-            f"in {seconds:.2f} s.",
-            file=sys.stderr,
+    ctx = Context()
+    servers = _servers(ctx)
+    if name not in servers:
+        raise UsageError(
+            f"There is no MCP server named {name!r} in {ctx.paths.config_file}.",
+            hint="`hermes mcp list` shows the configured ones.",
         )
-        print_table(
-            ["TOOL", "ASKS", "HINTS", "DESCRIPTION"], [[r.name, r.asks, ", ".join(r.hints), r.summary] for r in found]
-        )
+    spec = {**servers[name], "enabled": True, "required": True}  # a failure is this command's answer
+    started = time.monotonic()
+    with _start(ctx, {name: spec}, fresh=True) as mcp:
+        seconds = time.monotonic() - started
+        from hermes_cli.tool_list import rows
 
-    guarded(body)
+        found = rows(mcp.tools)
+    if json_:
+        print_json({"name": name, "seconds": round(seconds, 3), "tools": [r.as_json() for r in found]})
+        return
+    print(
+        f"hermes: MCP server {name!r} started and listed {len(found)} tool{'' if len(found) == 1 else 's'} "
+        f"in {seconds:.2f} s.",
+        file=sys.stderr,
+    )
+    print_table(
+        ["TOOL", "ASKS", "HINTS", "DESCRIPTION"], [[r.name, r.asks, ", ".join(r.hints), r.summary] for r in found]
+    )
 
 
 def _check_name(name: str) -> None:
