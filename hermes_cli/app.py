@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
+from typer.models import CommandInfo
 
 from hermes_cli import __version__
 from hermes_cli.options import ChatOptions
@@ -209,17 +210,28 @@ GROUPS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _register_groups(argv: list[str]) -> None:
+def _command_name(info: CommandInfo) -> str | None:
+    return info.name or (info.callback.__name__ if info.callback else None)
+
+
+def _register(argv: list[str]) -> None:
+    """Give the app what this argv runs: typer builds every registered command's parameters before it
+    parses (10 ms for all of them), so `hermes ask` gets `ask` alone and `hermes sessions list` the
+    sessions group alone."""
     import importlib
     import os
 
     words = [a for a in argv[1:] if not a.startswith("-")]  # the top-level options take no value
     first = words[0] if words else None
-    if first in {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}:
-        return
+    completing = any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ)  # needs the whole tree
+    if first is not None and not completing:
+        chosen = [c for c in app.registered_commands if _command_name(c) == first]
+        if chosen or first in GROUPS:
+            app.registered_commands = chosen
+        if chosen:
+            return
     # `hermes --help` lists each group by its help alone: an empty stand-in spares importing them all.
-    # Completion needs the whole tree.
-    listing = first is None and not any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ)
+    listing = first is None and not completing
     for name, (module, attr, help_text) in GROUPS.items():
         if first in GROUPS and name != first:
             continue
@@ -259,6 +271,6 @@ def _guard(group: typer.Typer) -> None:
 def run() -> None:
     import sys
 
-    _register_groups(sys.argv)
+    _register(sys.argv)
     _guard(app)
     app()
