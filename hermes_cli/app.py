@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from typer.models import CommandInfo
 
 from hermes_cli import __version__
 from hermes_cli.options import ChatOptions
@@ -210,32 +209,37 @@ GROUPS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _command_name(info: CommandInfo) -> str | None:
-    return info.name or (info.callback.__name__ if info.callback else None)
+def _keep_only(group: typer.Typer, name: str | None) -> bool:
+    """Leave `group` its command `name` alone, if it has one: typer builds every registered command's
+    parameters before it parses (10 ms for all of hermes's), and argv runs one."""
+    chosen = [c for c in group.registered_commands if (c.name or (c.callback and c.callback.__name__)) == name]
+    if chosen:
+        group.registered_commands = chosen
+    return bool(chosen)
 
 
 def _register(argv: list[str]) -> None:
-    """Give the app what this argv runs: typer builds every registered command's parameters before it
-    parses (10 ms for all of them), so `hermes ask` gets `ask` alone and `hermes sessions list` the
-    sessions group alone."""
+    """Give the app what this argv runs: `hermes ask` gets `ask` alone, `hermes sessions list` the
+    sessions group with `list` alone; --help and completion get every command."""
     import importlib
     import os
 
-    words = [a for a in argv[1:] if not a.startswith("-")]  # the top-level options take no value
-    first = words[0] if words else None
+    words = [a for a in argv[1:] if not a.startswith("-")]  # the top-level and group options take no value
+    first, second = [*words, None, None][:2]
     completing = any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ)  # needs the whole tree
     if first is not None and not completing:
-        chosen = [c for c in app.registered_commands if _command_name(c) == first]
-        if chosen or first in GROUPS:
-            app.registered_commands = chosen
-        if chosen:
+        if _keep_only(app, first):
             return
+        if first in GROUPS:
+            app.registered_commands = []
     # `hermes --help` lists each group by its help alone: an empty stand-in spares importing them all.
     listing = first is None and not completing
     for name, (module, attr, help_text) in GROUPS.items():
         if first in GROUPS and name != first:
             continue
         group = typer.Typer() if listing else getattr(importlib.import_module(module), attr)
+        if name == first and not completing:
+            _keep_only(group, second)
         app.add_typer(group, name=name, help=help_text)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -14,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from agent.sessions import HIGHLIGHT, SessionInfo, SessionStore
-from hermes_cli.context import Context
 from hermes_cli.output import color_enabled, console, info, print_json, print_table
+from hermes_cli.paths import resolve_paths
 from providers.errors import UsageError
 from providers.models import Cost
 
@@ -33,8 +34,9 @@ class ExportFormat(StrEnum):
     json = "json"
 
 
-def _store(ctx: Context | None = None) -> SessionStore:
-    return SessionStore((ctx or Context()).paths.sessions_db)
+def _store() -> SessionStore:
+    # Only the store's path: the config (and what reading it imports) is for pricing, when there is usage.
+    return SessionStore(resolve_paths(os.environ).sessions_db)
 
 
 def _age(t: float, now: float) -> str:
@@ -76,11 +78,14 @@ def list_cmd(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most N sessions.")] = 50,
 ) -> None:
     """Stored sessions, the most recently active first."""
-    ctx = Context()
-    with _store(ctx) as store:
+    with _store() as store:
         sessions = store.list(limit=limit)
         usage = store.usage_by_model([s.id for s in sessions])
-    runtime = ctx.runtime() if usage else None
+    runtime = None
+    if usage:
+        from hermes_cli.context import Context
+
+        runtime = Context().runtime()
     costs = {s.id: _cost(usage[s.id], runtime) if runtime and s.id in usage else Cost(unpriced=1) for s in sessions}
     if json_:
         print_json(
