@@ -93,6 +93,16 @@ def main() -> None:
         one, many = (statistics.median(w) for w in wall.values())
         verdict = "ok" if many / one <= GOAL else "MISSED"
         print(f"   ratio        {many / one:7.2f}      (goal <= {GOAL}: {verdict})")
+        print("README rows:")
+        print(
+            f"| `pool_size.py`: `hermes ask` with {KEYS:,} keys that all have state vs 1 key | "
+            f"{many * 1000:.0f} vs {one * 1000:.0f} ms: {many / one:.2f}x | ≤ {GOAL}x |"
+        )
+        print(
+            f"| `pool_size.py`: bytes one ask writes to the credential state, 1 key / {KEYS:,} keys | "
+            + " / ".join(f"{b:,}" for b in written.values())
+            + " | independent of the pool |"
+        )
 
 
 if __name__ == "__main__":

@@ -224,6 +224,20 @@ def main() -> None:
         f"hermes chat on a pty, {args.tokens:,} tokens from the test server: Markdown {rendered:.2f}s CPU, "
         f"NO_COLOR {plain_run:.2f}s CPU: {rendered / plain_run:.2f}x (goal <= 1.5x)"
     )
+    print("README rows:")
+    print(
+        f"| `render.py`: hermes' Markdown vs rich's own, the finished answer at once | {base['one-shot']:.2f} vs "
+        f"{base['rich one-shot']:.2f} s: {base['one-shot'] / base['rich one-shot']:.2f}x | |"
+    )
+    print(f"| `render.py`: streamed vs the finished answer at once | {base['streamed'] / base['one-shot']:.2f}x | |")
+    print(
+        f"| `render.py`: doubling the answer's length | {double['streamed'] / base['streamed']:.1f}x the time "
+        "| ≤ 2.2x (linear) |"
+    )
+    print(
+        f"| `render.py`: `hermes chat` on a pty, {args.tokens:,} tokens, Markdown vs NO_COLOR, CPU | "
+        f"{rendered:.2f} vs {plain_run:.2f} s: {rendered / plain_run:.2f}x | ≤ 1.5x |"
+    )
 
 
 if __name__ == "__main__":

@@ -52,6 +52,10 @@ def _main() -> None:
 
 
 def main() -> None:
+    # `import httpx` also imports httpx's own command-line client, with click, rich.progress, rich.syntax and
+    # pygments' lexers, whenever those are installed (and hermes installs rich): ~50 ms of every start for a
+    # tool hermes never runs. A None entry makes that optional import fail, as httpx expects it may.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None is how sys.modules blocks an import
     # Started with stdout or stderr closed (`>&-`), Python has None there: what would go to it goes nowhere.
     if sys.stdout is None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
 from hermes_cli import __version__
-from hermes_cli.exit_codes import guarded
 from hermes_cli.options import ChatOptions
 
 app = typer.Typer(
@@ -40,99 +42,100 @@ def main(
         os.environ["HERMES_DEBUG"] = "1"
 
 
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="[PROVIDER:]MODEL to use.")]
 ProviderOpt = Annotated[str | None, typer.Option("--provider", "-p", help="Provider id (see `hermes providers`).")]
 BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Endpoint override for this run.")]
-SystemOpt = Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")]
-ContinueOpt = Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session.")]
-ResumeOpt = Annotated[str | None, typer.Option("--resume", "-r", help="Resume a session by id (or prefix) or title.")]
-NoToolsOpt = Annotated[bool, typer.Option("--no-tools", help="Do not offer tools to the model.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Approve tool actions without asking.")]
-NoSaveOpt = Annotated[bool, typer.Option("--no-save", help="Do not store this conversation.")]
-NoFallbackOpt = Annotated[bool, typer.Option("--no-fallback", help="Do not use the [[fallback]] chain.")]
-AttachOpt = Annotated[
-    list[str] | None,
-    typer.Option("--attach", "-a", metavar="FILE", help="Attach a file or image (repeatable; - reads stdin)."),
-]
-NoProjectContextOpt = Annotated[
-    bool, typer.Option("--no-project-context", help="Leave AGENTS.md / .hermes.md out of the system prompt.")
-]
+
+
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+# The options `chat` and `ask` share, in --help order, each named as its ChatOptions field.
+CHAT_OPTIONS = (
+    _option("model", Annotated[str | None, typer.Option("--model", "-m", help="[PROVIDER:]MODEL to use.")], None),
+    _option("provider", ProviderOpt, None),
+    _option("base_url", BaseUrlOpt, None),
+    _option("system", Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")], None),
+    _option(
+        "continue_latest", Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session.")], False
+    ),
+    _option(
+        "resume",
+        Annotated[str | None, typer.Option("--resume", "-r", help="Resume a session by id (or prefix) or title.")],
+        None,
+    ),
+    _option("no_tools", Annotated[bool, typer.Option("--no-tools", help="Do not offer tools to the model.")], False),
+    _option("yes", Annotated[bool, typer.Option("--yes", "-y", help="Approve tool actions without asking.")], False),
+    _option("no_save", Annotated[bool, typer.Option("--no-save", help="Do not store this conversation.")], False),
+    _option(
+        "no_fallback", Annotated[bool, typer.Option("--no-fallback", help="Do not use the [[fallback]] chain.")], False
+    ),
+    _option(
+        "attach",
+        Annotated[
+            list[str] | None,
+            typer.Option("--attach", "-a", metavar="FILE", help="Attach a file or image (repeatable; - reads stdin)."),
+        ],
+        None,
+    ),
+    _option(
+        "no_project_context",
+        Annotated[
+            bool, typer.Option("--no-project-context", help="Leave AGENTS.md / .hermes.md out of the system prompt.")
+        ],
+        False,
+    ),
+)
+
+
+def chat_options(**after: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command CHAT_OPTIONS: it declares `options: ChatOptions` (keyword-only) and receives them in it.
+    Its parameters before `options` come before them in --help, those after it after them, except those
+    `after` places behind the shared option it names (`json_="yes"`)."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = list(inspect.signature(command, eval_str=True).parameters.values())
+        at = [p.name for p in own].index("options")
+        params = [p for p in own[:at] if p.name not in after]
+        for shared in CHAT_OPTIONS:
+            params.append(shared)
+            params += [p for p in own if after.get(p.name) == shared.name]
+        params += [p for p in own[at + 1 :] if p.name not in after]
+
+        @functools.wraps(command, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
+        def with_options(**values: Any) -> None:
+            shared = {p.name: values.pop(p.name) for p in CHAT_OPTIONS}
+            command(**values, options=ChatOptions(**shared | {"attach": tuple(shared["attach"] or ())}))
+
+        with_options.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]  # what typer reads
+        return with_options
+
+    return decorate
 
 
 @app.command()
+@chat_options(json_="yes", no_stream="yes")
 def ask(
     prompt: Annotated[list[str] | None, typer.Argument(help="The question; stdin is prepended when piped.")] = None,
-    model: ModelOpt = None,
-    provider: ProviderOpt = None,
-    base_url: BaseUrlOpt = None,
-    system: SystemOpt = None,
-    continue_: ContinueOpt = False,
-    resume: ResumeOpt = None,
-    no_tools: NoToolsOpt = False,
-    yes: YesOpt = False,
+    *,
+    options: ChatOptions,
     json_: Annotated[bool, typer.Option("--json", help="Print one JSON object with the answer and metadata.")] = False,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for the whole answer.")] = False,
-    no_save: NoSaveOpt = False,
-    no_fallback: NoFallbackOpt = False,
-    attach: AttachOpt = None,
-    no_project_context: NoProjectContextOpt = False,
     reasoning: Annotated[bool, typer.Option("--reasoning", help="Write the model's reasoning to stderr.")] = False,
 ) -> None:
     """One-shot answer for scripts: only the answer goes to stdout."""
     from hermes_cli.ask_cmd import run_ask
 
-    options = ChatOptions(
-        model=model,
-        provider=provider,
-        base_url=base_url,
-        system=system,
-        continue_latest=continue_,
-        resume=resume,
-        no_tools=no_tools,
-        yes=yes,
-        no_save=no_save,
-        no_fallback=no_fallback,
-        attach=tuple(attach or ()),
-        no_project_context=no_project_context,
-    )
-    guarded(
-        lambda: run_ask(options, " ".join(prompt or []), as_json=json_, stream=not no_stream, show_reasoning=reasoning)
-    )
+    run_ask(options, " ".join(prompt or []), as_json=json_, stream=not no_stream, show_reasoning=reasoning)
 
 
 @app.command()
-def chat(
-    model: ModelOpt = None,
-    provider: ProviderOpt = None,
-    base_url: BaseUrlOpt = None,
-    system: SystemOpt = None,
-    continue_: ContinueOpt = False,
-    resume: ResumeOpt = None,
-    no_tools: NoToolsOpt = False,
-    yes: YesOpt = False,
-    no_save: NoSaveOpt = False,
-    no_fallback: NoFallbackOpt = False,
-    attach: AttachOpt = None,
-    no_project_context: NoProjectContextOpt = False,
-) -> None:
+@chat_options()
+def chat(*, options: ChatOptions) -> None:
     """Interactive chat: streamed Markdown answers, /model to switch, /help for commands."""
     from hermes_cli.chat_cmd import run_chat
 
-    options = ChatOptions(
-        model=model,
-        provider=provider,
-        base_url=base_url,
-        system=system,
-        continue_latest=continue_,
-        resume=resume,
-        no_tools=no_tools,
-        yes=yes,
-        no_save=no_save,
-        no_fallback=no_fallback,
-        attach=tuple(attach or ()),
-        no_project_context=no_project_context,
-    )
-    guarded(lambda: run_chat(options))
+    run_chat(options)
 
 
 @app.command()
@@ -145,7 +148,7 @@ def providers(
     """The registry: each provider's resolved endpoint, where it came from, and its keys."""
     from hermes_cli.providers_cmd import run_providers
 
-    guarded(lambda: run_providers(as_json=json_, flag_provider=provider, flag_base_url=base_url, words=words))
+    run_providers(as_json=json_, flag_provider=provider, flag_base_url=base_url, words=words)
 
 
 @app.command()
@@ -160,7 +163,7 @@ def models(
     """The models the provider reports (GET {base_url}/models), with context, prices and capabilities."""
     from hermes_cli.providers_cmd import run_models
 
-    guarded(lambda: run_models(provider, base_url, as_json=json_, catalogue_only=catalogue))
+    run_models(provider, base_url, as_json=json_, catalogue_only=catalogue)
 
 
 @app.command()
@@ -171,7 +174,7 @@ def tools(
     """Built-in and MCP tools: source, whether each asks before it runs, whether it runs sandboxed."""
     from hermes_cli.mcp_cmd import run_tools
 
-    guarded(lambda: run_tools(as_json=json_, no_mcp=no_mcp))
+    run_tools(as_json=json_, no_mcp=no_mcp)
 
 
 @app.command()
@@ -188,7 +191,7 @@ def rollback(
     """Restore the files write_file and edit_file changed in the last N turns (the diff is shown first)."""
     from hermes_cli.rollback_cmd import run_rollback
 
-    guarded(lambda: run_rollback(session, turns, yes=yes))
+    run_rollback(session, turns, yes=yes)
 
 
 # Command groups: (module, Typer attribute, help). Only the group being run is imported, so that
@@ -206,26 +209,72 @@ GROUPS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _register_groups(argv: list[str]) -> None:
+def _keep_only(group: typer.Typer, name: str | None) -> bool:
+    """Leave `group` its command `name` alone, if it has one: typer builds every registered command's
+    parameters before it parses (10 ms for all of hermes's), and argv runs one."""
+    chosen = [c for c in group.registered_commands if (c.name or (c.callback and c.callback.__name__)) == name]
+    if chosen:
+        group.registered_commands = chosen
+    return bool(chosen)
+
+
+def _register(argv: list[str]) -> None:
+    """Give the app what this argv runs: `hermes ask` gets `ask` alone, `hermes sessions list` the
+    sessions group with `list` alone; --help and completion get every command."""
     import importlib
     import os
 
-    words = [a for a in argv[1:] if not a.startswith("-")]  # the top-level options take no value
-    first = words[0] if words else None
-    if first in {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}:
-        return
+    words = [a for a in argv[1:] if not a.startswith("-")]  # the top-level and group options take no value
+    first, second = [*words, None, None][:2]
+    completing = any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ)  # needs the whole tree
+    if first is not None and not completing:
+        if _keep_only(app, first):
+            return
+        if first in GROUPS:
+            app.registered_commands = []
     # `hermes --help` lists each group by its help alone: an empty stand-in spares importing them all.
-    # Completion needs the whole tree.
-    listing = first is None and not any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ)
+    listing = first is None and not completing
     for name, (module, attr, help_text) in GROUPS.items():
         if first in GROUPS and name != first:
             continue
         group = typer.Typer() if listing else getattr(importlib.import_module(module), attr)
+        if name == first and not completing:
+            _keep_only(group, second)
         app.add_typer(group, name=name, help=help_text)
+
+
+def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`command`, whose failures become the contract's exit codes and one-line messages (exit_codes.report).
+    Its deliberate exits (typer.Exit, SystemExit) pass as they are."""
+
+    @functools.wraps(command)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (SystemExit, typer.Exit):
+            raise
+        except BaseException as e:
+            from hermes_cli.exit_codes import report
+
+            raise SystemExit(report(e)) from None
+
+    return guarded
+
+
+def _guard(group: typer.Typer) -> None:
+    """Every command body of `group` and its subgroups runs guarded. Only the bodies: typer's own parsing
+    errors are its to report, and it would turn Ctrl-C and a closed pipe into exits without our messages."""
+    for info in group.registered_commands:
+        if info.callback is not None:
+            info.callback = _guarded(info.callback)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _guard(sub.typer_instance)
 
 
 def run() -> None:
     import sys
 
-    _register_groups(sys.argv)
+    _register(sys.argv)
+    _guard(app)
     app()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 import textwrap
@@ -79,9 +80,9 @@ def run_ask(options: ChatOptions, prompt: str, *, as_json: bool, stream: bool, s
     terminal = sys.stdout.isatty()
     # A terminal shows each token; a pipe or file gets them in batches (one write, whatever buffering
     # PYTHONUNBUFFERED asks for), at least every FLUSH_SECONDS so that a reader sees the answer arrive,
-    # and before anything on stderr so that both keep their order.
+    # and before anything on stderr so that both keep their order. The first piece goes out at once.
     pending: list[str] = []
-    flushed = time.monotonic()
+    flushed = -math.inf
 
     def flush() -> None:
         nonlocal flushed

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from hermes_cli.exit_codes import guarded
 from hermes_cli.output import info, print_json, print_table
 from hermes_cli.wiring import Wiring
 from providers.credentials import ANONYMOUS, Credential, check_key
@@ -53,47 +52,39 @@ def list_cmd(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Each credential: id, label, source, masked key, pinned endpoint, state, last error."""
-
-    def body() -> None:
-        wiring = Wiring()
-        specs = [wiring.spec(provider)] if provider else list(wiring.registry)
-        store = wiring.state_store()
-        now = time.time()
-        rows = []
-        for spec in specs:
-            creds = wiring.credentials(spec, run_command=provider is not None)
-            states = store.read(spec.id)
-            rows += [_row(c, states.get(c.id, FRESH), now) for c in creds if c.id != ANONYMOUS]
-        if json_:
-            print_json({"state_store": store.describe(), "credentials": rows})
-            return
-        if not rows:
-            info(
-                "no keys found"
-                + (f" for {provider}" if provider else "")
-                + "; add one with `hermes auth add PROVIDER`."
-            )
-            return
-        print_table(
-            ["provider", "id", "label", "source", "key", "endpoint", "state", "used", "last error"],
+    wiring = Wiring()
+    specs = [wiring.spec(provider)] if provider else list(wiring.registry)
+    store = wiring.state_store()
+    now = time.time()
+    rows = []
+    for spec in specs:
+        creds = wiring.credentials(spec, run_command=provider is not None)
+        states = store.read(spec.id)
+        rows += [_row(c, states.get(c.id, FRESH), now) for c in creds if c.id != ANONYMOUS]
+    if json_:
+        print_json({"state_store": store.describe(), "credentials": rows})
+        return
+    if not rows:
+        info("no keys found" + (f" for {provider}" if provider else "") + "; add one with `hermes auth add PROVIDER`.")
+        return
+    print_table(
+        ["provider", "id", "label", "source", "key", "endpoint", "state", "used", "last error"],
+        [
             [
-                [
-                    r["provider"],
-                    r["id"],
-                    r["label"],
-                    r["source"],
-                    r["key"],
-                    r["pinned_base_url"] or "(session's)",
-                    r["state_text"],
-                    f"{r['requests']} / {r['errors']} err",
-                    r["last_error"] or "",
-                ]
-                for r in rows
-            ],
-        )
-        info(f"state store: {store.describe()}")
-
-    guarded(body)
+                r["provider"],
+                r["id"],
+                r["label"],
+                r["source"],
+                r["key"],
+                r["pinned_base_url"] or "(session's)",
+                r["state_text"],
+                f"{r['requests']} / {r['errors']} err",
+                r["last_error"] or "",
+            ]
+            for r in rows
+        ],
+    )
+    info(f"state store: {store.describe()}")
 
 
 def _read_key(provider: str) -> str:
@@ -125,45 +116,37 @@ def add_cmd(
     region: Annotated[str | None, typer.Option("--region", help="Pin this key to a registry region.")] = None,
 ) -> None:
     """Add a key (read hidden from the terminal, or from stdin) to PROVIDER's pool."""
-
-    def body() -> None:
-        wiring = Wiring()
-        spec = wiring.spec(provider)
-        pinned = None
-        if base_url and region:
-            raise UsageError("Give --base-url or --region, not both.")
-        if base_url:
-            pinned = normalize_base_url(base_url, what="--base-url")
-        elif region:
-            if region not in spec.regions:
-                known = ", ".join(spec.regions) or "none"
-                raise UsageError(f"{provider} has no region {region!r}.", hint=f"Its regions: {known}.")
-            pinned = spec.regions[region]
-        key = _read_key(provider)
-        count = len(wiring.auth_store.entries(provider))
-        cred_id = wiring.auth_store.add(spec.id, key, label=label or f"key{count + 1}", base_url=pinned)
-        info(f"added key {cred_id} to {spec.id}" + (f", pinned to {pinned}" if pinned else "") + ".")
-
-    guarded(body)
+    wiring = Wiring()
+    spec = wiring.spec(provider)
+    pinned = None
+    if base_url and region:
+        raise UsageError("Give --base-url or --region, not both.")
+    if base_url:
+        pinned = normalize_base_url(base_url, what="--base-url")
+    elif region:
+        if region not in spec.regions:
+            known = ", ".join(spec.regions) or "none"
+            raise UsageError(f"{provider} has no region {region!r}.", hint=f"Its regions: {known}.")
+        pinned = spec.regions[region]
+    key = _read_key(provider)
+    count = len(wiring.auth_store.entries(provider))
+    cred_id = wiring.auth_store.add(spec.id, key, label=label or f"key{count + 1}", base_url=pinned)
+    info(f"added key {cred_id} to {spec.id}" + (f", pinned to {pinned}" if pinned else "") + ".")
 
 
 @auth_app.command("remove")
 def remove_cmd(provider: str, cred_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     """Remove a key added with `hermes auth add`."""
-
-    def body() -> None:
-        wiring = Wiring()
-        spec = wiring.spec(provider)
-        if wiring.auth_store.remove(spec.id, cred_id):
-            info(f"removed key {cred_id} from {spec.id}.")
-            return
-        creds = wiring.credentials(spec, run_command=False)
-        for c in creds:
-            if c.id == cred_id:
-                raise UsageError(f"Key {cred_id} comes from {c.source}; remove it there.")
-        raise UsageError(f"{spec.id} has no key {cred_id!r}.", hint=f"`hermes auth list {spec.id}` shows the ids.")
-
-    guarded(body)
+    wiring = Wiring()
+    spec = wiring.spec(provider)
+    if wiring.auth_store.remove(spec.id, cred_id):
+        info(f"removed key {cred_id} from {spec.id}.")
+        return
+    creds = wiring.credentials(spec, run_command=False)
+    for c in creds:
+        if c.id == cred_id:
+            raise UsageError(f"Key {cred_id} comes from {c.source}; remove it there.")
+    raise UsageError(f"{spec.id} has no key {cred_id!r}.", hint=f"`hermes auth list {spec.id}` shows the ids.")
 
 
 @auth_app.command("reset")
@@ -172,12 +155,8 @@ def reset_cmd(
     cred_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="Only this key.")] = None,
 ) -> None:
     """Clear cooldowns and exhaustion, so every key is tried again."""
-
-    def body() -> None:
-        wiring = Wiring()
-        if provider:
-            wiring.spec(provider)
-        count = wiring.state_store().reset(provider, cred_id)
-        info(f"reset {count} key{'s' if count != 1 else ''}" + (f" of {provider}" if provider else "") + ".")
-
-    guarded(body)
+    wiring = Wiring()
+    if provider:
+        wiring.spec(provider)
+    count = wiring.state_store().reset(provider, cred_id)
+    info(f"reset {count} key{'s' if count != 1 else ''}" + (f" of {provider}" if provider else "") + ".")

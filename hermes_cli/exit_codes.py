@@ -7,14 +7,12 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from providers import errors
 
 if TYPE_CHECKING:
     from providers.secrets import Secrets
-
-T = TypeVar("T")
 
 OK = 0
 INTERNAL = 1
@@ -62,7 +60,7 @@ def debug_enabled() -> bool:
     return os.environ.get("HERMES_DEBUG", "") not in ("", "0", "false")
 
 
-# Where this process's secrets can be learnt (the runtime's registry, once one exists): every message
+# Where this process's secrets can be learnt (the wiring's registry, once one exists): every message
 # printed here is scrubbed, whatever raised it.
 _secret_sources: list[Callable[[], Secrets]] = []
 
@@ -130,22 +128,3 @@ def report(error: BaseException) -> int:
         file=sys.stderr,
     )
     return INTERNAL
-
-
-def guarded(fn: Callable[[], T]) -> T:
-    """Run a command body; on failure report and exit with the contract's code."""
-    # Typer is loaded by the time a command body runs, and so is click when this typer uses it (before
-    # 0.28, which vendors it with typer.Exit as its Exit): their Exit is a deliberate exit. Importing a
-    # click that typer does not use would cost 10 ms for nothing.
-    from typer import Exit as TyperExit
-
-    click_exceptions = sys.modules.get("click.exceptions")
-    exits: tuple[type[BaseException], ...] = (SystemExit, TyperExit)
-    if click_exceptions is not None:
-        exits += (click_exceptions.Exit,)
-    try:
-        return fn()
-    except exits:
-        raise
-    except BaseException as e:
-        raise SystemExit(report(e)) from None

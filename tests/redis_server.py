@@ -24,16 +24,21 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self) -> None:
+    """`options`: more redis-server options (`--requirepass`, `--unixsocket`, `--tls-port`...); the plain
+    port stays, for the tests' own client. `password`: what that client authenticates with."""
+
+    def __init__(self, *options: str, password: str | None = None) -> None:
         self.port = 0
+        self.options = options
+        self.password = password
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, decode_responses=True, socket_timeout=5)
+    def client(self, db: int = 0) -> redis.Redis:
+        return redis.Redis(port=self.port, db=db, password=self.password, decode_responses=True, socket_timeout=5)
 
     def start(self, timeout: float = 10) -> RedisServer:
         exe = shutil.which("redis-server")
@@ -58,6 +63,7 @@ class RedisServer:
                     "no",
                     "--daemonize",
                     "no",
+                    *self.options,
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -72,7 +78,7 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self._proc.poll() is None:
             try:
-                with redis.Redis(port=self.port, socket_timeout=0.5) as probe:
+                with redis.Redis(port=self.port, password=self.password, socket_timeout=0.5) as probe:
                     if probe.ping():
                         return True
             except redis.ConnectionError:

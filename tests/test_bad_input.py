@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -350,6 +352,26 @@ def test_sessions_list_into_a_closed_pipe_stops_quietly_with_141(hermes: Hermes)
             store.append(session.id, Message("user", f"question number {n} " + "x" * 40))
     code, stderr = _read_a_little_then_close(hermes, "sessions", "list", "-n", "1500")
     assert (code, stderr) == (141, b"")
+
+
+def test_ctrl_c_during_an_ask_is_exit_130_with_one_line(myplan: Hermes, fake: FakeServer) -> None:
+    """The command body's interrupt is hermes's to report: typer alone would exit 130 without a word."""
+    from tests.fakeserver import Hang
+
+    fake.always(Hang(30))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hermes_cli", "ask", "-p", "myplan", "-m", "model-a", "hi"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=myplan.env,
+    )
+    deadline = time.monotonic() + 30
+    while not fake.requests() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert (proc.returncode, stdout, stderr) == (130, b"", b"\nhermes: interrupted.\n")
 
 
 @pytest.mark.parametrize("closed", ["stdout", "stderr"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -183,6 +184,110 @@ def test_url_masking_and_a_bad_url(tmp_path: Path) -> None:
     assert mask_url("redis://h:6379/0") == "redis://h:6379/0"
     with pytest.raises(UsageError):
         new_store("http://127.0.0.1:6379", tmp_path)
+
+
+# -- what a Redis URL can say: password, user, database, unix socket, TLS; a dropped or silent server ----
+
+
+def test_password_and_database_from_the_url(tmp_path: Path) -> None:
+    with RedisServer("--requirepass", "s3cret-pass-0001", password="s3cret-pass-0001") as server:
+        store = new_store(f"redis://:s3cret-pass-0001@127.0.0.1:{server.port}/3", tmp_path)
+        store.exhaust("p", "a", "401")
+        assert status(store, "p", "a") == EXHAUSTED and store.failure is None
+        with server.client(db=3) as client:
+            assert client.get("hermes:p:a:exhausted") == "401"
+        with server.client(db=0) as client:
+            assert client.dbsize() == 0
+        for url in (f"redis://:wrong-pass-0002@127.0.0.1:{server.port}/0", f"redis://127.0.0.1:{server.port}/0"):
+            warnings: list[str] = []
+            fallback = SQLiteStateStore(tmp_path / "fallback.db")
+            refused = open_redis_store(url, fallback=fallback, warn=warnings.append)
+            assert refused.read("p") == {} and len(warnings) == 1, warnings
+            assert "wrong-pass" not in warnings[0] and "s3cret" not in warnings[0]
+
+
+def test_an_acl_user_and_the_database_in_the_query(tmp_path: Path) -> None:
+    with RedisServer("--user", "fleet", "on", ">fleet-pass-0003", "~*", "&*", "+@all") as server:
+        store = new_store(f"redis://fleet:fleet-pass-0003@127.0.0.1:{server.port}/?db=2", tmp_path)
+        store.record_use("p", "a", 1000.0)
+        assert store.read("p")["a"].requests == 1 and store.failure is None
+        with server.client(db=2) as client:
+            assert client.hget("hermes:p:a:stats", "requests") == "1"
+
+
+def test_a_unix_socket(tmp_path: Path) -> None:
+    sock = tmp_path / "redis.sock"
+    with RedisServer("--unixsocket", str(sock)) as server:
+        store = new_store(f"unix://{sock}?db=1", tmp_path)
+        store.cool_down("p", "a", time.time() + 60, "429")
+        assert status(store, "p", "a") == COOLING and store.failure is None
+        with server.client(db=1) as client:
+            assert client.exists("hermes:p:a:cooldown")
+
+
+def _certificates(where: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, and its key."""
+    cert, key = where / "cert.pem", where / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_tls_verifies_the_server(tmp_path: Path) -> None:
+    cert, key = _certificates(tmp_path)
+    tls_port = free_port()
+    options = ("--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key))
+    with RedisServer(*options, "--tls-auth-clients", "no"):
+        trusted = new_store(f"rediss://127.0.0.1:{tls_port}/0?ssl_ca_certs={cert}", tmp_path)
+        trusted.exhaust("p", "a", "401")
+        assert status(trusted, "p", "a") == EXHAUSTED and trusted.failure is None
+        warnings: list[str] = []
+        stranger = open_redis_store(
+            f"rediss://127.0.0.1:{tls_port}/0", fallback=SQLiteStateStore(tmp_path / "f.db"), warn=warnings.append
+        )
+        assert stranger.read("p") == {} and len(warnings) == 1 and "CERTIFICATE_VERIFY_FAILED" in warnings[0]
+        unverified = new_store(f"rediss://127.0.0.1:{tls_port}/0?ssl_cert_reqs=none", tmp_path)
+        assert status(unverified, "p", "a") == EXHAUSTED and unverified.failure is None
+
+
+def test_a_connection_the_server_closed_is_made_again_once(
+    redis_url: str, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    store = new_store(redis_url, tmp_path)
+    store.record_use("p", "a", 1000.0)
+    with redis_server.client() as client:
+        assert client.client_kill_filter(_type="normal", skipme=True) == 1  # hermes's idle connection
+    store.record_use("p", "a", 2000.0)
+    assert store.read("p")["a"].requests == 2 and store.failure is None
+
+
+def test_a_silent_server_costs_one_timeout_then_the_file(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        warnings: list[str] = []
+        store = open_redis_store(
+            f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
+            fallback=SQLiteStateStore(tmp_path / "credentials.db"),
+            warn=warnings.append,
+        )
+        started = time.monotonic()
+        assert store.read("p") == {}
+        store.record_use("p", "a", 1000.0)
+        assert time.monotonic() - started < 2
+        assert len(warnings) == 1 and "no answer in time" in warnings[0], warnings
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://h:port/0", "redis://h/0?socket_timeout=5", "redis://h/?db=x", "rediss://h/?ssl_cert_reqs=maybe"]
+)
+def test_a_url_redis_cannot_mean_is_a_usage_error(url: str, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="is not a Redis URL"):
+        new_store(url, tmp_path)
 
 
 # -- a fleet: three `hermes` processes with their own homes, one Redis -----------------------------
