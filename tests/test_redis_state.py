@@ -323,13 +323,16 @@ def test_a_429_on_one_machine_cools_the_key_for_all(
     tmp_path: Path, fake: FakeServer, redis_url: str, redis_server: RedisServer
 ) -> None:
     m1, m2, m3 = machines(tmp_path, fake, redis_url)
-    fake.script_for_key(K1, RateLimit(retry_after=2))
+    fake.script_for_key(K1, RateLimit(retry_after=600))  # long enough for any machine's start-ups
     ask(m1)
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(ask, (m2, m3)))
     assert [(r.key, r.status) for r in fake.requests()] == [(K1, 429), (K2, 200), (K2, 200), (K2, 200)]
 
     store = new_store(redis_url, tmp_path)
+    assert status(store, "myplan", ID1) == COOLING
+    with redis_server.client() as client:  # the cooldown's end, as Redis sees it: its key's TTL runs out
+        assert client.pexpire(f"hermes:myplan:{ID1}:cooldown", 1)
     wait_until(lambda: status(store, "myplan", ID1) == OK)  # the key expired: K1 is usable again
     ask(m2)
     ask(m3)
