@@ -6,12 +6,14 @@ usage, pids and processes. Prompts ask for short answers. Every test stops its s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -312,6 +314,16 @@ def test_a_bad_configured_model_is_a_usage_error(local: Hermes, tmp_path: Path, 
 # -- hermes chat through a terminal ----------------------------------------------------------------
 
 
+def wait_for_signals(child: pexpect.spawn, timeout: float = 60) -> None:
+    """Until the line editor has given the terminal back (ISIG on): before that, Ctrl-C is a key the
+    next prompt would read, not the signal that stops an answer."""
+    deadline = time.monotonic() + timeout
+    while not termios.tcgetattr(child.child_fd)[3] & termios.ISIG:
+        assert time.monotonic() < deadline, "the REPL never left the line editor's raw mode"
+        with contextlib.suppress(pexpect.TIMEOUT):
+            child.read_nonblocking(4096, timeout=0.05)  # keep the pty drained meanwhile
+
+
 def spawn_chat(h: Hermes, *args: str) -> pexpect.spawn:
     env = {**h.env, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"}
     child = pexpect.spawn(
@@ -350,6 +362,7 @@ def test_chat_ctrl_c_stops_the_answer_and_the_repl_goes_on(local: Hermes) -> Non
     child.sendline("Tell me about bicycles.")
     child.expect_exact("Tell me about bicycles.")
     child.expect(r"[A-Za-z]{3}")  # the answer's first word (no colour: plain text, no spinner)
+    wait_for_signals(child)
     child.sendintr()
     child.expect_exact("Stopped; the partial answer is kept.")
     child.expect_exact(PROMPT)
