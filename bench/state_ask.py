@@ -62,6 +62,7 @@ def batch(cmd: list[str], env: dict[str, str]) -> float:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    load = os.getloadavg()[0]  # before: the batches below load the machine themselves
     cmd = [*hermes_command(), "ask", "--no-save", "hi"]
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -84,8 +85,7 @@ def main() -> None:
                 many[name].append(batch(cmd, env))
         with redis.client() as client:
             assert client.exists("hermes:myplan:ids"), "the Redis store was not used"
-        load = os.getloadavg()[0]
-        print(f"load average: {load:.2f} on {os.cpu_count()} CPUs; {n} alternated rounds, medians")
+        print(f"load average before: {load:.2f} on {os.cpu_count()} CPUs; {n} alternated rounds, medians")
         ratios = []
         for label, times in (("1 ask", one), (f"{PARALLEL} asks at once", many)):
             redis_s, file_s = statistics.median(times["redis"]), statistics.median(times["file"])
@@ -98,7 +98,7 @@ def main() -> None:
         print(f"   goal: redis / file <= {GOAL} for both: {verdict}")
         print(
             f"README: | `state_ask.py`: `hermes ask` with the Redis store vs the file store, 1 / {PARALLEL} at once "
-            f"| {ratios[0]:.2f}x / {ratios[1]:.2f}x (load {load:.1f}) | <= {GOAL}x |"
+            f"| {ratios[0]:.2f}x / {ratios[1]:.2f}x (load {load:.1f}) | ≤ {GOAL}x |"
         )
 
 

@@ -98,6 +98,10 @@ def _packed(commands: Sequence[Sequence[Arg]]) -> bytes:
     )
 
 
+# What a connection the server closed looks like (over TLS too); a timeout is not among them.
+_CLOSED = (ConnectionError, EOFError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+
+
 def _reason(error: Exception) -> str:
     if isinstance(error, TimeoutError):
         return "no answer in time"
@@ -155,7 +159,7 @@ class Redis:
         if self._sock is not None:
             try:
                 return self._exchange(self._sock, payload, count)
-            except (ConnectionError, EOFError):
+            except _CLOSED:
                 self.close()  # found closed: once more, on a new connection
             except OSError as e:
                 self.close()
@@ -169,6 +173,7 @@ class Redis:
 
     def _connect(self) -> socket.socket:
         a = self.address
+        sock: socket.socket | None = None
         try:
             if a.path is not None:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -183,6 +188,8 @@ class Redis:
                 context.verify_mode = a.cert_reqs
                 sock = context.wrap_socket(sock, server_hostname=a.host)
         except OSError as e:
+            if sock is not None:
+                sock.close()
             raise RedisError(f"cannot connect to {a.where}: {_reason(e)}") from None
         self._sock = sock
         self._reader = hiredis.Reader(encoding="utf-8", errors="replace")
