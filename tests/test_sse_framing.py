@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from agent.events import Finished, TextDelta
 from agent.route import Target
-from agent.transport import HTTPTransport, _sse_data
+from agent.transport import HTTPTransport, Timeouts, _sse_data
 from providers import errors
 
 
@@ -139,7 +139,9 @@ def test_a_stream_with_cr_endings_cut_mid_line_and_mid_character_is_read_whole()
     pieces = [stream[:5], stream[5:at], stream[at : at + 3], stream[at + 3 :]]
     with serve_once(pieces) as url:
         events = list(
-            HTTPTransport().chat(Target(url, "sk-test-1234567890"), {"model": "m", "messages": []}, stream=True)
+            HTTPTransport(Timeouts(connect=10, read=120)).chat(
+                Target(url, "sk-test-1234567890"), {"model": "m", "messages": []}, stream=True
+            )
         )
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["caf\u00e9 ", "na\u00efve"]
     assert events[-1] == Finished("stop")
@@ -149,7 +151,15 @@ def test_an_object_with_anything_but_whitespace_after_it_is_malformed() -> None:
     stop = json.dumps({"choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop"}]}).encode()
     target = Target("", "sk-test-1234567890")
     with serve_once([b"data: " + stop + b" \t\n\n"]) as url:
-        events = list(HTTPTransport().chat(replace(target, base_url=url), {"model": "m"}, stream=True))
+        events = list(
+            HTTPTransport(Timeouts(connect=10, read=120)).chat(
+                replace(target, base_url=url), {"model": "m"}, stream=True
+            )
+        )
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["ok"]
     with serve_once([b"data: " + stop + b" x\n\n"]) as url, pytest.raises(errors.MalformedResponse):
-        list(HTTPTransport().chat(replace(target, base_url=url), {"model": "m"}, stream=True))
+        list(
+            HTTPTransport(Timeouts(connect=10, read=120)).chat(
+                replace(target, base_url=url), {"model": "m"}, stream=True
+            )
+        )
