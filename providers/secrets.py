@@ -66,10 +66,15 @@ def looks_secret(name: str, value: str) -> bool:
 
 
 def url_password(url: str) -> str | None:
+    """The password in the URL: its userinfo's, or a `?password=` query value (Redis URLs take both)."""
     try:
-        return urlsplit(url).password
+        parts = urlsplit(url)
     except ValueError:
         return None
+    if parts.password:
+        return parts.password
+    found = [v for name, _, v in (p.partition("=") for p in parts.query.split("&")) if name == "password" and v]
+    return unquote_plus(found[0]) if found else None
 
 
 def mask_url(url: str) -> str:

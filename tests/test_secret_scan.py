@@ -35,3 +35,16 @@ def test_ten_thousand_keys_are_each_masked() -> None:
     assert secrets.scrub(text) == "a sk-…cdef b sk-…cdefcsk-…cdef"
     env = secrets.child_env({"OK": "fine", "LEAK": f"x{keys[777]}y"})
     assert env == {"OK": "fine"}
+
+
+def test_a_redis_password_given_in_the_query_is_a_secret_too() -> None:
+    from providers.registry import BUILTIN
+    from providers.secrets import collect_secrets, mask_url
+
+    url = "redis://127.0.0.1:6379/0?password=query-pass-w0rd-4321"
+    secrets = collect_secrets(BUILTIN, env={}, providers=(), auth_keys=(), state_url=url, mcp_envs=())
+    assert "query-pass-w0rd-4321" in secrets.keys
+    assert "query-pass-w0rd-4321" not in secrets.scrub(f"could not reach {url}")
+    child = secrets.child_env({"X": "query-pass-w0rd-4321", "PATH": "/bin"})
+    assert "X" not in child and child["PATH"] == "/bin"
+    assert "query-pass-w0rd-4321" not in mask_url(url)
