@@ -81,6 +81,7 @@ class Wiring:
         self._store: StateStore | None = None
         self._local: LocalServer | None = None
         self._secrets: Secrets | None = None
+        self._secrets_of: tuple[int, ...] = ()  # the pools' key tuples the registry has learnt
         self._added: set[str] | None = None  # providers with keys from `hermes auth add`
 
     # -- files and settings ----------------------------------------------------------------------
@@ -341,7 +342,10 @@ class Wiring:
                 state_url=settings.credentials.state,
                 mcp_envs=[t["env"] for t in settings.mcp_tables.values() if isinstance(t.get("env"), Mapping)],
             )
-        self._secrets = self._secrets.with_keys(c.secret for pool in self._pools.values() for c in pool.credentials)
+        learnt = tuple(id(pool.credentials) for pool in self._pools.values())  # a refresh makes a new tuple
+        if learnt != self._secrets_of:  # not on every scrub: a pool may hold thousands of keys
+            self._secrets = self._secrets.with_keys(c.secret for p in self._pools.values() for c in p.credentials)
+            self._secrets_of = learnt
         return self._secrets
 
     def scrub(self, text: str) -> str:
