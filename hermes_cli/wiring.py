@@ -21,31 +21,33 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.fallback import FallbackEntry
-from agent.recovery import RecoveringClient
-from agent.route import Route
 from hermes_cli.config import Config, load_config
 from hermes_cli.options import ChatOptions
 from hermes_cli.paths import Paths, resolve_paths
 from hermes_cli.settings import Settings, load_settings
 from providers.catalogue import Catalogue
-from providers.credentials import AuthStore, Credential, load_credentials
-from providers.endpoint import FALLBACK, MANAGED, Endpoint, normalize_base_url, resolve_endpoint
 from providers.errors import NoCredentialError, UsageError
 from providers.models import ModelInfo, model_info
-from providers.pool import CredentialPool
 from providers.registry import ProviderSpec, Registry, build_registry
-from providers.secrets import Secrets, collect_secrets
-from providers.state import StateStore
 
+# What only a conversation needs (the request path, keys, secrets) is imported where it is built:
+# `hermes sessions list` prices sessions through this module without them.
 if TYPE_CHECKING:
     from agent.agent import Agent
     from agent.conversation import Message
+    from agent.fallback import FallbackEntry
     from agent.recorder import Recorder
+    from agent.recovery import RecoveringClient
+    from agent.route import Route
     from agent.sessions import SessionInfo
     from agent.tools.toolset import ToolSet
     from agent.transport import Transport
+    from providers.credentials import AuthStore, Credential
+    from providers.endpoint import Endpoint
     from providers.local_server import LocalServer, LocalServerManager
+    from providers.pool import CredentialPool
+    from providers.secrets import Secrets
+    from providers.state import StateStore
 
 Warn = Callable[[str], None]
 
@@ -121,6 +123,8 @@ class Wiring:
 
     @cached_property
     def auth_store(self) -> AuthStore:
+        from providers.credentials import AuthStore
+
         return AuthStore(self.paths.auth_store, warn=self.warn)
 
     def attach_base_url(self, provider_id: str, url: str) -> None:
@@ -251,6 +255,8 @@ class Wiring:
         return None
 
     def endpoint(self, provider_id: str) -> Endpoint:
+        from providers.endpoint import MANAGED, Endpoint, resolve_endpoint
+
         spec = self.spec(provider_id)
         if spec.managed:
             return Endpoint(self.local_server().base_url, MANAGED)
@@ -266,6 +272,9 @@ class Wiring:
 
     def route(self, provider_id: str, model: str, *, base_url: str | None = None) -> Route:
         """`base_url` is a `[[fallback]]` entry's own endpoint: it binds that route only."""
+        from agent.route import Route
+        from providers.endpoint import FALLBACK, Endpoint, normalize_base_url
+
         if base_url:
             endpoint = Endpoint(normalize_base_url(base_url, what=FALLBACK), FALLBACK)
             return Route(self.spec(provider_id), model, endpoint)
@@ -286,6 +295,8 @@ class Wiring:
         return list(dict.fromkeys([*(spec.models if spec else ()), *configured, *sorted(listed)]))
 
     def fallbacks(self) -> list[FallbackEntry]:
+        from agent.fallback import FallbackEntry
+
         return [
             FallbackEntry(e.provider, e.name or self.spec(e.provider).default_model, e.base_url)
             for e in self.settings.fallback
@@ -333,6 +344,8 @@ class Wiring:
         """Everything secret hermes knows of (see providers/secrets.py): every provider's keys, not only
         the pools loaded so far, plus keys those pools learnt from an api_key_command."""
         if self._secrets is None:
+            from providers.secrets import collect_secrets
+
             settings = self.settings
             self._secrets = collect_secrets(
                 self.registry,
@@ -357,6 +370,8 @@ class Wiring:
 
     def credentials(self, spec: ProviderSpec, *, run_command: bool = True) -> tuple[Credential, ...]:
         """Every key of one provider, in pool order (see providers/credentials.py)."""
+        from providers.credentials import load_credentials
+
         return load_credentials(
             spec,
             env=self.env,
@@ -366,6 +381,9 @@ class Wiring:
         )
 
     def pool(self, provider_id: str) -> CredentialPool:
+        from providers.credentials import Credential
+        from providers.pool import CredentialPool
+
         if provider_id not in self._pools:
             spec = self.spec(provider_id)
             creds = (
@@ -402,6 +420,8 @@ class Wiring:
         return self._transport
 
     def client(self, route: Route) -> RecoveringClient:
+        from agent.recovery import RecoveringClient
+
         return RecoveringClient(
             route,
             self.pool(route.provider.id),
@@ -477,6 +497,7 @@ class Wiring:
         Recorder that stores what it says."""
         from agent.agent import Agent
         from agent.recorder import Recorder
+        from providers.endpoint import normalize_base_url
 
         if options.base_url:
             normalize_base_url(options.base_url, what="--base-url")
