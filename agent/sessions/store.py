@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import sqlite3
 import threading
 import time
@@ -18,14 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent.attachments import Attachment
-from agent.conversation import Message
-from agent.events import Usage
 from agent.sessions import migrations
 from providers.errors import StorageError, UsageError
-from providers.secrets import mask_url
+
+# Listing and searching sessions (`hermes sessions list`) builds no message: what does is imported by
+# the code that writes or reads messages.
+if TYPE_CHECKING:
+    from agent.conversation import Message
 
 TITLE_LENGTH = 60
 RANKED_MATCHES = 10_000
@@ -113,10 +113,12 @@ class SessionStore:
     # --- writing ---
 
     def create(self, *, provider: str, model: str, base_url: str, system: str | None) -> SessionInfo:
+        from providers.secrets import mask_url
+
         now, base_url = time.time(), mask_url(base_url)
         with self._write() as conn:
             while True:
-                session_id = secrets.token_hex(6)
+                session_id = os.urandom(6).hex()
                 try:
                     conn.execute(
                         "INSERT INTO sessions (id, created, updated, provider, model, base_url, system)"
@@ -129,6 +131,8 @@ class SessionStore:
         return SessionInfo(session_id, "", now, now, provider, model, base_url, system, 0)
 
     def append(self, session_id: str, message: Message) -> None:
+        from providers.secrets import mask_url
+
         title = title_from(message.content) if message.role == "user" else ""
         routed = message.role == "assistant" and bool(message.provider and message.model)
         with self._write() as conn:
@@ -201,6 +205,8 @@ class SessionStore:
         self._update(session_id, title=title)
 
     def set_route(self, session_id: str, *, provider: str, model: str, base_url: str) -> None:
+        from providers.secrets import mask_url
+
         self._update(session_id, provider=provider, model=model, base_url=mask_url(base_url))
 
     def set_system(self, session_id: str, system: str | None) -> None:
@@ -440,6 +446,8 @@ def _columns() -> str:
 
 
 def _message_row(m: Message) -> tuple[Any, ...]:
+    from providers.secrets import mask_url
+
     return (
         m.role,
         m.content,
@@ -462,6 +470,10 @@ def _message_row(m: Message) -> tuple[Any, ...]:
 
 
 def _message_from_row(row: tuple[Any, ...], blobs: dict[str, bytes]) -> Message:
+    from agent.attachments import Attachment
+    from agent.conversation import Message
+    from agent.events import Usage
+
     (
         role,
         content,
