@@ -82,7 +82,7 @@ def filled(store: SessionStore, messages: list[Message] | None = None, **route: 
 
 def fixed_ids(monkeypatch: pytest.MonkeyPatch, *ids: str) -> None:
     queue = list(ids)
-    monkeypatch.setattr("agent.sessions.store.secrets.token_hex", lambda n: queue.pop(0))
+    monkeypatch.setattr("secrets.token_hex", lambda n: queue.pop(0))
 
 
 def message_from_dict(data: dict[str, Any]) -> Message:

@@ -113,12 +113,14 @@ class SessionStore:
     # --- writing ---
 
     def create(self, *, provider: str, model: str, base_url: str, system: str | None) -> SessionInfo:
+        import secrets
+
         from providers.secrets import mask_url
 
         now, base_url = time.time(), mask_url(base_url)
         with self._write() as conn:
             while True:
-                session_id = os.urandom(6).hex()
+                session_id = secrets.token_hex(6)
                 try:
                     conn.execute(
                         "INSERT INTO sessions (id, created, updated, provider, model, base_url, system)"
@@ -382,7 +384,7 @@ class SessionStore:
                 current = migrations.check(conn, self.path)  # before anything writes: one not ours stays as it is
                 # synchronous=NORMAL in WAL mode survives any crash of the process; only a power cut
                 # may lose the last commits. FULL would fsync on every message.
-                conn.execute("PRAGMA journal_mode = WAL")
+                self._use_wal(conn)
                 conn.execute("PRAGMA synchronous = NORMAL")
                 if not current:
                     migrations.migrate(conn, self.path)
@@ -391,6 +393,19 @@ class SessionStore:
                 raise
             self._conn = conn
         return self._conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch a new database to WAL mode. The switch takes the file's exclusive lock and SQLite
+        reports "locked" at once, without its busy timeout, while another process creating the same
+        database holds it: so retry within that timeout, as a busy write would."""
+        deadline = time.monotonic() + self._busy_timeout
+        while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def _create_file(self) -> None:
         """Create the database empty with mode 0600; SQLite gives its -wal and -shm files the same mode."""
