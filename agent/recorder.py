@@ -51,7 +51,9 @@ class Recorder:
             )
             self.session = replace(self.session, provider=route.provider.id, model=route.model)
         stored = scrubbed(message, self.scrub)
-        self.store.append(self.session.id, stored)
+        costed = message.role == "assistant" and message.usage is not None
+        cost = self.agent.message_cost(message) if costed else None
+        self.store.append(self.session.id, stored, cost=cost, costed=costed)
         if not self.session.title and message.role == "user":
             from agent.sessions import title_from
 

@@ -49,9 +49,9 @@ def _snippet_cell(snippet: str) -> Any:
     return Text.assemble(*((p, "bold yellow") if i % 2 else p for i, p in enumerate(pieces)))
 
 
-def _cost(usage: list[tuple[str, str, int, int, int]], wiring: Wiring) -> Cost:
-    """The session's cost: the priced models' sum, and how many of its models have no price."""
-    total = Cost()
+def _cost(usage: list[tuple[str, str, int, int, int]], wiring: Wiring, total: Cost) -> Cost:
+    """`total` plus what the answers recorded without their cost cost at today's prices (per model:
+    the priced models' sum, and how many of them have no price)."""
     for provider, model, prompt, completion, cached in usage:
         total = total.plus(wiring.model_info(model, provider or None).cost(prompt, completion, cached))
     return total
@@ -70,13 +70,21 @@ def list_cmd(
     """Stored sessions, the most recently active first."""
     with _store() as store:
         sessions = store.recent(limit=limit)
-        usage = store.usage_by_model([s.id for s in sessions])
+        recorded = store.recorded_costs([s.id for s in sessions])
+        usage = store.usage_by_model([s.id for s in sessions])  # answers whose cost was not recorded
     wiring = None
-    if usage:
+    if usage:  # the price list, only for those: loading it is most of what a listing would cost
         from hermes_cli.wiring import Wiring
 
         wiring = Wiring()
-    costs = {s.id: _cost(usage[s.id], wiring) if wiring and s.id in usage else Cost(unpriced=1) for s in sessions}
+
+    def cost_of(session_id: str) -> Cost:
+        if session_id not in recorded and session_id not in usage:
+            return Cost(unpriced=1)  # no answer yet
+        total = Cost(*recorded[session_id]) if session_id in recorded else Cost()
+        return _cost(usage[session_id], wiring, total) if wiring and session_id in usage else total
+
+    costs = {s.id: cost_of(s.id) for s in sessions}
     if json_:
         print_json(
             [asdict(s) | {"cost_usd": costs[s.id].known, "cost_complete": not costs[s.id].unpriced} for s in sessions]

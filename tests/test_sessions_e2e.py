@@ -10,6 +10,11 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
+from agent.conversation import Message
+from agent.events import Usage
+from agent.sessions import SessionStore
 from tests.conftest import Hermes
 from tests.fakeserver import FakeServer, Reply
 
@@ -115,3 +120,22 @@ def test_concurrent_asks_both_record(hermes: Hermes, fake: FakeServer) -> None:
     assert len(ids) == 2
     listing = json.loads(hermes.run("sessions", "list", "--json").stdout)
     assert {s["id"] for s in listing} == ids
+
+
+def test_a_listing_shows_what_each_answer_cost_when_it_was_given(myplan: Hermes, fake: FakeServer) -> None:
+    """The cost is recorded with the answer: a later price change does not rewrite history, and an
+    answer recorded before costs were kept (here: written without one) is priced at today's price."""
+    config = myplan.home / "config.toml"
+    base = config.read_text(encoding="utf-8")
+    config.write_text(base + '\n[models."model-a"]\ninput_price = 1.0\noutput_price = 2.0\n', encoding="utf-8")
+    fake.always(Reply("ok", usage=(1000, 200)))
+    assert myplan.run("ask", "-m", "myplan:model-a", "--no-tools", "hi").returncode == 0
+    config.write_text(base + '\n[models."model-a"]\ninput_price = 10.0\noutput_price = 20.0\n', encoding="utf-8")
+    with SessionStore(myplan.home / "data" / "sessions.db") as store:
+        old = store.create(provider="myplan", model="model-a", base_url=fake.base_url, system=None)
+        store.append(old.id, Message("user", "before costs were kept"))
+        store.append(old.id, Message("assistant", "ok", provider="myplan", model="model-a", usage=Usage(1000, 200)))
+    listing = {s["id"]: s for s in json.loads(myplan.run("sessions", "list", "--json").stdout)}
+    (asked,) = [s for sid, s in listing.items() if sid != old.id]
+    assert asked["cost_usd"] == pytest.approx((1000 * 1.0 + 200 * 2.0) / 1e6) and asked["cost_complete"]
+    assert listing[old.id]["cost_usd"] == pytest.approx((1000 * 10.0 + 200 * 20.0) / 1e6)

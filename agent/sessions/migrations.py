@@ -112,6 +112,14 @@ def m004_reasoning_attachments_cached_tokens(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE messages ADD COLUMN cached_tokens INTEGER")
 
 
+@migration
+def m005_answer_costs(conn: sqlite3.Connection) -> None:
+    # What an answer cost when it was given (USD; NULL for a model without a price), so that listing
+    # sessions needs no price list; `cost_known` 0 marks answers recorded before this column.
+    conn.execute("ALTER TABLE messages ADD COLUMN cost_usd REAL")
+    conn.execute("ALTER TABLE messages ADD COLUMN cost_known INTEGER NOT NULL DEFAULT 0")
+
+
 NAMES = tuple(step.__name__ for step in MIGRATIONS)
 SCHEMA_VERSION = len(NAMES)
 

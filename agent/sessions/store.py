@@ -132,7 +132,8 @@ class SessionStore:
                     continue
         return SessionInfo(session_id, "", now, now, provider, model, base_url, system, 0)
 
-    def append(self, session_id: str, message: Message) -> None:
+    def append(self, session_id: str, message: Message, *, cost: float | None = None, costed: bool = False) -> None:
+        """`costed`: `cost` is what the answer cost (None: its model has no price), kept for listings."""
         from providers.secrets import mask_url
 
         title = title_from(message.content) if message.role == "user" else ""
@@ -160,9 +161,9 @@ class SessionStore:
                 [(a.sha256, a.mime, a.data) for a in message.attachments],
             )
             conn.execute(
-                f"INSERT INTO messages (session_id, {', '.join(_MESSAGE_COLUMNS)})"
-                f" VALUES (?, {', '.join('?' * len(_MESSAGE_COLUMNS))})",
-                (session_id, *_message_row(message)),
+                f"INSERT INTO messages (session_id, {', '.join(_MESSAGE_COLUMNS)}, cost_usd, cost_known)"
+                f" VALUES (?, {', '.join('?' * len(_MESSAGE_COLUMNS))}, ?, ?)",
+                (session_id, *_message_row(message), cost, int(costed)),
             )
 
     def truncate(self, session_id: str, keep: int, reason: str) -> int:
@@ -239,9 +240,23 @@ class SessionStore:
             rows = conn.execute(f"SELECT {_columns()} FROM sessions s ORDER BY updated DESC LIMIT ?", (limit,))
             return [SessionInfo(*row) for row in rows]
 
+    def recorded_costs(self, session_ids: list[str]) -> dict[str, tuple[float, int, int]]:
+        """Per session, what its answers cost as recorded when given (superseded ones too: they were
+        paid for): the USD sum, how many answers had a price, how many had none."""
+        if not session_ids:
+            return {}
+        marks = ",".join("?" * len(session_ids))
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT session_id, coalesce(SUM(cost_usd), 0), COUNT(cost_usd), SUM(cost_usd IS NULL) FROM messages"
+                f" WHERE session_id IN ({marks}) AND cost_known = 1 GROUP BY session_id",
+                session_ids,
+            ).fetchall()
+        return {sid: (float(usd), int(priced), int(unpriced)) for sid, usd, priced, unpriced in rows}
+
     def usage_by_model(self, session_ids: list[str]) -> dict[str, list[tuple[str, str, int, int, int]]]:
-        """Per session, the (provider, model, prompt, completion, cached prompt tokens) its answers used
-        (superseded ones too: they were paid for), for costing."""
+        """Per session, the (provider, model, prompt, completion, cached prompt tokens) of its answers
+        recorded without their cost (before costs were kept, or copied by a fork), for pricing now."""
         if not session_ids:
             return {}
         marks = ",".join("?" * len(session_ids))
@@ -249,7 +264,8 @@ class SessionStore:
             rows = conn.execute(
                 "SELECT session_id, provider, model, SUM(prompt_tokens), SUM(completion_tokens),"
                 " SUM(coalesce(cached_tokens, 0)) FROM messages"
-                f" WHERE session_id IN ({marks}) AND prompt_tokens IS NOT NULL GROUP BY session_id, provider, model",
+                f" WHERE session_id IN ({marks}) AND prompt_tokens IS NOT NULL AND cost_known = 0"
+                " GROUP BY session_id, provider, model",
                 session_ids,
             ).fetchall()
         usage: dict[str, list[tuple[str, str, int, int, int]]] = {}
