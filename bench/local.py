@@ -26,16 +26,12 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bench.startup import bench_env, hermes_command  # noqa: E402
 from providers.local_server import LocalServer, LocalServerManager  # noqa: E402
 
 SHORT = "Say hi."
 LONG = "Write a story of about 300 words about a lighthouse keeper."
 OVERHEAD_GOAL = 0.05
-
-
-def hermes_command() -> list[str]:
-    script = Path(sys.executable).parent / "hermes"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "hermes_cli"]
 
 
 def stream_times(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
@@ -105,12 +101,7 @@ def main() -> None:
     hermes = hermes_command()
     with tempfile.TemporaryDirectory() as home:
         Path(home, "config.toml").write_text('[local]\nkeep_alive = "5m"\n', encoding="utf-8")
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")
-        }
-        env.update({"HERMES_HOME": home, "NO_COLOR": "1"})
+        env = bench_env(home)
         manager = LocalServerManager(state_dir=Path(home, "state"), model=None, keep_alive=300)
         # --no-tools: the same request body as the raw stream below (tool schemas lengthen the prompt).
         ask = [*hermes, "ask", "-p", "local", "--no-save", "--no-tools"]

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from startup import ANSWER, KEY, hermes_command  # noqa: E402  (bench/startup.py, beside this file)
+from startup import ANSWER, KEY, bench_env, hermes_command  # noqa: E402  (bench/startup.py, beside this file)
 
 from tests.fakeserver import FakeServer, Reply  # noqa: E402
 
@@ -64,14 +64,7 @@ def main() -> None:
             ),
             encoding="utf-8",
         )
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")
-        }
-        env.update({"MYPLAN_API_KEY": KEY, "NO_COLOR": "1", "PYTHONPYCACHEPREFIX": pycache})
-        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as after `pip install`: modules load from bytecode
-        envs = {name: {**env, "HERMES_HOME": str(home)} for name, home in homes.items()}
+        envs = {name: bench_env(home, pycache=pycache, MYPLAN_API_KEY=KEY) for name, home in homes.items()}
         cmd = [*hermes, "ask", "--no-save", "hi"]
 
         print(f"hermes: {' '.join(hermes)}   runs: {n} each, alternated (+1 warm-up each), medians\n")

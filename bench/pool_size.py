@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.startup import ANSWER, hermes_command, interleaved, timed  # noqa: E402
+from bench.startup import ANSWER, bench_env, hermes_command, interleaved, timed  # noqa: E402
 from providers.credentials import fingerprint  # noqa: E402
 from providers.sqlite_state import SQLiteStateStore  # noqa: E402
 from tests.fakeserver import FakeServer  # noqa: E402
@@ -42,13 +42,7 @@ def make_home(root: Path, base_url: str, keys: list[str]) -> dict[str, str]:
     now = time.time()
     for key in keys:  # every key has state, as after a long life of rotation
         store.record_use("myplan", fingerprint(key), now)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")
-    }
-    env.update({"HERMES_HOME": str(root), "NO_COLOR": "1"})
-    return env
+    return bench_env(root)
 
 
 def wal_bytes_per_ask(cmd: list[str], env: dict[str, str]) -> int:

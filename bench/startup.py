@@ -62,6 +62,26 @@ print()
 LEAN_PREFIX = 'import sys; sys.modules["httpx._main"] = None\n'  # what hermes_cli/__main__.py does
 
 
+def bench_env(home: str | Path | None, *, pycache: str | None = None, **extra: str) -> dict[str, str]:
+    """This process's environment without provider keys, endpoints or HERMES_ variables, plain output,
+    hermes at `home`, and `extra`. With `pycache`, modules load from bytecode kept there, as after
+    `pip install`: an editable install under PYTHONDONTWRITEBYTECODE would recompile hermes' modules
+    on every start (~80 ms) while httpx's come precompiled; nothing is written to the repository."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")
+    }
+    env["NO_COLOR"] = "1"
+    if home is not None:
+        env["HERMES_HOME"] = str(home)
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = pycache
+    env.update(extra)
+    return env
+
+
 def hermes_command() -> list[str]:
     script = Path(sys.executable).parent / "hermes"
     if script.exists():
@@ -149,17 +169,7 @@ def main() -> None:
             f'[model]\nprovider = "myplan"\n\n[providers.myplan]\nbase_url = "{fake.base_url}"\nmodels = ["model-a"]\n',
             encoding="utf-8",
         )
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")
-        }
-        env.update({"HERMES_HOME": home, "MYPLAN_API_KEY": KEY, "NO_COLOR": "1"})
-        # As after `pip install`: modules load from bytecode, not source. Without this, an editable
-        # install under PYTHONDONTWRITEBYTECODE recompiles hermes' modules on every start (~80 ms)
-        # while httpx's come precompiled. The cache lives in a temp dir: nothing is written to the repo.
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = pycache
+        env = bench_env(home, pycache=pycache, MYPLAN_API_KEY=KEY)
 
         print(f"hermes: {' '.join(hermes)}   python: {py}   runs: {n} (+1 warm-up each), medians")
         print(f"fake provider: {fake.base_url}\n")

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.startup import ANSWER, KEY, hermes_command, timed  # noqa: E402
+from bench.startup import ANSWER, KEY, bench_env, hermes_command, timed  # noqa: E402
 from tests.fakeserver import FakeServer  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 
@@ -35,13 +35,7 @@ def make_env(root: Path, base_url: str, state: str, pycache: str) -> dict[str, s
         f'[credentials]\nstate = "{state}"\n',
         encoding="utf-8",
     )
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")
-    }
-    env.update({"HERMES_HOME": str(root), "MYPLAN_API_KEY": KEY, "NO_COLOR": "1", "PYTHONPYCACHEPREFIX": pycache})
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env = bench_env(root, pycache=pycache, MYPLAN_API_KEY=KEY)
     return env
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.startup import KEY, RAW_SCRIPT, _children_cpu, hermes_command  # noqa: E402
+from bench.startup import KEY, RAW_SCRIPT, _children_cpu, bench_env, hermes_command  # noqa: E402
 from tests.fakeserver import FakeServer, Reply  # noqa: E402
 
 TOKENS = 20_000
@@ -45,13 +45,7 @@ def main() -> None:
             f'[model]\nprovider = "myplan"\n\n[providers.myplan]\nbase_url = "{fake.base_url}"\nmodels = ["model-a"]\n',
             encoding="utf-8",
         )
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not k.startswith("HERMES_")
-        }
-        env.update({"HERMES_HOME": home, "MYPLAN_API_KEY": KEY, "NO_COLOR": "1", "PYTHONPYCACHEPREFIX": pycache})
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env = bench_env(home, pycache=pycache, MYPLAN_API_KEY=KEY)
         env.pop("PYTHONUNBUFFERED", None)  # the raw script's stdout buffered, as in a user's shell
         cmds = {
             "hermes ask": [*hermes_command(), "ask", "--no-save", "hi"],

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from hermes_cli.config import SCHEMA, Config, duration_seconds, load_config
 from providers.provider_config import ModelOverride, ProviderConfig
+from providers.secrets import STATE_URL_ENV
 
 if TYPE_CHECKING:
     from agent.recovery import RecoverySettings
     from agent.tools.mcp_config import ServerConfig
     from agent.transport import Timeouts
-
-STATE_URL_ENV = "HERMES_STATE_URL"
 
 
 @dataclass(frozen=True)
@@ -131,17 +130,6 @@ def _default(*path: str) -> Any:
     return SCHEMA[path].default
 
 
-_NO_PROVIDER_CONFIG = ProviderConfig(
-    name=None,
-    base_url=None,
-    api_keys=(),
-    api_key_env=None,
-    api_key_command=None,
-    models=(),
-    needs_key=bool(_default("providers", "*", "needs_key")),
-)
-
-
 def load_settings(file: Path, env: Mapping[str, str]) -> Settings:
     return settings_from(load_config(file), env)
 
@@ -226,3 +214,6 @@ def _model(t: Mapping[str, Any]) -> ModelOverride:
         vision=t.get("vision"),
         extra_body=dict(t.get("extra_body") or {}),
     )
+
+
+_NO_PROVIDER_CONFIG = _provider({})  # a provider config.toml says nothing of
