@@ -83,7 +83,7 @@ class Wiring:
         self._store: StateStore | None = None
         self._local: LocalServer | None = None
         self._secrets: Secrets | None = None
-        self._secrets_of: tuple[int, ...] = ()  # the pools' key tuples the registry has learnt
+        self._secrets_of: tuple[tuple[Credential, ...], ...] = ()  # the pools' keys the registry has learnt
         self._added: set[str] | None = None  # providers with keys from `hermes auth add`
 
     # -- files and settings ----------------------------------------------------------------------
@@ -355,8 +355,12 @@ class Wiring:
                 state_url=settings.credentials.state,
                 mcp_envs=[t["env"] for t in settings.mcp_tables.values() if isinstance(t.get("env"), Mapping)],
             )
-        learnt = tuple(id(pool.credentials) for pool in self._pools.values())  # a refresh makes a new tuple
-        if learnt != self._secrets_of:  # not on every scrub: a pool may hold thousands of keys
+        # Not on every scrub: a pool may hold thousands of keys. A refresh makes a pool's tuple anew; the
+        # ones held here cannot be freed and their identity reused, so `is` tells a new one.
+        learnt = tuple(pool.credentials for pool in self._pools.values())
+        if len(learnt) != len(self._secrets_of) or any(
+            a is not b for a, b in zip(learnt, self._secrets_of, strict=True)
+        ):
             self._secrets = self._secrets.with_keys(c.secret for p in self._pools.values() for c in p.credentials)
             self._secrets_of = learnt
         return self._secrets
