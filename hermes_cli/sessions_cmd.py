@@ -70,8 +70,7 @@ def list_cmd(
     """Stored sessions, the most recently active first."""
     with _store() as store:
         sessions = store.recent(limit=limit)
-        recorded = store.recorded_costs([s.id for s in sessions])
-        usage = store.usage_by_model([s.id for s in sessions])  # answers whose cost was not recorded
+        recorded, usage = store.costs([s.id for s in sessions])  # usage: answers recorded without a cost
     wiring = None
     if usage:  # the price list, only for those: loading it is most of what a listing would cost
         from hermes_cli.wiring import Wiring

@@ -240,28 +240,23 @@ class SessionStore:
             rows = conn.execute(f"SELECT {_columns()} FROM sessions s ORDER BY updated DESC LIMIT ?", (limit,))
             return [SessionInfo(*row) for row in rows]
 
-    def recorded_costs(self, session_ids: list[str]) -> dict[str, tuple[float, int, int]]:
-        """Per session, what its answers cost as recorded when given (superseded ones too: they were
-        paid for): the USD sum, how many answers had a price, how many had none."""
+    def costs(
+        self, session_ids: list[str]
+    ) -> tuple[dict[str, tuple[float, int, int]], dict[str, list[tuple[str, str, int, int, int]]]]:
+        """Per session, what its answers cost (superseded ones too: they were paid for), in one read:
+        as recorded when they were given (the USD sum, how many had a price, how many had none), and
+        the (provider, model, prompt, completion, cached prompt tokens) of those recorded without their
+        cost (before costs were kept, or copied by a fork), for pricing now."""
         if not session_ids:
-            return {}
+            return {}, {}
         marks = ",".join("?" * len(session_ids))
         with self._read() as conn:
-            rows = conn.execute(
+            recorded = conn.execute(
                 "SELECT session_id, coalesce(SUM(cost_usd), 0), COUNT(cost_usd), SUM(cost_usd IS NULL) FROM messages"
                 f" WHERE session_id IN ({marks}) AND cost_known = 1 GROUP BY session_id",
                 session_ids,
             ).fetchall()
-        return {sid: (float(usd), int(priced), int(unpriced)) for sid, usd, priced, unpriced in rows}
-
-    def usage_by_model(self, session_ids: list[str]) -> dict[str, list[tuple[str, str, int, int, int]]]:
-        """Per session, the (provider, model, prompt, completion, cached prompt tokens) of its answers
-        recorded without their cost (before costs were kept, or copied by a fork), for pricing now."""
-        if not session_ids:
-            return {}
-        marks = ",".join("?" * len(session_ids))
-        with self._read() as conn:
-            rows = conn.execute(
+            unrecorded = conn.execute(
                 "SELECT session_id, provider, model, SUM(prompt_tokens), SUM(completion_tokens),"
                 " SUM(coalesce(cached_tokens, 0)) FROM messages"
                 f" WHERE session_id IN ({marks}) AND prompt_tokens IS NOT NULL AND cost_known = 0"
@@ -269,11 +264,11 @@ class SessionStore:
                 session_ids,
             ).fetchall()
         usage: dict[str, list[tuple[str, str, int, int, int]]] = {}
-        for session_id, provider, model, prompt, completion, cached in rows:
+        for session_id, provider, model, prompt, completion, cached in unrecorded:
             usage.setdefault(session_id, []).append(
                 (provider or "", model or "", int(prompt or 0), int(completion or 0), int(cached or 0))
             )
-        return usage
+        return {sid: (float(usd), int(priced), int(unpriced)) for sid, usd, priced, unpriced in recorded}, usage
 
     def get(self, session_id: str) -> SessionInfo:
         with self._read() as conn:
