@@ -199,6 +199,10 @@ def _auth_entry_name(key: str, path: Path) -> str:
     return f"`hermes auth add` entry {fingerprint(key)} in {path}"
 
 
+def _item_name(where: str, item: int, _key: str) -> str:
+    return f"{where} (item {item})"
+
+
 def load_credentials(
     spec: ProviderSpec,
     *,
@@ -216,13 +220,15 @@ def load_credentials(
     seen: set[str] = set()
 
     def add(
-        secret: str, source: str, label: str, pinned: str | None = None, where: Callable[[], str] | None = None
+        secret: str, source: str, label: str, pinned: str | None = None, where: Callable[[str], str] | None = None
     ) -> None:
+        """`where(secret)` names the key's place, only for a bad one: with thousands of keys, every name
+        (or a partial made per key to name it) would cost."""
         secret = secret.strip()
         if not secret:
             return
-        if key_problem(secret):  # named only then: with thousands of keys, every name would cost
-            check_key(secret, spec.id, where() if where else source)
+        if key_problem(secret):
+            check_key(secret, spec.id, where(secret) if where else source)
         cred_id = fingerprint(secret)
         if cred_id in seen:
             return
@@ -236,30 +242,19 @@ def load_credentials(
     keys_env = spec.keys_env
     if env.get(keys_env):
         for i, key in enumerate(env[keys_env].split(","), 1):
-            add(key, f"env {keys_env}", f"{keys_env}#{i}", where=partial("env {} (item {})".format, keys_env, i))
+            add(key, f"env {keys_env}", f"{keys_env}#{i}", where=partial(_item_name, f"env {keys_env}", i))
     for i, key in enumerate(config.api_keys, 1):
-        add(key, "config", f"api_keys#{i}", where=partial("[providers.{}] api_keys (item {})".format, spec.id, i))
-    # `hermes auth add` may hold thousands of keys: add()'s work, inline (its entries are checked strings).
+        add(key, "config", f"api_keys#{i}", where=partial(_item_name, f"[providers.{spec.id}] api_keys", i))
+    auth_name = partial(_auth_entry_name, path=auth_store.path)  # one for all: auth add may hold thousands
     for entry in auth_store.entries(spec.id):
-        key = entry["key"].strip()
-        if not key:
-            continue
-        if key_problem(key):
-            check_key(key, spec.id, _auth_entry_name(key, auth_store.path))
-        cred_id = fingerprint(key)
-        if cred_id not in seen:
-            seen.add(cred_id)
-            found.append(
-                Credential(cred_id, spec.id, "auth", entry.get("label") or "added", key, entry.get("base_url") or None)
-            )
+        add(entry["key"], "auth", entry.get("label") or "added", entry.get("base_url") or None, where=auth_name)
     command = config.api_key_command
     if command and run_command:
-        cmd = command
-        secret = run_key_command(cmd, spec.id)
+        secret = run_key_command(command, spec.id)
         check_key(secret, spec.id, "the output of api_key_command")
-        cred_id = "cmd-" + fingerprint(cmd if isinstance(cmd, str) else "\0".join(cmd))
+        cred_id = "cmd-" + fingerprint(command if isinstance(command, str) else "\0".join(command))
         if fingerprint(secret) not in seen:
-            found.append(Credential(cred_id, spec.id, "api_key_command", "api_key_command", secret, None, cmd))
+            found.append(Credential(cred_id, spec.id, "api_key_command", "api_key_command", secret, None, command))
     if not found and not command and not spec.needs_key:
         found.append(Credential(ANONYMOUS, spec.id, "none needed", "no key", None))
     return tuple(found)
