@@ -47,10 +47,11 @@ def normalize_base_url(url: str, *, what: str) -> str:
             f"{what} {mask_url(url)!r} holds a user name or password.",
             hint="Put the key in api_keys, <ID>_API_KEY or `hermes auth add`, not in the URL.",
         )
-    if credential_params(url):
+    keys = credential_params(url)
+    if keys:
         # A key in the URL would escape the pool (no rotation) and be shown wherever the endpoint is.
         raise UsageError(
-            f"{what} {mask_url(url)!r} holds a key in its query ({', '.join(credential_params(url))}).",
+            f"{what} {mask_url(url)!r} holds a key in its query ({', '.join(keys)}).",
             hint="Put the key in api_keys, <ID>_API_KEY or `hermes auth add`, not in the URL.",
         )
     if parts.scheme not in ("http", "https") or not parts.netloc:

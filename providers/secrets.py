@@ -73,8 +73,7 @@ def url_password(url: str) -> str | None:
         return None
     if parts.password:
         return parts.password
-    found = [v for name, _, v in (p.partition("=") for p in parts.query.split("&")) if name == "password" and v]
-    return unquote_plus(found[0]) if found else None
+    return next((value for name, value in _query_params(parts.query) if name == "password" and value), None)
 
 
 def mask_url(url: str) -> str:
@@ -98,9 +97,13 @@ def mask_url(url: str) -> str:
 
 def credential_params(url: str) -> list[str]:
     """The names of the URL's query parameters that look like credentials (`?api_key=...`)."""
-    query = urlsplit(url).query
-    names = [unquote_plus(p.partition("=")[0]) for p in query.split("&") if p.partition("=")[2]] if query else []
-    return [n for n in names if _SECRET_PARAM.search(n)]
+    return [name for name, value in _query_params(urlsplit(url).query) if value and _SECRET_PARAM.search(name)]
+
+
+def _query_params(query: str) -> list[tuple[str, str]]:
+    """A query's (name, value) pairs, decoded."""
+    pairs = (param.partition("=") for param in query.split("&")) if query else ()
+    return [(unquote_plus(name), unquote_plus(value)) for name, _, value in pairs]
 
 
 def _mask_param(param: str) -> str:
