@@ -35,9 +35,16 @@ def make_home(root: Path, base_url: str, keys: list[str]) -> dict[str, str]:
         encoding="utf-8",
     )
     # As `hermes auth add` stores them: 10,000 keys are more than one environment variable may hold.
-    entries = [{"provider": "myplan", "key": k, "label": "added", "base_url": None} for k in keys]
+    table = {
+        "ids": [fingerprint(k) for k in keys],
+        "keys": keys,
+        "labels": [f"key{n}" for n in range(1, len(keys) + 1)],
+        "base_urls": [None] * len(keys),
+        "added": [int(time.time())] * len(keys),
+    }
     (root / "state").mkdir()
-    (root / "state" / "auth.json").write_text(json.dumps({"credentials": entries}), encoding="utf-8")
+    document = {"version": 2, "providers": {"myplan": table}}
+    (root / "state" / "auth.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
     store = SQLiteStateStore(root / "state" / "credentials.db")
     now = time.time()
     for key in keys:  # every key has state, as after a long life of rotation

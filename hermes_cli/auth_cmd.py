@@ -129,7 +129,7 @@ def add_cmd(
             raise UsageError(f"{provider} has no region {region!r}.", hint=f"Its regions: {known}.")
         pinned = spec.regions[region]
     key = _read_key(provider)
-    count = len(wiring.auth_store.entries(provider))
+    count = len(wiring.auth_store.keys(provider).ids)
     cred_id = wiring.auth_store.add(spec.id, key, label=label or f"key{count + 1}", base_url=pinned)
     info(f"added key {cred_id} to {spec.id}" + (f", pinned to {pinned}" if pinned else "") + ".")
 

@@ -236,4 +236,4 @@ def _builtin(wiring: Wiring) -> list[Tool]:
     from agent.tools.builtin import builtin_tools
 
     tools = wiring.settings.tools
-    return builtin_tools(command_env=wiring.child_env(), network=tools.network, sandbox=tools.sandbox)
+    return builtin_tools(command_env=wiring.child_env, network=tools.network, sandbox=tools.sandbox)

@@ -172,7 +172,7 @@ class Wiring:
     def _stored_key(self, spec: ProviderSpec) -> bool:
         """A key the user gave this provider by name: config's api_keys or api_key_command, or `auth add`."""
         if self._added is None:  # read auth.json once, not once per provider
-            self._added = {str(e["provider"]) for e in self.auth_store.entries()}
+            self._added = self.auth_store.providers()
         return self.settings.provider(spec.id).has_own_key or spec.id in self._added
 
     def _detect_provider(self) -> str | None:
@@ -351,7 +351,7 @@ class Wiring:
                 self.registry,
                 env=self.env,
                 providers=settings.providers.values(),
-                auth_keys=[str(e["key"]) for e in self.auth_store.entries()],
+                auth_keys=self.auth_store.secrets(),
                 state_url=settings.credentials.state,
                 mcp_envs=[t["env"] for t in settings.mcp_tables.values() if isinstance(t.get("env"), Mapping)],
             )
@@ -454,7 +454,7 @@ class Wiring:
 
         settings = self.settings
         tools = builtin_tools(
-            command_env=self.child_env(), network=settings.tools.network, sandbox=settings.tools.sandbox
+            command_env=self.child_env, network=settings.tools.network, sandbox=settings.tools.sandbox
         )
         servers = settings.mcp_servers()
         if servers:

@@ -20,7 +20,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from operator import itemgetter
+from typing import Any, cast
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from providers.provider_config import ProviderConfig
@@ -122,8 +123,8 @@ class Secrets:
 
     def with_keys(self, keys: Iterable[str | None]) -> Secrets:
         """Add keys learnt later (an api_key_command's output)."""
-        new = frozenset(k for k in keys if k and len(k) >= MIN_SECRET_LENGTH)
-        if new <= self.keys:
+        new = _long_enough(keys) - self.keys
+        if not new:
             return self
         return Secrets(self.keys | new, self.values | new, self.names)
 
@@ -132,7 +133,7 @@ class Secrets:
         return Literals(self.values)
 
     @cached_property
-    def _keys_finder(self) -> Literals:
+    def _keys_finder(self) -> Literals:  # only for a variable that pass_env names and that holds a secret
         return Literals(self.keys)
 
     def scrub(self, text: str) -> str:
@@ -155,14 +156,16 @@ class Secrets:
         """
         wanted = frozenset(pass_env)
         env: dict[str, str] = {}
-        keys, values = self._keys_finder, self._values_finder
+        values = self._values_finder  # one scan: every key is among the values
         for name, value in environ.items():
-            if name in self.names or keys.search(value):
+            if name in self.names:
                 continue
             named = name in wanted
+            if values.search(value) and (not named or self._keys_finder.search(value)):
+                continue
             if minimal and not named and name not in MINIMAL_ENV and not name.startswith("LC_"):
                 continue
-            if not named and (named_like_credential(name) or values.search(value)):
+            if not named and named_like_credential(name):
                 continue
             env[name] = value
         env.update(extra or {})
@@ -174,17 +177,28 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
     return Secrets(values=frozenset(s for s in secrets if s)).scrub(text)
 
 
+_PREFIX = itemgetter(slice(0, MIN_SECRET_LENGTH))  # a string's first characters, taken in C by map()
+
+
+def _long_enough(strings: Iterable[str | None]) -> frozenset[str]:
+    """The strings long enough to be secrets; in C passes when all are, as the thousands of a pool are."""
+    found = cast(frozenset[str], frozenset(strings) - {None})
+    if min(map(len, found), default=MIN_SECRET_LENGTH) >= MIN_SECRET_LENGTH:
+        return found
+    return frozenset(s for s in found if len(s) >= MIN_SECRET_LENGTH)
+
+
 class Literals:
     """Finds any of many literal strings in a text, the longest at the leftmost place, as a regex of
-    their alternation would; but built in time linear in their number (compiling that regex for a pool
+    their alternation would; but built in a few passes in C over them (compiling that regex for a pool
     of 10,000 keys takes a third of a second) and searching in time linear in the text's length."""
 
     def __init__(self, strings: Iterable[str]) -> None:
-        self._by_prefix: dict[str, list[str]] = {}  # every string of one prefix, longest first
-        for item in sorted({s for s in strings if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True):
-            self._by_prefix.setdefault(item[:MIN_SECRET_LENGTH], []).append(item)
+        self._items = _long_enough(strings)
+        self._prefixes = frozenset(map(_PREFIX, self._items))
+        self._lengths = sorted(set(map(len, self._items)), reverse=True)  # few: keys come in a few shapes
         # Only a place holding a string's first character can start one: the scan jumps between them.
-        firsts = "".join(sorted({p[0] for p in self._by_prefix}))
+        firsts = "".join(sorted({prefix[0] for prefix in self._prefixes}))
         self._starts = re.compile(f"[{re.escape(firsts)}]") if firsts else None
 
     def _find(self, text: str, pos: int) -> tuple[int, str] | None:
@@ -192,9 +206,10 @@ class Literals:
             return None
         while (m := self._starts.search(text, pos)) is not None:
             at = m.start()
-            for item in self._by_prefix.get(text[at : at + MIN_SECRET_LENGTH], ()):
-                if text.startswith(item, at):
-                    return at, item
+            if text[at : at + MIN_SECRET_LENGTH] in self._prefixes:
+                for length in self._lengths:
+                    if (item := text[at : at + length]) in self._items:
+                        return at, item
             pos = at + 1
         return None
 
@@ -242,7 +257,7 @@ def collect_secrets(
         if config.api_key_env:
             names.add(config.api_key_env)
             keys.update(_split_keys(env.get(config.api_key_env, "")))
-    keys.update(k.strip() for k in auth_keys)
+    keys.update(map(str.strip, auth_keys))
     for url in (env.get(STATE_URL_ENV), state_url):
         password = url_password(url) if url else None
         if password:
@@ -258,6 +273,4 @@ def collect_secrets(
             values.add(value)
     for server_env in mcp_envs:
         values.update(v for k, v in server_env.items() if isinstance(v, str) and looks_secret(str(k), v))
-    keys = {k for k in keys if len(k) >= MIN_SECRET_LENGTH}
-    values = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
-    return Secrets(frozenset(keys), frozenset(values), frozenset(names))
+    return Secrets(_long_enough(keys), _long_enough(values), frozenset(names))

@@ -51,7 +51,14 @@ _state_like = st.fixed_dictionaries(
     },
     optional={"cursors": st.dictionaries(st.sampled_from(["myplan", "x"]), _json, max_size=2) | _json},
 )
-_auth_like = st.fixed_dictionaries(
+_auth_columns = st.fixed_dictionaries(
+    {},
+    optional={
+        name: st.lists(st.sampled_from(["sk-fuzz-column-key-01", "", "0f40b72d", None, 1.5, True]), max_size=3) | _json
+        for name in ("ids", "keys", "labels", "base_urls", "added")
+    },
+)
+_auth_like = st.fixed_dictionaries(  # the first format: a list of entries
     {
         "credentials": st.lists(
             st.dictionaries(st.sampled_from(["provider", "key", "label", "base_url", "added"]), _json, max_size=5)
@@ -60,6 +67,12 @@ _auth_like = st.fixed_dictionaries(
         )
         | _json,
     }
+) | st.fixed_dictionaries(  # the second: per provider, one list per field
+    {"version": st.sampled_from([2, 2, 1, 3, "2"]) | _json},
+    optional={
+        "providers": st.dictionaries(st.sampled_from(["myplan", "other", ""]), _auth_columns | _json, max_size=2)
+        | _json
+    },
 )
 
 

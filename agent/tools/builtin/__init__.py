@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from agent.tools.base import Tool
 from agent.tools.builtin.clock import CurrentTime
@@ -12,12 +12,12 @@ from agent.tools.builtin.web import FetchUrl
 
 
 def builtin_tools(
-    *, command_env: Mapping[str, str] | None = None, network: bool = False, sandbox: bool = True
+    *, command_env: Callable[[], Mapping[str, str]] | None = None, network: bool = False, sandbox: bool = True
 ) -> list[Tool]:
     """One instance of each built-in tool, in a stable order (it is the order the model sees).
 
-    `command_env` is the environment of the commands the model runs (None: hermes's own, less the provider
-    keys); `network` gives sandboxed commands the network ([tools] network); `sandbox` False runs them
+    `command_env` gives the environment of a command the model runs, when it runs (None: hermes's own, less
+    the provider keys); `network` gives sandboxed commands the network ([tools] network); `sandbox` False runs them
     unconfined even where bubblewrap works ([tools] sandbox)."""
     return [
         ReadFile(),

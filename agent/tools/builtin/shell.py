@@ -8,7 +8,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -51,8 +51,17 @@ class RunCommand(BuiltinTool):
     )
     effect = Effect.EXEC
 
-    def __init__(self, *, env: Mapping[str, str] | None = None, network: bool = False, sandbox: bool = True) -> None:
-        self._env = env  # None: hermes's own environment less its secrets, taken at each call
+    def __init__(
+        self,
+        *,
+        env: Callable[[], Mapping[str, str]] | None = None,
+        network: bool = False,
+        sandbox: bool = True,
+    ) -> None:
+        # Called when a command runs, not before: the secret registry behind it reads every key of every
+        # pool, which an ask that runs no command should not pay for. None: hermes's own environment less
+        # anything secret-looking.
+        self._env = env
         self._network = network  # [tools] network: sandboxed commands have the network
         self._use_sandbox = sandbox  # [tools] sandbox: false runs commands unconfined even where bwrap works
         self._said_unsandboxed = False
@@ -150,8 +159,7 @@ class RunCommand(BuiltinTool):
         return workspace.resolve(args["cwd"]) if args.get("cwd") else workspace.root
 
     def _environment(self) -> dict[str, str]:
-        # Without one from the secret registry: this process's environment less anything secret-looking.
-        return dict(self._env) if self._env is not None else Secrets().child_env(os.environ)
+        return dict(self._env()) if self._env is not None else Secrets().child_env(os.environ)
 
     def _home(self) -> str:
         """Where `~` leads in the command's shell."""
