@@ -124,7 +124,7 @@ class RecoveringClient:
             else:
                 self.pool.record_success(cred)
                 return True
-            message = scrub(error.message, (c.secret for c in self.pool.credentials))
+            message = scrub(error.message, self.pool.credentials.secrets)
             attempt = replace(attempt, delivered=delivered)
             decision = self._decide(error, attempt)
             if decision.action is Action.REFRESH:
@@ -222,7 +222,7 @@ class RecoveringClient:
                 f"{self._where(cred)}: {message}",
                 status=e.status,
                 hint=hint,
-                body_excerpt=scrub(e.body_excerpt, (c.secret for c in self.pool.credentials)),
+                body_excerpt=scrub(e.body_excerpt, self.pool.credentials.secrets),
             )
         return type(e)(f"{self._where(cred)}: {message}", hint=e.hint or self._network_hint(e, cred))
 

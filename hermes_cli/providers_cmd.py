@@ -47,6 +47,7 @@ def provider_rows(
                 url, source = endpoint.url, endpoint.source
         except HermesError as e:
             url, source = ("(needs another API)", spec.other_api) if spec.other_api else ("(invalid)", e.message)
+        creds: Sequence[Credential]
         try:
             creds = wiring.credentials(spec, run_command=False)
             problem = None

@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from agent.sessions import SessionInfo
     from agent.tools.toolset import ToolSet
     from agent.transport import Transport
-    from providers.credentials import AuthStore, Credential
+    from providers.credentials import AuthStore, Credentials
     from providers.endpoint import Endpoint
     from providers.local_server import LocalServer, LocalServerManager
     from providers.pool import CredentialPool
@@ -83,7 +84,7 @@ class Wiring:
         self._store: StateStore | None = None
         self._local: LocalServer | None = None
         self._secrets: Secrets | None = None
-        self._secrets_of: tuple[tuple[Credential, ...], ...] = ()  # the pools' keys the registry has learnt
+        self._secrets_of: tuple[Credentials, ...] = ()  # the pools' keys the registry has learnt
         self._added: set[str] | None = None  # providers with keys from `hermes auth add`
 
     # -- files and settings ----------------------------------------------------------------------
@@ -361,7 +362,7 @@ class Wiring:
         if len(learnt) != len(self._secrets_of) or any(
             a is not b for a, b in zip(learnt, self._secrets_of, strict=True)
         ):
-            self._secrets = self._secrets.with_keys(c.secret for p in self._pools.values() for c in p.credentials)
+            self._secrets = self._secrets.with_keys(chain.from_iterable(creds.secrets for creds in learnt))
             self._secrets_of = learnt
         return self._secrets
 
@@ -372,7 +373,7 @@ class Wiring:
         """The environment of a process hermes starts: no secret but what `[tools] pass_env` names."""
         return self.secrets().child_env(self.env, pass_env=self.settings.tools.pass_env, extra=extra, minimal=minimal)
 
-    def credentials(self, spec: ProviderSpec, *, run_command: bool = True) -> tuple[Credential, ...]:
+    def credentials(self, spec: ProviderSpec, *, run_command: bool = True) -> Credentials:
         """Every key of one provider, in pool order (see providers/credentials.py)."""
         from providers.credentials import load_credentials
 
@@ -385,13 +386,15 @@ class Wiring:
         )
 
     def pool(self, provider_id: str) -> CredentialPool:
-        from providers.credentials import Credential
+        from providers.credentials import Credential, Credentials
         from providers.pool import CredentialPool
 
         if provider_id not in self._pools:
             spec = self.spec(provider_id)
             creds = (
-                (Credential("local", spec.id, "hermes local", "local server key", self.local_server().api_key),)
+                Credentials(
+                    [Credential("local", spec.id, "hermes local", "local server key", self.local_server().api_key)]
+                )
                 if spec.managed
                 else self.credentials(spec)
             )

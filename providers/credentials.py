@@ -13,11 +13,12 @@ import re
 import shlex
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from itertools import repeat
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 from providers.atomic import write_atomic
 from providers.errors import StorageError, UsageError
@@ -110,6 +111,7 @@ class AddedKeys(NamedTuple):
     added: tuple[float | None, ...] = ()  # when, in Unix seconds: whole ones parse five times faster
 
 
+_NO_KEYS = AddedKeys()
 _Row = tuple[str, str, str | None, str | None, float | None]  # one key of AddedKeys
 _COLUMNS = AddedKeys._fields
 _NONE = type(None)
@@ -198,7 +200,7 @@ class AuthStore:
 
     def secrets(self) -> list[str]:
         """Every key of every provider."""
-        return [key for added in self._read(strict=False).values() for key in added.keys]
+        return list(chain.from_iterable(added.keys for added in self._read(strict=False).values()))
 
     def add(self, provider: str, key: str, *, label: str, base_url: str | None) -> str:
         check_key(key, provider, "the key given")
@@ -222,7 +224,8 @@ class AuthStore:
 
     def _write(self, tables: dict[str, AddedKeys]) -> None:
         document = {"version": 2, "providers": {name: added._asdict() for name, added in tables.items()}}
-        write_atomic(self.path, json.dumps(document, indent=2).encode("utf-8"))
+        # Without indentation, which would put each of thousands of keys on a line: a third of the bytes to read.
+        write_atomic(self.path, json.dumps(document).encode("utf-8"))
 
 
 def _columns(provider: Any, table: Any) -> AddedKeys:
@@ -234,10 +237,20 @@ def _columns(provider: Any, table: Any) -> AddedKeys:
         column = table.get(name)
         if not isinstance(column, list) or (columns and len(column) != len(columns[0])):
             raise ValueError(f"the keys of provider {provider!r} are not {', '.join(_COLUMNS)} lists of one length")
-        if not set(map(type, column)) <= _COLUMN_TYPES[name] or (name in ("ids", "keys") and "" in column):
+        if not _of_types(column, _COLUMN_TYPES[name]) or (name in ("ids", "keys") and "" in column):
             raise ValueError(f"the {name} of provider {provider!r} are not all of the right type")
         columns.append(tuple(column))
     return AddedKeys(*columns)
+
+
+def _of_types(column: list[Any], types: frozenset[type]) -> bool:
+    if types == {str}:  # joined in C, which refuses anything else: ids and keys, thousands of them
+        try:
+            "".join(column)
+        except TypeError:
+            return False
+        return True
+    return set(map(type, column)) <= types
 
 
 def _first_format(entries: Any) -> dict[str, AddedKeys]:
@@ -277,9 +290,6 @@ def _valid_entry(entry: Any) -> bool:
     )
 
 
-_new_credential: Callable[[Iterable[Any]], Credential] = partial(tuple.__new__, Credential)  # every field, in order
-
-
 def _or(values: tuple[str | None, ...], default: str | None) -> list[str | None]:
     return [value or default for value in values]
 
@@ -292,6 +302,71 @@ def _item_name(where: str, item: int, _key: str) -> str:
     return f"{where} (item {item})"
 
 
+class Credentials(Sequence[Credential]):
+    """One provider's credentials in pool order. The keys of `hermes auth add` (thousands, maybe) stay the
+    store's columns, and a Credential of one is made when it is asked for: a request needs one key, and
+    `ids` and `secrets` (what selection and the secret registry need of them all) are made in C."""
+
+    def __init__(
+        self,
+        head: Sequence[Credential] = (),
+        stored: AddedKeys = _NO_KEYS,
+        tail: Sequence[Credential] = (),
+        *,
+        provider: str = "",
+    ) -> None:
+        self._head, self._stored, self._tail, self._provider = tuple(head), stored, tuple(tail), provider
+        self.ids: tuple[str, ...] = tuple(map(_ID, self._head)) + stored.ids + tuple(map(_ID, self._tail))
+        self.secrets: tuple[str | None, ...] = (
+            tuple(map(_SECRET, self._head)) + stored.keys + tuple(map(_SECRET, self._tail))
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def providers(self) -> set[str]:
+        """The providers these belong to (one, in a well-made pool)."""
+        return {
+            *map(_PROVIDER, self._head),
+            *map(_PROVIDER, self._tail),
+            *([self._provider] if self._stored.ids else []),
+        }
+
+    @overload
+    def __getitem__(self, index: int) -> Credential: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Credential, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Credential | tuple[Credential, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        i = index + len(self) if index < 0 else index
+        if not 0 <= i < len(self):
+            raise IndexError("credential index out of range")
+        if i < len(self._head):
+            return self._head[i]
+        i -= len(self._head)
+        stored = self._stored
+        if i < len(stored.ids):
+            label, pin = stored.labels[i] or "added", stored.base_urls[i] or None
+            return Credential(stored.ids[i], self._provider, "auth", label, stored.keys[i], pin)
+        return self._tail[i - len(stored.ids)]
+
+    def replaced(self, new: Credential) -> Credentials:
+        """These, with `new` in place of the credential of its id (a refresh: one with a command)."""
+
+        def swap(creds: tuple[Credential, ...]) -> tuple[Credential, ...]:
+            return tuple(new if c.id == new.id else c for c in creds)
+
+        return Credentials(swap(self._head), self._stored, swap(self._tail), provider=self._provider)
+
+
+_ID = attrgetter("id")
+_SECRET = attrgetter("secret")
+_PROVIDER = attrgetter("provider")
+
+
 def load_credentials(
     spec: ProviderSpec,
     *,
@@ -299,7 +374,7 @@ def load_credentials(
     config: ProviderConfig,
     auth_store: AuthStore,
     run_command: bool = True,
-) -> tuple[Credential, ...]:
+) -> Credentials:
     """Every key of one provider, in pool order: env, config, `hermes auth add`, api_key_command.
 
     The same key from two sources is one credential (the first source wins). `run_command=False`
@@ -339,32 +414,28 @@ def load_credentials(
     for i, key in enumerate(config.api_keys, 1):
         add(key, "config", f"api_keys#{i}", where=partial(_item_name, f"[providers.{spec.id}] api_keys", i))
     stored = auth_store.keys(spec.id)
-    if (
+    if not (
         seen.isdisjoint(stored.ids)
         and len(set(stored.ids)) == len(stored.ids)
         and _PRINTABLE_WORD.fullmatch("".join(stored.keys))
-    ):
-        # As `hermes auth add` keeps them (each key checked, one word, its id beside it), thousands at once:
-        # the tuples are made in C, as NamedTuple's own __new__ (Python code) would take four times as long.
-        labels = stored.labels if None not in stored.labels and "" not in stored.labels else _or(stored.labels, "added")
-        pins = stored.base_urls if "" not in stored.base_urls else _or(stored.base_urls, None)
-        rows = zip(stored.ids, repeat(spec.id), repeat("auth"), labels, stored.keys, pins, repeat(None))
-        found += map(_new_credential, rows)
-        seen.update(stored.ids)
-    else:  # edited by hand: one by one, to strip, name a bad key and drop a key given twice
+    ):  # edited by hand: one by one, to strip, name a bad key and drop a key given twice
         for cred_id, key, label, pin in zip(stored.ids, stored.keys, stored.labels, stored.base_urls, strict=True):
             named = partial(_auth_entry_name, cred_id, auth_store.path)
             add(key, "auth", label or "added", pin or None, where=named, cred_id=cred_id)
+        stored = AddedKeys()
+    # Else as `hermes auth add` keeps them (each key checked, one word, its id beside it): kept as they are.
+    seen.update(stored.ids)
+    tail: list[Credential] = []
     command = config.api_key_command
     if command and run_command:
         secret = run_key_command(command, spec.id)
         check_key(secret, spec.id, "the output of api_key_command")
         cred_id = "cmd-" + fingerprint(command if isinstance(command, str) else "\0".join(command))
         if fingerprint(secret) not in seen:
-            found.append(Credential(cred_id, spec.id, "api_key_command", "api_key_command", secret, None, command))
-    if not found and not command and not spec.needs_key:
+            tail.append(Credential(cred_id, spec.id, "api_key_command", "api_key_command", secret, None, command))
+    if not found and not stored.ids and not tail and not command and not spec.needs_key:
         found.append(Credential(ANONYMOUS, spec.id, "none needed", "no key", None))
-    return tuple(found)
+    return Credentials(found, stored, tail, provider=spec.id)
 
 
 def refreshed(cred: Credential, warn: Callable[[str], None]) -> Credential | None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from providers import selection
-from providers.credentials import Credential, refreshed
+from providers.credentials import Credential, Credentials, refreshed
 from providers.state import FRESH, CredentialState, StateStore
 
 
@@ -14,7 +14,7 @@ class CredentialPool:
     def __init__(
         self,
         provider_id: str,
-        credentials: tuple[Credential, ...],
+        credentials: Sequence[Credential],
         store: StateStore,
         *,
         strategy: str = "fill_first",
@@ -22,11 +22,12 @@ class CredentialPool:
         rng: random.Random | None = None,
         warn: Callable[[str], None] = lambda _: None,
     ) -> None:
-        foreign = [c.id for c in credentials if c.provider != provider_id]
-        if foreign:
+        creds = credentials if isinstance(credentials, Credentials) else Credentials(credentials)
+        if creds.providers() - {provider_id}:
+            foreign = [c.id for c in creds if c.provider != provider_id]
             raise ValueError(f"credentials {foreign} do not belong to provider {provider_id!r}")
         self.provider_id = provider_id
-        self.credentials = credentials
+        self.credentials = creds
         self.store = store
         self.strategy = strategy
         self.clock = clock
@@ -42,22 +43,23 @@ class CredentialPool:
 
     def select(self, exclude: frozenset[str] = frozenset()) -> Credential | None:
         """An available credential by the strategy; the state is read fresh to see other processes' 429s."""
-        states = self.states()
-        candidates = selection.available(self.credentials, states, self.clock(), exclude)
+        states, ids = self.states(), self.credentials.ids
+        candidates = selection.available(ids, states, self.clock(), exclude)
         if not candidates:
             return None
         cursor = self.store.next_cursor(self.provider_id) if self.strategy == "round_robin" else 0
-        return selection.choose(candidates, states, self.strategy, cursor=cursor, rng=self.rng)
+        chosen = selection.choose(candidates, ids, states, self.strategy, cursor=cursor, rng=self.rng)
+        return None if chosen is None else self.credentials[chosen]
 
     def has_available(self) -> bool:
-        return bool(selection.available(self.credentials, self.states(), self.clock(), frozenset()))
+        return bool(selection.available(self.credentials.ids, self.states(), self.clock(), frozenset()))
 
     def earliest_reset(self, exclude: frozenset[str] = frozenset()) -> float | None:
-        return selection.earliest_reset(self.credentials, self.states(), self.clock(), exclude)
+        return selection.earliest_reset(self.credentials.ids, self.states(), self.clock(), exclude)
 
     def all_exhausted(self) -> bool:
         states = self.states()
-        return all(states.get(c.id, FRESH).exhausted for c in self.credentials)
+        return all(states.get(cred_id, FRESH).exhausted for cred_id in self.credentials.ids)
 
     def record_success(self, cred: Credential) -> None:
         self.store.record_use(self.provider_id, cred.id, self.clock())
@@ -79,5 +81,5 @@ class CredentialPool:
         """A fresh key from the credential's command, replacing it in the pool; None if it cannot refresh."""
         new = refreshed(cred, self.warn)
         if new is not None:
-            self.credentials = tuple(new if c.id == cred.id else c for c in self.credentials)
+            self.credentials = self.credentials.replaced(new)
         return new

@@ -123,6 +123,9 @@ class Secrets:
 
     def with_keys(self, keys: Iterable[str | None]) -> Secrets:
         """Add keys learnt later (an api_key_command's output)."""
+        keys = tuple(keys)
+        if self.keys.issuperset(keys):  # the usual case, told in C without making a set of a pool's keys
+            return self
         new = _long_enough(keys) - self.keys
         if not new:
             return self
@@ -177,12 +180,13 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
     return Secrets(values=frozenset(s for s in secrets if s)).scrub(text)
 
 
-_PREFIX = itemgetter(slice(0, MIN_SECRET_LENGTH))  # a string's first characters, taken in C by map()
+_FIRST = itemgetter(0)  # a string's first character, taken in C by map()
 
 
 def _long_enough(strings: Iterable[str | None]) -> frozenset[str]:
     """The strings long enough to be secrets; in C passes when all are, as the thousands of a pool are."""
-    found = cast(frozenset[str], frozenset(strings) - {None})
+    given = frozenset(strings)
+    found = cast(frozenset[str], given - {None} if None in given else given)
     if min(map(len, found), default=MIN_SECRET_LENGTH) >= MIN_SECRET_LENGTH:
         return found
     return frozenset(s for s in found if len(s) >= MIN_SECRET_LENGTH)
@@ -191,14 +195,19 @@ def _long_enough(strings: Iterable[str | None]) -> frozenset[str]:
 class Literals:
     """Finds any of many literal strings in a text, the longest at the leftmost place, as a regex of
     their alternation would; but built in a few passes in C over them (compiling that regex for a pool
-    of 10,000 keys takes a third of a second) and searching in time linear in the text's length."""
+    of 10,000 keys takes a third of a second), and searching in time linear in the text's length times
+    the number of the strings' lengths (few: keys come in a few shapes)."""
 
     def __init__(self, strings: Iterable[str]) -> None:
-        self._items = _long_enough(strings)
-        self._prefixes = frozenset(map(_PREFIX, self._items))
-        self._lengths = sorted(set(map(len, self._items)), reverse=True)  # few: keys come in a few shapes
+        items = frozenset(strings)  # no copy of a frozenset: the registry's values are one
+        lengths = set(map(len, items))
+        if min(lengths, default=MIN_SECRET_LENGTH) < MIN_SECRET_LENGTH:
+            items = frozenset(s for s in items if len(s) >= MIN_SECRET_LENGTH)
+            lengths = {n for n in lengths if n >= MIN_SECRET_LENGTH}
+        self._items = items
+        self._lengths = sorted(lengths, reverse=True)
         # Only a place holding a string's first character can start one: the scan jumps between them.
-        firsts = "".join(sorted({prefix[0] for prefix in self._prefixes}))
+        firsts = "".join(sorted(set(map(_FIRST, items))))
         self._starts = re.compile(f"[{re.escape(firsts)}]") if firsts else None
 
     def _find(self, text: str, pos: int) -> tuple[int, str] | None:
@@ -206,10 +215,9 @@ class Literals:
             return None
         while (m := self._starts.search(text, pos)) is not None:
             at = m.start()
-            if text[at : at + MIN_SECRET_LENGTH] in self._prefixes:
-                for length in self._lengths:
-                    if (item := text[at : at + length]) in self._items:
-                        return at, item
+            for length in self._lengths:
+                if (item := text[at : at + length]) in self._items:
+                    return at, item
             pos = at + 1
         return None
 
@@ -257,7 +265,6 @@ def collect_secrets(
         if config.api_key_env:
             names.add(config.api_key_env)
             keys.update(_split_keys(env.get(config.api_key_env, "")))
-    keys.update(map(str.strip, auth_keys))
     for url in (env.get(STATE_URL_ENV), state_url):
         password = url_password(url) if url else None
         if password:
@@ -267,10 +274,11 @@ def collect_secrets(
         if name.endswith(("_API_KEY", "_API_KEYS")):
             names.add(name)
             keys.update(_split_keys(value))
-    values = keys | shareable
     for name, value in env.items():
         if looks_secret(name, value):
-            values.add(value)
+            shareable.add(value)
     for server_env in mcp_envs:
-        values.update(v for k, v in server_env.items() if isinstance(v, str) and looks_secret(str(k), v))
-    return Secrets(_long_enough(keys), _long_enough(values), frozenset(names))
+        shareable.update(v for k, v in server_env.items() if isinstance(v, str) and looks_secret(str(k), v))
+    # The keys of `hermes auth add` may be thousands: each set of them is made once, in C.
+    all_keys = _long_enough(map(str.strip, auth_keys)) | _long_enough(keys)
+    return Secrets(all_keys, all_keys | _long_enough(shareable), frozenset(names))

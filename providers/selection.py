@@ -5,43 +5,47 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from providers.credentials import Credential
 from providers.state import FRESH, OK, CredentialState
 
 
 def available(
-    credentials: Sequence[Credential], states: dict[str, CredentialState], now: float, exclude: frozenset[str]
-) -> list[Credential]:
+    ids: Sequence[str], states: dict[str, CredentialState], now: float, exclude: frozenset[str]
+) -> Sequence[int]:
+    """The places in the pool (of `ids`) of the credentials usable now."""
     unusable = exclude.union(cred_id for cred_id, s in states.items() if s.status(now) != OK)
-    return [c for c in credentials if c.id not in unusable]
+    if not unusable:  # the usual case: no list of a pool of thousands
+        return range(len(ids))
+    return [i for i, cred_id in enumerate(ids) if cred_id not in unusable]
 
 
 def choose(
-    candidates: Sequence[Credential],
+    candidates: Sequence[int],
+    ids: Sequence[str],
     states: dict[str, CredentialState],
     strategy: str,
     *,
     cursor: int = 0,
     rng: random.Random | None = None,
-) -> Credential | None:
+) -> int | None:
+    """The place of the credential to use, of the `candidates` (places of `ids`)."""
     if not candidates:
         return None
     if strategy == "round_robin":
         return candidates[cursor % len(candidates)]
     if strategy == "least_used":
-        return min(candidates, key=lambda c: states.get(c.id, FRESH).requests)
+        return min(candidates, key=lambda i: states.get(ids[i], FRESH).requests)
     if strategy == "random":
-        return (rng or random.Random()).choice(list(candidates))
+        return (rng or random.Random()).choice(candidates)
     return candidates[0]
 
 
 def earliest_reset(
-    credentials: Sequence[Credential], states: dict[str, CredentialState], now: float, exclude: frozenset[str]
+    ids: Sequence[str], states: dict[str, CredentialState], now: float, exclude: frozenset[str]
 ) -> float | None:
     """When the first cooling (not exhausted) credential becomes usable; None if none is cooling."""
     resets = [
-        states[c.id].cooldown_until
-        for c in credentials
-        if c.id not in exclude and c.id in states and not states[c.id].exhausted and states[c.id].cooldown_until > now
+        states[i].cooldown_until
+        for i in ids
+        if i not in exclude and i in states and not states[i].exhausted and states[i].cooldown_until > now
     ]
     return min(resets) if resets else None

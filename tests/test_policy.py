@@ -18,7 +18,7 @@ from agent.retry_policy import (
     when_none_available,
 )
 from providers import selection
-from providers.credentials import Credential, fingerprint
+from providers.credentials import AddedKeys, Credential, Credentials, fingerprint
 from providers.errors import ConnectError, HTTPStatusError, MalformedResponse, ProviderError, StreamInterrupted
 from providers.secrets import mask_key
 from providers.state import CredentialState
@@ -126,11 +126,13 @@ def test_strategies() -> None:
         "id1": CredentialState(requests=1),
         "id2": CredentialState(requests=3),
     }
-    assert selection.choose(cs, states, "fill_first") is cs[0]
-    assert [selection.choose(cs, states, "round_robin", cursor=i) for i in range(4)] == [cs[0], cs[1], cs[2], cs[0]]
-    assert selection.choose(cs, states, "least_used") is cs[1]
-    assert selection.choose(cs, states, "random", rng=random.Random(1)) in cs
-    assert selection.choose([], states, "fill_first") is None
+    ids = [c.id for c in cs]
+    every = selection.available(ids, states, NOW, frozenset())
+    assert selection.choose(every, ids, states, "fill_first") == 0
+    assert [selection.choose(every, ids, states, "round_robin", cursor=i) for i in range(4)] == [0, 1, 2, 0]
+    assert selection.choose(every, ids, states, "least_used") == 1
+    assert selection.choose(every, ids, states, "random", rng=random.Random(1)) in (0, 1, 2)
+    assert selection.choose([], ids, states, "fill_first") is None
 
 
 def test_available_skips_cooling_and_exhausted_and_earliest_reset() -> None:
@@ -140,9 +142,41 @@ def test_available_skips_cooling_and_exhausted_and_earliest_reset() -> None:
         "id1": CredentialState(exhausted="401 bad key", cooldown_until=NOW + 5),
         "id2": CredentialState(cooldown_until=NOW - 1),
     }
-    assert [c.id for c in selection.available(cs, states, NOW, frozenset())] == ["id2"]
+    ids = [c.id for c in cs]
+    assert list(selection.available(ids, states, NOW, frozenset())) == [2]
+    assert list(selection.available(ids, states, NOW, frozenset({"id2"}))) == []
     # The exhausted key's old cooldown must not count as a reset.
-    assert selection.earliest_reset(cs, states, NOW, frozenset()) == NOW + 50
+    assert selection.earliest_reset(ids, states, NOW, frozenset()) == NOW + 50
+
+
+def test_a_pools_stored_keys_are_made_credentials_only_when_asked_for_and_as_eagerly_made() -> None:
+    env = Credential(fingerprint("sk-env-key-0001"), "p", "env P_API_KEY", "P_API_KEY", "sk-env-key-0001")
+    keys = ("sk-stored-key-0001", "sk-stored-key-0002", "sk-stored-key-0003")
+    stored = AddedKeys(
+        ids=tuple(map(fingerprint, keys)),
+        keys=keys,
+        labels=("work", None, ""),
+        base_urls=(None, "https://eu.example/v1", ""),
+        added=(1, None, 3),
+    )
+    command = Credential("cmd-1", "p", "api_key_command", "api_key_command", "sk-cmd-key-0001", None, ("pass", "p"))
+    creds = Credentials([env], stored, [command], provider="p")
+    made = [
+        env,
+        Credential(stored.ids[0], "p", "auth", "work", keys[0], None),
+        Credential(stored.ids[1], "p", "auth", "added", keys[1], "https://eu.example/v1"),
+        Credential(stored.ids[2], "p", "auth", "added", keys[2], None),
+        command,
+    ]
+    assert list(creds) == made and len(creds) == 5
+    assert list(creds.ids) == [c.id for c in made] and list(creds.secrets) == [c.secret for c in made]
+    assert creds[-1] is command and creds[-5] == env and creds[1:3] == tuple(made[1:3])
+    for index in (5, -6):
+        with pytest.raises(IndexError):
+            creds[index]
+    assert creds.providers() == {"p"} and Credentials([env]).providers() == {"p"}
+    new = command._replace(secret="sk-cmd-key-0002")
+    assert list(creds.replaced(new)) == [*made[:4], new] and creds[-1] is command
 
 
 def test_masking_never_shows_a_whole_key() -> None:
