@@ -20,7 +20,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple, overload
 
-from providers.atomic import write_atomic
+from providers.atomic import locked, write_atomic
 from providers.errors import StorageError, UsageError
 from providers.provider_config import ProviderConfig
 from providers.registry import ProviderSpec
@@ -34,8 +34,8 @@ def fingerprint(secret: str) -> str:
 
 
 class Credential(NamedTuple):
-    """Immutable, like a frozen dataclass, but built three times faster: `hermes auth add` pools may
-    hold thousands of keys, and every `hermes ask` builds all of them."""
+    """Immutable, like a frozen dataclass, but built three times faster (listings make one for each of
+    thousands of keys)."""
 
     id: str
     provider: str
@@ -102,7 +102,7 @@ def run_key_command(command: str | Sequence[str], provider: str) -> str:
 
 class AddedKeys(NamedTuple):
     """One provider's keys from `hermes auth add`, in the order added, as columns: thousands of keys are
-    read as five lists several times faster than as as many objects."""
+    read as five lists several times faster than as that many objects."""
 
     ids: tuple[str, ...] = ()
     keys: tuple[str, ...] = ()
@@ -192,7 +192,7 @@ class AuthStore:
             return {}
 
     def keys(self, provider: str) -> AddedKeys:
-        return self._read(strict=False).get(provider, AddedKeys())
+        return self._read(strict=False).get(provider, _NO_KEYS)
 
     def providers(self) -> set[str]:
         """The providers that have keys here."""
@@ -204,22 +204,25 @@ class AuthStore:
 
     def add(self, provider: str, key: str, *, label: str, base_url: str | None) -> str:
         check_key(key, provider, "the key given")
-        tables = self._read(strict=True)
         cred_id = fingerprint(key)
-        old = tables.get(provider, AddedKeys())
-        if cred_id in old.ids:
-            raise UsageError(f"That key is already in the pool of {provider!r} (id {cred_id}).")
-        self._write({**tables, provider: _transposed([*_rows(old), (cred_id, key, label, base_url, int(time.time()))])})
+        with locked(self.path):  # another `hermes auth add` at the same time keeps its key too
+            tables = self._read(strict=True)
+            old = tables.get(provider, _NO_KEYS)
+            if cred_id in old.ids:
+                raise UsageError(f"That key is already in the pool of {provider!r} (id {cred_id}).")
+            row = (cred_id, key, label, base_url, int(time.time()))
+            self._write({**tables, provider: _transposed([*_rows(old), row])})
         return cred_id
 
     def remove(self, provider: str, cred_id: str) -> bool:
-        tables = self._read(strict=True)
-        old = tables.get(provider, AddedKeys())
-        kept = [row for row in _rows(old) if row[0] != cred_id]
-        if len(kept) == len(old.ids):
-            return False
-        rest = {name: added for name, added in tables.items() if name != provider}
-        self._write(rest | ({provider: _transposed(kept)} if kept else {}))
+        with locked(self.path):
+            tables = self._read(strict=True)
+            old = tables.get(provider, _NO_KEYS)
+            kept = [row for row in _rows(old) if row[0] != cred_id]
+            if len(kept) == len(old.ids):
+                return False
+            rest = {name: added for name, added in tables.items() if name != provider}
+            self._write(rest | ({provider: _transposed(kept)} if kept else {}))
         return True
 
     def _write(self, tables: dict[str, AddedKeys]) -> None:
@@ -288,10 +291,6 @@ def _valid_entry(entry: Any) -> bool:
         and (label is None or isinstance(label, str))
         and (base_url is None or isinstance(base_url, str))
     )
-
-
-def _or(values: tuple[str | None, ...], default: str | None) -> list[str | None]:
-    return [value or default for value in values]
 
 
 def _auth_entry_name(cred_id: str, path: Path, _key: str) -> str:
@@ -422,7 +421,7 @@ def load_credentials(
         for cred_id, key, label, pin in zip(stored.ids, stored.keys, stored.labels, stored.base_urls, strict=True):
             named = partial(_auth_entry_name, cred_id, auth_store.path)
             add(key, "auth", label or "added", pin or None, where=named, cred_id=cred_id)
-        stored = AddedKeys()
+        stored = _NO_KEYS
     # Else as `hermes auth add` keeps them (each key checked, one word, its id beside it): kept as they are.
     seen.update(stored.ids)
     tail: list[Credential] = []

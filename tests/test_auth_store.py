@@ -6,11 +6,14 @@ A file edited by hand is read key by key: a key is stripped, a key given twice i
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from providers.credentials import fingerprint
+from providers.credentials import AuthStore, fingerprint
 from providers.sqlite_state import SQLiteStateStore
 from tests.conftest import Hermes
 from tests.fakeserver import FakeServer
@@ -158,3 +161,26 @@ def test_a_file_of_an_unknown_shape_is_named_and_left_as_it_is(hermes: Hermes, f
         assert added.returncode == 2 and str(_auth_file(hermes)) in added.stderr, (shape, added.stderr)
         assert _auth_file(hermes).read_text(encoding="utf-8") == text
     assert set(fake.keys_seen()) == {K4}
+
+
+def test_processes_adding_keys_at_once_keep_every_key(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "auth.json"
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom providers.credentials import AuthStore\n"
+        "store = AuthStore(Path(sys.argv[1]))\n"
+        "for n in range(6):\n"
+        "    store.add('myplan', f'sk-concurrent-{sys.argv[2]}-{n:04d}', label=f'{sys.argv[2]}-{n}', base_url=None)\n"
+    )
+
+    def add_six(worker: int) -> subprocess.CompletedProcess[str]:
+        args = [sys.executable, "-c", script, str(path), f"w{worker}"]
+        return subprocess.run(args, capture_output=True, text=True, check=False)
+
+    with ThreadPoolExecutor(6) as pool:
+        done = list(pool.map(add_six, range(6)))
+    assert all(d.returncode == 0 for d in done), [d.stderr for d in done]
+    stored = AuthStore(path).keys("myplan")
+    assert sorted(stored.keys) == sorted(f"sk-concurrent-w{w}-{n:04d}" for w in range(6) for n in range(6))
+    assert list(stored.ids) == [fingerprint(k) for k in stored.keys]
+    removed = [AuthStore(path).remove("myplan", cred_id) for cred_id in stored.ids[:3]]
+    assert removed == [True] * 3 and len(AuthStore(path).keys("myplan").ids) == 33
