@@ -42,13 +42,13 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, fsync: bool = Tr
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path`'s lock file (`.<name>.lock` beside it, 0600) meanwhile, so that
-    two processes changing the file one after the other each keep the other's change. The kernel
-    releases the lock when the process ends, however it ends. An OSError names `path`."""
-    lock = path.with_name(f".{path.name}.lock")
+    """Hold an exclusive lock on the directory of `path` meanwhile, so that two processes changing the
+    file one after the other each keep the other's change. The directory, not a lock file: a change that
+    fails (a full disk) leaves the directory as it was. The kernel releases the lock when the process
+    ends, however it ends. An OSError names `path`."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as e:
         raise OSError(e.errno, e.strerror, str(path)) from None
     try:
