@@ -356,7 +356,7 @@ class Wiring:
                 state_url=settings.credentials.state,
                 mcp_envs=[t["env"] for t in settings.mcp_tables.values() if isinstance(t.get("env"), Mapping)],
             )
-        # Not on every scrub: a pool may hold thousands of keys. A refresh makes a pool's tuple anew; the
+        # Not on every scrub: a pool may hold thousands of keys. A refresh gives a pool new Credentials; the
         # ones held here cannot be freed and their identity reused, so `is` tells a new one.
         learnt = tuple(pool.credentials for pool in self._pools.values())
         if len(learnt) != len(self._secrets_of) or any(

@@ -432,7 +432,7 @@ def load_credentials(
         cred_id = "cmd-" + fingerprint(command if isinstance(command, str) else "\0".join(command))
         if fingerprint(secret) not in seen:
             tail.append(Credential(cred_id, spec.id, "api_key_command", "api_key_command", secret, None, command))
-    if not found and not stored.ids and not tail and not command and not spec.needs_key:
+    if not found and not stored.ids and not command and not spec.needs_key:
         found.append(Credential(ANONYMOUS, spec.id, "none needed", "no key", None))
     return Credentials(found, stored, tail, provider=spec.id)
 

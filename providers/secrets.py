@@ -177,7 +177,7 @@ class Secrets:
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
     """`text` with each of `secrets` masked: for a handful of keys at hand (one pool's)."""
-    return Secrets(values=frozenset(s for s in secrets if s)).scrub(text)
+    return Secrets(values=_long_enough(secrets)).scrub(text)
 
 
 _FIRST = itemgetter(0)  # a string's first character, taken in C by map()
@@ -199,13 +199,9 @@ class Literals:
     the number of the strings' lengths (few: keys come in a few shapes)."""
 
     def __init__(self, strings: Iterable[str]) -> None:
-        items = frozenset(strings)  # no copy of a frozenset: the registry's values are one
-        lengths = set(map(len, items))
-        if min(lengths, default=MIN_SECRET_LENGTH) < MIN_SECRET_LENGTH:
-            items = frozenset(s for s in items if len(s) >= MIN_SECRET_LENGTH)
-            lengths = {n for n in lengths if n >= MIN_SECRET_LENGTH}
+        items = _long_enough(strings)  # no copy of a frozenset of them: the registry's values are one
         self._items = items
-        self._lengths = sorted(lengths, reverse=True)
+        self._lengths = sorted(set(map(len, items)), reverse=True)
         # Only a place holding a string's first character can start one: the scan jumps between them.
         firsts = "".join(sorted(set(map(_FIRST, items))))
         self._starts = re.compile(f"[{re.escape(firsts)}]") if firsts else None
