@@ -218,6 +218,10 @@ def _keep_only(group: typer.Typer, name: str | None) -> bool:
     return bool(chosen)
 
 
+def _nothing() -> None:
+    """A listed command's stand-in: `hermes --help` shows it, and runs none."""
+
+
 def _register(argv: list[str]) -> None:
     """Give the app what this argv runs: `hermes ask` gets `ask` alone, `hermes sessions list` the
     sessions group with `list` alone; --help and completion get every command."""
@@ -232,8 +236,14 @@ def _register(argv: list[str]) -> None:
             return
         if first in GROUPS:
             app.registered_commands = []
-    # `hermes --help` lists each group by its help alone: an empty stand-in spares importing them all.
+    # `hermes --help` lists each command and group by its help alone: stand-ins without parameters spare
+    # building ask's and chat's options (typer evaluates each one's annotation) and importing every group.
     listing = first is None and not completing
+    if listing:
+        for info in app.registered_commands:
+            if info.callback is not None:
+                info.name = info.name or info.callback.__name__
+                info.help, info.callback = inspect.getdoc(info.callback), _nothing
     for name, (module, attr, help_text) in GROUPS.items():
         if first in GROUPS and name != first:
             continue
