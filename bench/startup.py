@@ -16,6 +16,8 @@ Against a loopback fake provider (tests.fakeserver), N runs each (default 10), m
    import time of `hermes_cli.app` (what every other command loads before its own work).
    `hermes --help` and `hermes sessions list`: goal <= 80 ms over `python -c pass`. The listing is timed
    on an empty store and on the sessions the asks above saved (each priced: the registry and catalogue).
+   For information, `import typer` and a bare two-command Typer app's `--help`: what the contract's Typer
+   costs on the machine before hermes does anything.
 3. `hermes providers` and `hermes models -p openrouter --catalog` wall time, with the catalogue's
    index built by the warm-up run.
 """
@@ -60,6 +62,15 @@ print()
 
 
 LEAN_PREFIX = 'import sys; sys.modules["httpx._main"] = None\n'  # what hermes_cli/__main__.py does
+
+# What any command line built with Typer pays before its own work: the floor under `hermes --help`.
+BARE_TYPER_APP = """\
+import typer
+app = typer.Typer(rich_markup_mode=None)
+app.command("one", help="The first.")(lambda: None)
+app.command("two", help="The second.")(lambda: None)
+app()
+"""
 
 
 def bench_env(home: str | Path | None, *, pycache: str | None = None, **extra: str) -> dict[str, str]:
@@ -120,15 +131,22 @@ def median_of(n: int, cmd: list[str], env: dict[str, str], *, expect: str | None
 
 
 def interleaved(
-    n: int, cmds: dict[str, list[str]], env: dict[str, str], expect: str
+    n: int,
+    cmds: dict[str, list[str]],
+    env: dict[str, str],
+    expect: str | None,
+    *,
+    envs: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, list[tuple[float, float]]]:
-    """Each round runs every command once, so a busy machine slows all of them alike."""
-    for cmd in cmds.values():
-        timed(cmd, env, expect=expect)  # warm-up
+    """Each round runs every command once, so a busy machine slows all of them alike. `envs`: a command's
+    own environment, where it is not `env`."""
+    envs = envs or {}
+    for name, cmd in cmds.items():
+        timed(cmd, envs.get(name, env), expect=expect)  # warm-up
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
     for _ in range(n):
         for name, cmd in cmds.items():
-            times[name].append(timed_cpu(cmd, env, expect=expect))
+            times[name].append(timed_cpu(cmd, envs.get(name, env), expect=expect))
     return times
 
 
@@ -188,16 +206,11 @@ def main() -> None:
                 "hermes ask --no-save hi": [*hermes, "ask", "--no-save", "hi"],
                 "raw httpx script": [py, "-c", RAW_SCRIPT, fake.base_url],
                 "raw, without httpx's CLI": [py, "-c", LEAN_PREFIX + RAW_SCRIPT, fake.base_url],
-                "hermes ask hi, proxy env": [
-                    "env",
-                    *(f"{k}={v}" for k, v in proxied.items() if k not in env),
-                    *hermes,
-                    "ask",
-                    "hi",
-                ],
+                "hermes ask hi, proxy env": [*hermes, "ask", "hi"],
             },
             env,
             ANSWER,
+            envs={"hermes ask hi, proxy env": proxied},
         )
         wall = {name: [w for w, _ in v] for name, v in times.items()}
         cpu = {name: [c for _, c in v] for name, v in times.items()}
@@ -228,12 +241,26 @@ def main() -> None:
             f"{'ok' if proxy_ratio <= PROXY_GOAL else 'MISSED'})\n"
         )
 
-        floor = median_of(n, [py, "-c", "pass"], env)
-        version = median_of(n, [*hermes, "--version"], env)
-        helptime = median_of(n, [*hermes, "--help"], env)
-        listing = median_of(n, [*hermes, "sessions", "list"], env)
         with tempfile.TemporaryDirectory() as empty:
-            empty_listing = median_of(n, [*hermes, "sessions", "list"], {**env, "HERMES_HOME": empty})
+            # Interleaved like the asks: this machine's speed drifts by a third within a minute.
+            start = interleaved(
+                n,
+                {
+                    "floor": [py, "-c", "pass"],
+                    "version": [*hermes, "--version"],
+                    "help": [*hermes, "--help"],
+                    "listing": [*hermes, "sessions", "list"],
+                    "empty listing": [*hermes, "sessions", "list"],
+                    "typer": [py, "-c", "import typer"],
+                    "typer app": [py, "-c", BARE_TYPER_APP, "--help"],
+                },
+                env,
+                None,
+                envs={"empty listing": {**env, "HERMES_HOME": empty}},
+            )
+        floor, version, helptime, listing, empty_listing, typer_alone, typer_app = (
+            statistics.median(w for w, _ in start[name]) for name in start
+        )
         saved = (
             len(
                 subprocess.run(
@@ -266,6 +293,11 @@ def main() -> None:
             f"   import hermes_cli.app    {a_total * 1000:7.1f} ms   (-X importtime, all modules; "
             f"hermes' own {a_own * 1000:.1f} ms)"
         )
+        for name, value in (("import typer", typer_alone), ("a bare Typer app's --help", typer_app)):
+            print(
+                f"   {name:<28} {value * 1000:7.1f} ms   wall, {(value - floor) * 1000:.0f} ms over the floor "
+                "(for information: what any Typer command costs here)"
+            )
 
         # The models.dev catalogue: the index is built on the first run (the warm-up), read after.
         providers = median_of(n, [*hermes, "providers"], env)
@@ -290,6 +322,11 @@ def main() -> None:
                 f"≤ {OVER_FLOOR_GOAL * 1000:.0f} ms",
             ),
             ("`hermes --version` imports", f"{v_total * 1000:.0f} ms", f"≤ {VERSION_IMPORT_GOAL * 1000:.0f} ms"),
+            (
+                "for information: `import typer` / a bare two-command Typer app's `--help`, over `python -c pass`",
+                f"{(typer_alone - floor) * 1000:.0f} / {(typer_app - floor) * 1000:.0f} ms",
+                "",
+            ),
         ]
         print(f"\nREADME rows (load {load:.1f}):")
         for what, measured, goal in rows:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from providers.catalogue import CatalogueModel
-from providers.provider_config import ModelOverride
+if TYPE_CHECKING:  # for annotations only: `Cost` is what `sessions list` needs, without the catalogue's import
+    from providers.catalogue import CatalogueModel
+    from providers.provider_config import ModelOverride
 
 DEFAULT_CONTEXT = 128_000
 # Request body fields hermes sets itself: a model's `extra_body` may not replace them.
