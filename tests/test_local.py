@@ -342,6 +342,10 @@ def say(child: pexpect.spawn, text: str) -> None:
     """Send a message and wait for the prompt that follows its answer."""
     child.sendline(text)
     child.expect_exact(text)  # the line editor's redraw of the accepted line, prompt included
+    # The line editor lets the line go (bracketed paste off) only once it is drawn for the last time: a
+    # prompt matched before that is one of the accepted line's redraws, and a ^D sent then would reach a
+    # terminal in cooked mode, as its end-of-file, which the next prompt never sees.
+    child.expect_exact("\x1b[?2004l")
     child.expect_exact(PROMPT)
 
 
