@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from hermes_cli.config import coerce_value, field_for, format_key, load_config, masked, parse_key, set_value
+from hermes_cli.output import info
 from hermes_cli.wiring import Wiring
 from providers.errors import UsageError
 
@@ -37,7 +38,7 @@ def show_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     """Print the config with secrets masked."""
     config = Wiring().document()
     if not config.data:
-        print(f"hermes: no settings in {config.path} (defaults apply).", file=sys.stderr)
+        info(f"no settings in {config.path} (defaults apply).")
         return
     data = masked(config.data)
     if json_:
@@ -56,7 +57,7 @@ def get_cmd(key: str) -> None:
     value = masked(config.data)
     for part in path:
         if not isinstance(value, dict) or part not in value:
-            print(f"hermes: {format_key(path)} is not set in {config.path}.", file=sys.stderr)
+            info(f"{format_key(path)} is not set in {config.path}.")
             raise typer.Exit(1)
         value = value[part]
     print(_show_value(value))
@@ -71,7 +72,7 @@ def set_cmd(key: str, value: str) -> None:
     set_value(wiring.paths.config_file, path, parsed)
     f = field_for(path)
     shown = _show_value(f.shown(parsed)) if f is not None else _show_value(parsed)
-    print(f"hermes: {format_key(path)} = {shown} in {wiring.paths.config_file}", file=sys.stderr)
+    info(f"{format_key(path)} = {shown} in {wiring.paths.config_file}")
 
 
 @config_app.command("edit")
@@ -89,4 +90,4 @@ def edit_cmd() -> None:
     except OSError as e:
         raise UsageError(f"Cannot start the editor {editor!r}: {e.strerror}.", hint="Set $EDITOR.") from None
     load_config(file)
-    print(f"hermes: {file} is valid.", file=sys.stderr)
+    info(f"{file} is valid.")

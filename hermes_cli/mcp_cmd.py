@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hermes_cli.output import print_json, print_table
+from hermes_cli.output import info, print_json, print_table
 from hermes_cli.wiring import Wiring
 from providers.errors import UsageError
 
@@ -66,11 +65,7 @@ def list_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
         print_json(found)
         return
     if not found:
-        print(
-            f"hermes: no MCP servers in {wiring.paths.config_file}; add one with "
-            "`hermes mcp add NAME -- COMMAND ARGS...`.",
-            file=sys.stderr,
-        )
+        info(f"no MCP servers in {wiring.paths.config_file}; add one with `hermes mcp add NAME -- COMMAND ARGS...`.")
         return
     import shlex
 
@@ -137,10 +132,9 @@ def add_cmd(
         doc["mcp"]["servers"][name] = table
 
     edit_document(wiring.paths.config_file, change)
-    print(
-        f"hermes: added MCP server {name!r} to {wiring.paths.config_file}; "
-        f"`hermes mcp test {name}` starts it and lists its tools.",
-        file=sys.stderr,
+    info(
+        f"added MCP server {name!r} to {wiring.paths.config_file}; "
+        f"`hermes mcp test {name}` starts it and lists its tools."
     )
 
 
@@ -165,7 +159,7 @@ def remove_cmd(name: NameArg) -> None:
             del doc["mcp"]
 
     edit_document(wiring.paths.config_file, change)
-    print(f"hermes: removed MCP server {name!r} from {wiring.paths.config_file}.", file=sys.stderr)
+    info(f"removed MCP server {name!r} from {wiring.paths.config_file}.")
 
 
 @mcp_app.command("test")
@@ -188,10 +182,8 @@ def test_cmd(name: NameArg, json_: Annotated[bool, typer.Option("--json", help="
     if json_:
         print_json({"name": name, "seconds": round(seconds, 3), "tools": [r.as_json() for r in found]})
         return
-    print(
-        f"hermes: MCP server {name!r} started and listed {len(found)} tool{'' if len(found) == 1 else 's'} "
-        f"in {seconds:.2f} s.",
-        file=sys.stderr,
+    info(
+        f"MCP server {name!r} started and listed {len(found)} tool{'' if len(found) == 1 else 's'} in {seconds:.2f} s."
     )
     print_table(
         ["TOOL", "ASKS", "HINTS", "DESCRIPTION"], [[r.name, r.asks, ", ".join(r.hints), r.summary] for r in found]
@@ -225,7 +217,7 @@ def run_tools(*, as_json: bool, no_mcp: bool = False) -> None:
         import shutil
 
         for problem in problems:
-            print(f"hermes: {problem} Its tools are not listed.", file=sys.stderr)
+            info(f"{problem} Its tools are not listed.")
         print("\n".join(line[2:] for line in table(found, shutil.get_terminal_size((100, 24)).columns)))
     finally:
         if mcp is not None:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from hermes_cli.output import info
 from providers.errors import UsageError
 
 if TYPE_CHECKING:
@@ -57,13 +58,13 @@ def run_rollback(session: str | None, count: int, *, yes: bool) -> None:
     else:
         session_id = latest_session(root)
         if session_id is None:
-            print("hermes: no file changes by tools are recorded, so there is nothing to roll back.", file=sys.stderr)
+            info("no file changes by tools are recorded, so there is nothing to roll back.")
             return
     checkpoints = Checkpoints(root)
     plan = checkpoints.plan(count, session_id)
     sys.stdout.write(checkpoints.diff(plan))
     for line in describe(plan, count):
-        print(f"hermes: {line}", file=sys.stderr)
+        info(line)
     if not [f for f in plan.files if not f.changed_since]:
         return
     if not yes:
@@ -72,9 +73,9 @@ def run_rollback(session: str | None, count: int, *, yes: bool) -> None:
                 "Nothing was restored: there is no terminal to confirm on.", hint="Pass -y to restore these files."
             )
         if not _confirm(input):
-            print("hermes: nothing was restored.", file=sys.stderr)
+            info("nothing was restored.")
             return
-    print(f"hermes: {restored_line(checkpoints.apply(plan), len(plan.turns))}", file=sys.stderr)
+    info(restored_line(checkpoints.apply(plan), len(plan.turns)))
 
 
 def rollback_in_chat(checkpoints: Checkpoints | None, arg: str, say: Callable[[str], None]) -> None:
