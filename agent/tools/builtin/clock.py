@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING
 
 from agent.tools.base import Arguments, BuiltinTool, Effect, ToolError, ToolResult, Workspace, object_schema
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 
 class CurrentTime(BuiltinTool):
@@ -34,6 +37,8 @@ class CurrentTime(BuiltinTool):
 
 
 def _zone(name: str) -> ZoneInfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only when a zone is asked for: not at every start
+
     if not name.strip():
         raise ToolError("timezone must be an IANA name such as 'Europe/Paris', or left out for local time.")
     try:
