@@ -15,13 +15,13 @@ try:
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 except ImportError:  # mcp 1.x
-    from mcp.server.fastmcp import FastMCP as MCPServer
-    from mcp.server.fastmcp.exceptions import ToolError
+    from mcp.server.fastmcp import FastMCP as MCPServer  # type: ignore[attr-defined, no-redef]  # mcp 1.x only
+    from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[import-not-found, no-redef]  # mcp 1.x only
 
 server = MCPServer("hermes-test")
 
 
-@server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True))  # type: ignore[call-arg]  # mcp 1.x takes only the camelCase names
 def add(a: int, b: int) -> int:
     """Add two integers."""
     return a + b
@@ -39,19 +39,19 @@ def fail(message: str) -> str:
     raise ToolError(message)  # an anticipated failure: its message reaches the client
 
 
-@server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True))  # type: ignore[call-arg]  # mcp 1.x takes only the camelCase names
 def env_value(name: str) -> str:
     """The value of an environment variable of the server, or "<unset>"."""
     return os.environ.get(name, "<unset>")
 
 
-@server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True))  # type: ignore[call-arg]  # mcp 1.x takes only the camelCase names
 def get_env() -> str:
     """The server's whole environment, one NAME=value a line (as server-everything's get-env does)."""
     return "\n".join(f"{k}={v}" for k, v in sorted(os.environ.items()))
 
 
-@server.tool(annotations=ToolAnnotations(destructiveHint=True, openWorldHint=True))
+@server.tool(annotations=ToolAnnotations(destructiveHint=True, openWorldHint=True))  # type: ignore[call-arg]  # mcp 1.x takes only the camelCase names
 def wipe(target: str) -> str:
     """Pretends to delete the target."""
     return f"wiped {target}"

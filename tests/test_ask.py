@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
 
@@ -54,14 +55,14 @@ def no_secret(*texts: str) -> None:
             assert secret not in text
 
 
-def assert_failed(result, code: int, *needles: str) -> str:  # type: ignore[no-untyped-def]
+def assert_failed(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
     """Exit `code`, nothing on stdout, a short plain message on stderr naming what failed."""
     assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
     assert result.stdout == ""
     return assert_stderr(result, *needles)
 
 
-def assert_stderr(result, *needles: str) -> str:  # type: ignore[no-untyped-def]
+def assert_stderr(result: subprocess.CompletedProcess[str], *needles: str) -> str:
     stderr = result.stderr
     assert "Traceback" not in stderr
     assert not ANSI.search(stderr)

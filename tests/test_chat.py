@@ -8,7 +8,7 @@ import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pexpect
 import pytest
@@ -53,7 +53,7 @@ class Session:
 
     def expect(self, text: str) -> str:
         """Wait for `text`; returns the output before it (answering cursor-position queries on the way)."""
-        seen = ""
+        seen: str = ""
         while True:
             i = self.child.expect_exact([CPR_REQUEST, text] if self.cpr else [text])
             seen += self.child.before
@@ -74,7 +74,7 @@ class Session:
         self.child.sendeof()
         self.child.expect(pexpect.EOF)
         self.child.close()
-        return self.child.exitstatus
+        return cast(int, self.child.exitstatus)
 
 
 @pytest.fixture

@@ -7,11 +7,13 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 import httpx
 import openai
 import pytest
 from httpx_sse import connect_sse
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.fakeserver import (
     CutStream,
@@ -27,7 +29,7 @@ from tests.fakeserver import (
     ToolCalls,
 )
 
-MESSAGES = [{"role": "user", "content": "hi"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture
@@ -70,7 +72,7 @@ def test_addresses() -> None:
 
 
 def test_default_reply_non_stream_sdk(srv: FakeServer) -> None:
-    completion = sdk(srv).chat.completions.create(model="model-a", messages=MESSAGES)  # type: ignore[arg-type]
+    completion = sdk(srv).chat.completions.create(model="model-a", messages=MESSAGES)
     assert completion.choices[0].message.content == "Hello from fake"
     assert completion.choices[0].message.role == "assistant"
     assert completion.choices[0].finish_reason == "stop"
@@ -85,7 +87,7 @@ def test_stream_reply_with_usage_sdk(srv: FakeServer) -> None:
     srv.script(Reply(text, usage=(7, 3), model="served-model"))
     stream = sdk(srv).chat.completions.create(
         model="model-a",
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -104,7 +106,7 @@ def test_stream_reply_with_usage_sdk(srv: FakeServer) -> None:
 
 def test_stream_without_include_usage_has_no_usage_chunk(srv: FakeServer) -> None:
     srv.script(Reply(chunks=["a", "b", "c"], finish_reason="length"))
-    chunks = list(sdk(srv).chat.completions.create(model="m", messages=MESSAGES, stream=True))  # type: ignore[arg-type]
+    chunks = list(sdk(srv).chat.completions.create(model="m", messages=MESSAGES, stream=True))
     assert all(c.choices for c in chunks)
     assert [c.choices[0].delta.content for c in chunks] == ["a", "b", "c", None]
     assert chunks[-1].choices[0].finish_reason == "length"
@@ -163,7 +165,7 @@ def test_script_for_key_routing(srv: FakeServer) -> None:
     srv.always_for_key("k3", Status(503))
 
     def content(key: str) -> str:
-        return chat(srv, key).json()["choices"][0]["message"]["content"]
+        return cast(str, chat(srv, key).json()["choices"][0]["message"]["content"])
 
     assert content("k2") == "for k2"  # its own queue first
     assert content("k1") == "general 1"
@@ -173,7 +175,7 @@ def test_script_for_key_routing(srv: FakeServer) -> None:
     assert srv.keys_seen() == ["k2", "k1", "k2", "k3", "k1"]
 
     with pytest.raises(openai.InternalServerError):
-        sdk(srv, "k3").chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+        sdk(srv, "k3").chat.completions.create(model="m", messages=MESSAGES)
 
 
 # -- tool calls --------------------------------------------------------------
@@ -185,7 +187,7 @@ def test_tool_calls_stream_sdk(srv: FakeServer) -> None:
             [("read_file", {"path": "/tmp/x.txt", "limit": 10}), ("run", "{not json")],
         )
     )
-    stream = sdk(srv).chat.completions.create(model="m", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+    stream = sdk(srv).chat.completions.create(model="m", messages=MESSAGES, stream=True)
     calls: dict[int, dict[str, str]] = {}
     finish = None
     fragments = 0
@@ -211,7 +213,7 @@ def test_tool_calls_stream_sdk(srv: FakeServer) -> None:
 
 def test_tool_calls_non_stream_sdk(srv: FakeServer) -> None:
     srv.script(ToolCalls([("search", {"q": "fox"})], text="Let me look."))
-    completion = sdk(srv).chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+    completion = sdk(srv).chat.completions.create(model="m", messages=MESSAGES)
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.content == "Let me look."
@@ -225,7 +227,7 @@ def test_tool_calls_non_stream_sdk(srv: FakeServer) -> None:
 
 def test_tool_calls_stream_with_text(srv: FakeServer) -> None:
     srv.script(ToolCalls([("noop", {})], text="Thinking about it"))
-    chunks = list(sdk(srv).chat.completions.create(model="m", messages=MESSAGES, stream=True))  # type: ignore[arg-type]
+    chunks = list(sdk(srv).chat.completions.create(model="m", messages=MESSAGES, stream=True))
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert text == "Thinking about it"
     names = [
@@ -240,7 +242,7 @@ def test_tool_calls_stream_with_text(srv: FakeServer) -> None:
 def test_rate_limit_sdk_sees_retry_after(srv: FakeServer) -> None:
     srv.script(RateLimit(retry_after=7, retry_after_ms=6500))
     with pytest.raises(openai.RateLimitError) as info:
-        sdk(srv).chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+        sdk(srv).chat.completions.create(model="m", messages=MESSAGES)
     assert info.value.status_code == 429
     assert info.value.response.headers["retry-after"] == "7"
     assert info.value.response.headers["retry-after-ms"] == "6500"
@@ -289,7 +291,7 @@ def test_not_found(srv: FakeServer) -> None:
     assert (response.status_code, response.text) == (404, "404 page not found")
     with pytest.raises(openai.NotFoundError):
         srv.script(NotFound())
-        sdk(srv).chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+        sdk(srv).chat.completions.create(model="m", messages=MESSAGES)
 
 
 def test_html_and_invalid_json(srv: FakeServer) -> None:
@@ -309,7 +311,7 @@ def test_html_and_invalid_json(srv: FakeServer) -> None:
 
 def test_cut_stream_sdk_raises(srv: FakeServer) -> None:
     srv.script(CutStream("partial answer that never ends", after=2))
-    stream = sdk(srv).chat.completions.create(model="m", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+    stream = sdk(srv).chat.completions.create(model="m", messages=MESSAGES, stream=True)
     received = []
     with pytest.raises((httpx.HTTPError, openai.APIError)):
         for chunk in stream:
@@ -319,7 +321,7 @@ def test_cut_stream_sdk_raises(srv: FakeServer) -> None:
 
 def test_cut_stream_httpx_raises(srv: FakeServer) -> None:
     srv.script(CutStream(), CutStream())
-    lines = []
+    lines: list[str] = []
     with (
         pytest.raises(httpx.RemoteProtocolError),
         httpx.stream(
@@ -349,7 +351,7 @@ def test_hang_triggers_client_timeout(srv: FakeServer) -> None:
     assert srv.log[-1].status == 0
     srv.script(Hang(30))
     with pytest.raises(openai.APITimeoutError):
-        sdk(srv, timeout=0.3).chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+        sdk(srv, timeout=0.3).chat.completions.create(model="m", messages=MESSAGES)
 
 
 def test_stop_is_fast_with_hanging_request() -> None:
@@ -382,12 +384,12 @@ def test_stop_is_fast_with_hanging_request() -> None:
 def test_require_key(srv: FakeServer) -> None:
     srv.require_key = {"good"}
     with pytest.raises(openai.AuthenticationError) as info:
-        sdk(srv, "bad").chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+        sdk(srv, "bad").chat.completions.create(model="m", messages=MESSAGES)
     assert info.value.body == {"message": "Invalid API Key", "type": "authentication_error", "code": 401}
     assert chat(srv, key=None).status_code == 401
     assert httpx.get(f"{srv.base_url}/models").status_code == 401
     srv.script(Reply("welcome"))
-    completion = sdk(srv, "good").chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+    completion = sdk(srv, "good").chat.completions.create(model="m", messages=MESSAGES)
     assert completion.choices[0].message.content == "welcome"
     assert [(r.key, r.status) for r in srv.requests()] == [("bad", 401), (None, 401), ("good", 200)]
 
@@ -419,7 +421,7 @@ def test_other_chat_path_prefix(srv: FakeServer) -> None:
 def test_log_fields(srv: FakeServer) -> None:
     srv.script(Status(418))
     with pytest.raises(openai.APIStatusError):
-        sdk(srv, "secret-key").chat.completions.create(model="model-b", messages=MESSAGES)  # type: ignore[arg-type]
+        sdk(srv, "secret-key").chat.completions.create(model="model-b", messages=MESSAGES)
     httpx.get(f"{srv.base_url}/models?limit=3")
     httpx.post(f"{srv.url}/elsewhere", content=b"not json", headers={"X-Custom": "Yes"})
 
@@ -453,7 +455,7 @@ def test_two_servers_log_separately() -> None:
         b.always(Reply("from b"))
 
         def ask(server: FakeServer, key: str) -> str | None:
-            completion = sdk(server, key).chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+            completion = sdk(server, key).chat.completions.create(model="m", messages=MESSAGES)
             return completion.choices[0].message.content
 
         assert ask(a, "ka") == "from a"

@@ -95,7 +95,7 @@ def turn(agent: Agent, text: str) -> tuple[str, list[str]]:
         if isinstance(event, Notice):
             notices.append(event.text)
         elif hasattr(event, "text"):
-            answer.append(event.text)  # type: ignore[union-attr]
+            answer.append(event.text)
     return "".join(answer), notices
 
 
@@ -119,7 +119,7 @@ def test_back_on_the_primary_once_its_key_resets(tmp_path: Path, fake: FakeServe
     assert [r.key for r in a.requests()] == [PK, PK]
     assert [r.key for r in b.requests()] == [BK, BK]
     # The whole conversation travelled: the primary got the turns the backup answered.
-    assert [m["content"] for m in a.requests()[-1].body["messages"]] == [  # type: ignore[index]
+    assert [m["content"] for m in a.requests()[-1].body["messages"]] == [
         "one",
         "backup",
         "two",

@@ -247,7 +247,7 @@ def test_a_tool_that_raises_anything_fails_the_call_not_the_session(workspace: W
         def run(self, args: Any, workspace: Workspace) -> ToolResult:
             raise OSError(36, "File name too long")
 
-    toolset = ToolSet([Broken()], workspace, ApprovalSettings(), max_iterations=10)  # type: ignore[list-item]
+    toolset = ToolSet([Broken()], workspace, ApprovalSettings(), max_iterations=10)
     prepared = toolset.prepare({"id": "1", "function": {"name": "broken", "arguments": "{}"}})
     result, _ = toolset.run(prepared)
     assert not result.ok and result.content == "Error: broken failed: File name too long."

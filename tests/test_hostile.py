@@ -66,7 +66,7 @@ def test_hostile_tool_arguments_become_a_tool_error_and_the_turn_goes_on(
     done = myplan.run("ask", "--yes", "hi", cwd=ws)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "I see.\n" and "Traceback" not in done.stderr
-    tool_message = next(m for m in fake.requests()[1].body["messages"] if m["role"] == "tool")
+    tool_message = next(m for m in fake.requests()[1].body["messages"] if m["role"] == "tool")  # type: ignore[index]  # a JSON body
     assert tool_message["content"].startswith("Error") or "Invalid arguments" in tool_message["content"]
     assert not (ws / "out.txt").exists()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 import time
+from typing import cast
 
 import pytest
 from rich.console import Console
@@ -171,7 +172,7 @@ def test_a_quote_stays_whole() -> None:
 def render_whole(text: str) -> str:
     console = Console(file=io.StringIO(), width=80, force_terminal=False, color_system=None)
     console.print(Markdown(text))
-    return console.file.getvalue()  # type: ignore[attr-defined]
+    return cast(io.StringIO, console.file).getvalue()
 
 
 def render_streamed(text: str, size: int) -> str:
@@ -180,7 +181,7 @@ def render_streamed(text: str, size: int) -> str:
     with MarkdownStream(console) as stream:
         for i in range(0, len(text), size):
             stream.feed(text[i : i + size])
-    return console.file.getvalue()  # type: ignore[attr-defined]
+    return cast(io.StringIO, console.file).getvalue()
 
 
 @pytest.mark.parametrize("size", [1, 5, 10_000])

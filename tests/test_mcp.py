@@ -9,12 +9,12 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from agent.tools.base import Effect, Tool, ToolError, Workspace
-from agent.tools.mcp import RESTARTS, McpServers, _make_tools, _result_text, _Server
+from agent.tools.mcp import RESTARTS, McpServers, McpTool, _make_tools, _result_text, _Server
 from agent.tools.mcp_config import ServerConfig, parse_servers
 from providers.errors import ConfigError, UsageError
 
@@ -55,8 +55,8 @@ def start_servers(
     return McpServers.start(parse_servers(table, startup_timeout=timeout, tool_timeout=call_timeout), **options)
 
 
-def by_name(servers: McpServers) -> dict[str, Tool]:
-    return {tool.name: tool for tool in servers.tools}
+def by_name(servers: McpServers) -> dict[str, McpTool]:
+    return {tool.name: cast(McpTool, tool) for tool in servers.tools}  # McpServers makes only McpTools
 
 
 @pytest.fixture(scope="module")

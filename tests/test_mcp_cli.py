@@ -39,12 +39,12 @@ def test_a_cached_server_is_started_only_when_its_tool_is_called(
     second = myplan.run("ask", "hi", cwd=tmp_path)
     assert (second.returncode, second.stdout.strip()) == (0, "two"), second.stderr
     assert starts(started) == 1  # the cached list was offered; no process
-    offered = [t["function"]["name"] for t in fake.requests()[1].body["tools"]]
+    offered = [t["function"]["name"] for t in fake.requests()[1].body["tools"]]  # type: ignore[index]  # a JSON body
     assert "add" in offered and "wipe" in offered
     third = myplan.run("ask", "2+3?", cwd=tmp_path)
     assert (third.returncode, third.stdout.strip()) == (0, "It is 5."), third.stderr
     assert starts(started) == 2  # the call started it
-    assert json.loads(fake.requests()[3].body["messages"][-1]["content"] or "null") == 5
+    assert json.loads(fake.requests()[3].body["messages"][-1]["content"] or "null") == 5  # type: ignore[index]  # a JSON body
     # A changed command is another server: listed afresh.
     with_server(myplan, "other", [sys.executable, str(SERVER)], f'env = {{ STARTED_FILE = "{started}" }}\n')
     fake.script(Reply("four"))
@@ -72,7 +72,7 @@ def test_a_broken_server_is_reported_once_and_the_answer_comes(
     assert (done.returncode, done.stdout.strip()) == (0, "Hello."), done.stderr
     assert done.stderr.count("MCP server 'broken' could not be started") == 1, done.stderr
     assert "Going on without its tools" in done.stderr and "Traceback" not in done.stderr
-    offered = {t["function"]["name"] for t in fake.requests()[0].body["tools"]}
+    offered = {t["function"]["name"] for t in fake.requests()[0].body["tools"]}  # type: ignore[index]  # a JSON body
     assert "add" in offered and "read_file" in offered  # the good server's and the built-in tools
     if "--chatty" in command:
         assert "not MCP on its stdout" in done.stderr
@@ -160,7 +160,7 @@ def test_an_unapproved_mcp_call_names_its_server_and_hints(myplan: Hermes, fake:
     assert done.returncode == 0, done.stderr
     assert "is a tool of MCP server 'calc'" in done.stderr and "destructive, open-world" in done.stderr
     assert "runs a program" not in done.stderr
-    tool = fake.requests()[1].body["messages"][-1]
+    tool = fake.requests()[1].body["messages"][-1]  # type: ignore[index]  # a JSON body
     assert "is a tool of MCP server 'calc'" in tool["content"] and "pass -y" in tool["content"]
 
 

@@ -49,7 +49,12 @@ HOST = {url: httpx.URL(url).host for url in (PLAN, PLAN_DEFAULT, EU, OTHER, TRAP
 K1, K2, K3 = "sk-plan-key-one-0001", "sk-plan-key-two-0002", "sk-plan-key-three-03"
 OTHER_KEY = "ok-other-key-0001"
 # config's defaults of the recovery settings, with a cooldown of its own to tell it from others
-DEFAULTS = {"max_wait_seconds": 10.0, "max_retries": 2, "default_cooldown": 45.0, "max_answer_seconds": 600.0}
+DEFAULTS: dict[str, Any] = {
+    "max_wait_seconds": 10.0,
+    "max_retries": 2,
+    "default_cooldown": 45.0,
+    "max_answer_seconds": 600.0,
+}
 BODY: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
 Answer = Callable[[httpx.Request], httpx.Response]

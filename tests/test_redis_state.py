@@ -24,7 +24,7 @@ from providers.pool import CredentialPool
 from providers.redis_state import RedisStateStore, open_redis_store
 from providers.secrets import mask_url
 from providers.sqlite_state import SQLiteStateStore
-from providers.state import COOLING, EXHAUSTED, OK
+from providers.state import COOLING, EXHAUSTED, OK, StateStore
 from tests.conftest import Hermes, clean_env
 from tests.fakeserver import FakeServer, RateLimit, Reply, Status
 from tests.redis_server import RedisServer, RedisServerMissing, free_port
@@ -73,7 +73,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
-def status(store: RedisStateStore, provider: str, cred_id: str) -> str:
+def status(store: StateStore, provider: str, cred_id: str) -> str:
     return store.read(provider)[cred_id].status(time.time())
 
 

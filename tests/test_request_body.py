@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from agent.agent import Agent
 from agent.conversation import Message
@@ -50,7 +51,7 @@ def sdk_request(
     if stream:
         chunks = client.chat.completions.create(
             model=model,
-            messages=messages or sdk_messages(),  # type: ignore[arg-type]
+            messages=cast(list[ChatCompletionMessageParam], messages or sdk_messages()),
             stream=True,
             stream_options={"include_usage": True},
             **extra,
@@ -58,7 +59,9 @@ def sdk_request(
         for _ in chunks:
             pass
     else:
-        client.chat.completions.create(model=model, messages=messages or sdk_messages(), **extra)  # type: ignore[arg-type]
+        client.chat.completions.create(
+            model=model, messages=cast(list[ChatCompletionMessageParam], messages or sdk_messages()), **extra
+        )
     client.close()
     requests = fake.requests()
     assert len(requests) == before + 1

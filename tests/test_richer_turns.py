@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import Hermes, terminal_lines
 from tests.fakeserver import FakeServer, Reply
@@ -75,18 +76,18 @@ def test_agents_md_of_a_parent_directory_reaches_the_system_message(
     result = myplan.run("ask", "-m", "myplan:model-a", "-s", "Be kind.", "hi", cwd=work)
     assert result.returncode == 0, result.stderr
     assert "using ../../AGENTS.md" in result.stderr
-    system = fake.requests()[-1].body["messages"][0]
+    system = fake.requests()[-1].body["messages"][0]  # type: ignore[index]  # a JSON body
     assert system["role"] == "system"
     assert system["content"].startswith("Be kind.") and "Always answer in haiku." in system["content"]
     assert "never read" not in system["content"]
 
     result = myplan.run("ask", "-m", "myplan:model-a", "--no-project-context", "hi", cwd=work)
     assert result.returncode == 0 and "using" not in result.stderr
-    assert fake.requests()[-1].body["messages"][0]["role"] == "user"
+    assert fake.requests()[-1].body["messages"][0]["role"] == "user"  # type: ignore[index]  # a JSON body
 
     myplan.write_config(myplan.home.joinpath("config.toml").read_text() + "\n[agent]\nproject_context = false\n")
     assert myplan.run("ask", "-m", "myplan:model-a", "hi", cwd=work).returncode == 0
-    assert fake.requests()[-1].body["messages"][0]["role"] == "user"
+    assert fake.requests()[-1].body["messages"][0]["role"] == "user"  # type: ignore[index]  # a JSON body
     # Not part of the session's own prompt: a resume elsewhere does not carry it.
     assert (
         "haiku"
@@ -181,8 +182,8 @@ def vision(myplan: Hermes) -> None:
     myplan.write_config(myplan.home.joinpath("config.toml").read_text() + '\n[models."model-a"]\nvision = true\n')
 
 
-def user_content(fake: FakeServer) -> object:
-    return next(m for m in reversed(fake.requests()[-1].body["messages"]) if m["role"] == "user")["content"]
+def user_content(fake: FakeServer) -> Any:
+    return next(m for m in reversed(fake.requests()[-1].body["messages"]) if m["role"] == "user")["content"]  # type: ignore[index]  # a JSON body
 
 
 def test_a_text_and_an_image_attachment_reach_the_request(myplan: Hermes, fake: FakeServer, tmp_path: Path) -> None:
@@ -194,7 +195,7 @@ def test_a_text_and_an_image_attachment_reach_the_request(myplan: Hermes, fake: 
     fake.always(Reply("Seen."))
     result = myplan.run("ask", "-m", "myplan:model-a", "-a", "notes.txt", "what is in @shot.png?", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    text, image = user_content(fake)  # type: ignore[misc]
+    text, image = user_content(fake)
     assert text["type"] == "text" and "what is in @shot.png?" in text["text"]
     assert "notes.txt:\n```\nThe launch code is 4242.\n```" in text["text"]
     url = image["image_url"]["url"]
@@ -202,13 +203,13 @@ def test_a_text_and_an_image_attachment_reach_the_request(myplan: Hermes, fake: 
 
     piped = myplan.run("ask", "-m", "myplan:model-a", "-a", "-", "what is this?", input=PNG, cwd=tmp_path)
     assert piped.returncode == 0, piped.stderr
-    assert user_content(fake)[1]["image_url"]["url"].startswith("data:image/png;base64,")  # type: ignore[index]
+    assert user_content(fake)[1]["image_url"]["url"].startswith("data:image/png;base64,")
 
     # Stored once by content hash, named in the export, and sent again after a resume.
     exported = myplan.run("sessions", "export", json.loads(myplan.run("sessions", "list", "--json").stdout)[1]["id"])
     assert "`notes.txt` (text/plain)" in exported.stdout and "`shot.png` (image/png)" in exported.stdout
     assert myplan.run("ask", "-c", "and now?", cwd=tmp_path).returncode == 0
-    assert any(isinstance(m["content"], list) for m in fake.requests()[-1].body["messages"])
+    assert any(isinstance(m["content"], list) for m in fake.requests()[-1].body["messages"])  # type: ignore[index]  # a JSON body
 
 
 def test_a_text_attachment_without_images_stays_plain_text(myplan: Hermes, fake: FakeServer, tmp_path: Path) -> None:
@@ -269,7 +270,7 @@ def test_at_path_in_the_repl_attaches_and_history_names_it(myplan: Hermes, fake:
     child.expect_exact(PROMPT)
     child.sendeof()
     child.expect(pexpect.EOF)
-    assert "buy milk" in user_content(fake)  # type: ignore[operator]
+    assert "buy milk" in user_content(fake)
 
 
 # -- summarise instead of cut --------------------------------------------------------------------------------
@@ -293,6 +294,7 @@ def test_a_long_conversation_is_summarised_not_cut(myplan: Hermes, fake: FakeSer
     assert result.stdout == "Fourth answer.\n"
     assert "summarised 4 earlier messages" in result.stderr
     summary_request, final = fake.requests()[-2:]
+    assert summary_request.body is not None and final.body is not None
     assert summary_request.body["messages"][0]["content"].startswith("Summarise the conversation")
     assert "1 tell me more" in summary_request.body["messages"][1]["content"]
     assert "stream" not in summary_request.body and "tools" not in summary_request.body
@@ -338,6 +340,6 @@ def test_compress_on_demand_in_the_repl(myplan: Hermes, fake: FakeServer) -> Non
     chat.send("/history", until="summary: [Summary of the earlier conversation]")
     chat.send("question 4", until="a4")
     chat.leave()
-    sent = fake.requests()[-1].body["messages"]
+    sent = fake.requests()[-1].body["messages"]  # type: ignore[index]  # a JSON body
     assert [m["content"] for m in sent][1:] == ["question 2", "a2", "question 3", "a3", "question 4"]
     assert "SUMMARY: three questions." in sent[0]["content"]

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import pytest
 
@@ -26,10 +27,10 @@ def setup(hermes: Hermes, fake: FakeServer) -> None:
     hermes.env["MYPLAN_API_KEY"] = KEY
 
 
-def ask_json(hermes: Hermes, *args: str) -> dict:  # type: ignore[type-arg]
+def ask_json(hermes: Hermes, *args: str) -> dict[str, Any]:
     done = hermes.run("ask", "--json", *args)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return cast(dict[str, Any], json.loads(done.stdout))
 
 
 def test_continue_carries_the_previous_exchange(hermes: Hermes, fake: FakeServer) -> None:

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
+from typing import Any, cast
 
 from tests.conftest import Hermes
 from tests.fakeserver import FakeServer, Reply
 from tests.test_chat import Session, plain
 
 
-def user_and_answers(body: dict) -> list[str]:  # type: ignore[type-arg]
+def user_and_answers(body: dict[str, Any] | None) -> list[str]:
+    assert body is not None
     return [m["content"] for m in body["messages"] if m["role"] in ("user", "assistant")]
 
 
@@ -24,7 +26,7 @@ def show(hermes: Hermes, session_id: str = "") -> str:
 
 
 def latest_id(hermes: Hermes) -> str:
-    return json.loads(hermes.run("sessions", "list", "--json").stdout)[0]["id"]
+    return cast(str, json.loads(hermes.run("sessions", "list", "--json").stdout)[0]["id"])
 
 
 def test_undo_and_retry_are_saved_so_resume_carries_what_was_on_screen(myplan: Hermes, fake: FakeServer) -> None:
@@ -77,6 +79,7 @@ def test_system_model_switch_and_new_are_restored_as_on_screen(
     again.send("third", until="Other again.")
     again.leave()
     body = fake2.requests()[-1].body
+    assert body is not None
     assert body["messages"][0] == {"role": "system", "content": "Be terse."}
     assert user_and_answers(body) == ["first", "From myplan.", "second", "From other.", "third"]
     shown = show(myplan, first_session)

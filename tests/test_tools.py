@@ -32,7 +32,8 @@ def workspace(tmp_path: Path) -> Path:
     return ws
 
 
-def tool_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+def tool_messages(body: dict[str, Any] | None) -> list[dict[str, Any]]:
+    assert body is not None
     return [m for m in body["messages"] if m["role"] == "tool"]
 
 
@@ -66,6 +67,7 @@ def test_read_then_answer(myplan: Hermes, fake: FakeServer, workspace: Path, str
     assert result.stdout == "The code is 4242.\n"  # only the answer on stdout
     assert "read_file" in result.stderr
     first, second = fake.requests()
+    assert first.body is not None and second.body is not None
     assert "read_file" in [t["function"]["name"] for t in first.body["tools"]]
     assistant = second.body["messages"][1]
     assert assistant["role"] == "assistant" and assistant["tool_calls"][0]["function"]["name"] == "read_file"
@@ -174,7 +176,7 @@ def test_max_tool_iterations_is_respected(myplan: Hermes, fake: FakeServer, work
 def test_no_tools_sends_no_tools(myplan: Hermes, fake: FakeServer, workspace: Path) -> None:
     fake.script(Reply("Plain."))
     assert ask(myplan, workspace, "--no-tools", "Hi.").returncode == 0
-    assert "tools" not in fake.requests()[0].body
+    assert "tools" not in fake.requests()[0].body  # type: ignore[operator]  # a JSON body
 
 
 def test_tool_calls_are_stored_with_the_session(myplan: Hermes, fake: FakeServer, workspace: Path) -> None:
@@ -202,6 +204,7 @@ def test_an_mcp_tool_end_to_end(myplan: Hermes, fake: FakeServer, workspace: Pat
     result = ask(myplan, workspace, "2+3?")
     assert result.returncode == 0, result.stderr
     first, second = fake.requests()
+    assert first.body is not None
     assert "add" in [t["function"]["name"] for t in first.body["tools"]]
     (tool,) = tool_messages(second.body)
     assert tool["content"].strip() == "5"

@@ -121,7 +121,7 @@ def test_an_mcp_tool_that_returns_its_environment_holds_no_key(
     fake.script(ToolCalls([("get_env", {})]), Reply("Here is what I saw."))
     result = hermes.run("ask", "show me your environment", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    tool_result = next(m["content"] for m in fake.requests()[-1].body["messages"] if m["role"] == "tool")
+    tool_result = next(m["content"] for m in fake.requests()[-1].body["messages"] if m["role"] == "tool")  # type: ignore[index]  # a JSON body
     assert "PATH=" in tool_result  # the tool did run and return its environment
     assert "GITHUB_TOKEN" not in tool_result  # not named in pass_env: a credential-like variable stays home
     texts = [
@@ -146,7 +146,7 @@ def test_pass_env_hands_a_variable_to_mcp_servers_and_commands_but_the_model_see
     )
     result = hermes.run("ask", "-y", "go", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    results = [m["content"] for m in fake.requests()[-1].body["messages"] if m["role"] == "tool"]
+    results = [m["content"] for m in fake.requests()[-1].body["messages"] if m["role"] == "tool"]  # type: ignore[index]  # a JSON body
     assert f"GITHUB_TOKEN={mask_key(GITHUB_TOKEN)}" in results[0]  # passed on, but masked for the model
     assert "MYPLAN_API_KEY" not in results[0]  # a provider key is never passed, even when named
     assert f"token:{len(GITHUB_TOKEN)} key:0" in results[1]
@@ -167,7 +167,7 @@ def test_run_command_env_has_no_provider_key_or_state_password(
     fake.script(ToolCalls([("run_command", {"command": "env; echo END"})]), Reply("ok"))
     result = hermes.run("ask", "-y", "go", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    output = next(m["content"] for m in fake.requests()[-1].body["messages"] if m["role"] == "tool")
+    output = next(m["content"] for m in fake.requests()[-1].body["messages"] if m["role"] == "tool")  # type: ignore[index]  # a JSON body
     assert "END" in output and "PATH=" in output
     for name in [*OTHER_KEYS, "MYPLAN_API_KEY", "HERMES_STATE_URL", "GITHUB_TOKEN"]:
         assert f"{name}=" not in output
