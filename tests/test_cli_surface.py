@@ -65,8 +65,8 @@ def test_every_command_has_help_and_completion_offers_what_it_shows(env: dict[st
         assert shown.stdout.startswith(f"Usage: hermes {' '.join([*path, ''])}"), (path, shown.stdout[:200])
         options = _help_section(shown.stdout, "Options")
         assert "--help" in options, path
-        for offered in _complete(env, " ".join(["hermes", *path, "--"])):
-            assert re.search(rf"(^|[ ,]){re.escape(offered)}\b", options, re.M), (path, offered, options)
+        for option in _complete(env, " ".join(["hermes", *path, "--"])):
+            assert re.search(rf"(^|[ ,]){re.escape(option)}\b", options, re.M), (path, option, options)
         if path and path[0] in GROUPS and len(path) == 1:
             listed = re.findall(r"^  (\S+)", _help_section(shown.stdout, "Commands"), re.M)
             assert listed == _complete(env, f"hermes {path[0]} "), path
