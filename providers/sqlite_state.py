@@ -8,7 +8,9 @@ losing one, and a process killed mid-write leaves the last committed state.
 `credentials.json`, the state file of earlier versions, is merged in on first use (every cooldown and
 exhaustion kept, validated as that file always was) and moved aside to `credentials.json.migrated`.
 What the database holds is validated on read too: a row no working hermes writes is dropped with one
-warning, and when the file cannot be written the state is kept in memory for the rest of the process.
+warning; a file that is not a database, or is found damaged, is moved aside (`credentials.db.unreadable`)
+and started afresh; and when the file cannot be written the state is kept in memory for the rest of the
+process.
 """
 
 from __future__ import annotations
@@ -86,6 +88,12 @@ def _as_os_error(e: sqlite3.Error, path: Path) -> OSError:
     return OSError(errno.EIO, str(e), str(path))
 
 
+def _damaged(e: BaseException) -> bool:
+    """Whether SQLite found the file is not a database, or a damaged one."""
+    code = getattr(e, "sqlite_errorcode", 0) & 0xFF
+    return isinstance(e, sqlite3.DatabaseError) and code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT)
+
+
 def _limit() -> float:
     return time.time() + MAX_AHEAD_SECONDS
 
@@ -97,6 +105,7 @@ class SQLiteStateStore:
         self._warn = warn
         self._warned: set[str] = set()  # "read", "write", "legacy": each kind of trouble is told once
         self._db: sqlite3.Connection | None = None
+        self._inode = 0  # of the file `_db` was opened on: another process may have set it aside since
         self._memory = False  # set once the file could not be written
 
     def describe(self) -> str:
@@ -116,7 +125,11 @@ class SQLiteStateStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Opened by hand first: the file gets mode 0600 (SQLite gives the -wal and -shm files the same),
         # and a read-only disk or a directory in its place is an OSError naming the file.
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self._inode = os.fstat(fd).st_ino
+        finally:
+            os.close(fd)
         db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
         try:
             self._use_wal(db)
@@ -145,21 +158,35 @@ class SQLiteStateStore:
             try:
                 self._db = self._connect()
             except sqlite3.DatabaseError as e:
-                if getattr(e, "sqlite_errorcode", 0) & 0xFF not in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+                if not _damaged(e):
                     raise _as_os_error(e, self.path) from None
                 self._set_aside()
                 self._db = self._connect()
         return self._db
 
+    def _afresh(self) -> sqlite3.Connection:
+        """A new database in place of the damaged one `_db` is open on (found so mid-use, where `_conn`
+        finds it at opening). Another process that found the damage first has already set it aside:
+        then the file there is its new one, to be used rather than set aside again."""
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(self.path).st_ino == self._inode:
+                self._set_aside()
+        return self._conn()
+
     def _set_aside(self) -> None:
-        """A file that is not our database holds nothing that cannot be rebuilt: kept beside, started afresh."""
+        """A file that is not our database, or a damaged one, holds nothing that cannot be rebuilt: kept
+        beside, started afresh."""
         aside = self.path.with_name(self.path.name + ".unreadable")
         os.replace(self.path, aside)
         for suffix in ("-wal", "-shm"):
             Path(str(self.path) + suffix).unlink(missing_ok=True)
         self._warn_once(
             "read",
-            f"credential state {self.path} is not a database; it was moved to {aside} and "
+            f"credential state {self.path} is not a database or is damaged; it was moved to {aside} and "
             "started afresh. Your keys are not stored there and are unaffected.",
         )
 
@@ -281,7 +308,13 @@ class SQLiteStateStore:
             )
 
         try:
-            rows = query()
+            try:
+                rows = query()
+            except sqlite3.DatabaseError as e:
+                if self._memory or not _damaged(e):
+                    raise
+                self._afresh()
+                rows = query()
         except (OSError, sqlite3.Error) as e:
             problem = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             self._to_memory(problem)
@@ -302,7 +335,12 @@ class SQLiteStateStore:
         """Run `apply` in one write transaction; see the module for files that cannot be written."""
         try:
             db = self._conn()
-            return self._transaction(db, apply)
+            try:
+                return self._transaction(db, apply)
+            except sqlite3.DatabaseError as e:
+                if self._memory or not _damaged(e):
+                    raise
+                return self._transaction(self._afresh(), apply)
         except (OSError, sqlite3.Error) as e:
             error = e if isinstance(e, OSError) else _as_os_error(e, self.path)
             if strict and not self._memory:
@@ -319,7 +357,8 @@ class SQLiteStateStore:
         try:
             result = apply(db)
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite may have rolled back itself (a damaged file)
+                db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
         return result

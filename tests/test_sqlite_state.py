@@ -223,3 +223,76 @@ def test_a_read_only_state_dir_still_honours_the_cooldowns_stored_there(tmp_path
         pytest.skip(f"bwrap cannot make a mount namespace here: {done.stderr.strip()[:200]}")
     assert done.returncode == 0 and "kept in memory" in done.stderr, done.stderr
     assert done.stdout.split() == [COOLING, "1"]  # the stored cooldown, and this use counted
+
+
+def damaged_database(path: Path) -> None:
+    """A credentials.db whose header is sound but whose tables are not, as a failing disk leaves one:
+    it opens, and its first query finds the damage ("database disk image is malformed")."""
+    store = SQLiteStateStore(path)
+    for i in range(300):
+        store.record_use("myplan", f"id{i:04d}-{'x' * 40}", time.time(), error="e" * 100)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    with path.open("r+b") as f:
+        for page in range(1, path.stat().st_size // 4096):
+            f.seek(page * 4096)
+            f.write(b"\x0d" + b"\xff" * 7)  # every page after the first: a leaf header pointing nowhere
+    with pytest.raises(sqlite3.DatabaseError, match="malformed"):
+        sqlite3.connect(path).execute("SELECT count(*) FROM credential_state").fetchone()
+
+
+def test_a_damaged_database_is_set_aside_and_every_command_goes_on(myplan: Hermes, fake: FakeServer) -> None:
+    state = myplan.home / "state" / "credentials.db"
+    state.parent.mkdir(parents=True)
+    damaged_database(state)
+    damaged = state.read_bytes()
+    first = myplan.run("ask", "-m", "myplan:model-a", "hi")
+    assert first.returncode == 0 and first.stdout == "Hello from fake\n", first.stderr
+    assert "is damaged; it was moved to" in first.stderr and "internal error" not in first.stderr
+    assert (state.parent / "credentials.db.unreadable").read_bytes() == damaged  # kept, as it was
+    again = myplan.run("ask", "-m", "myplan:model-a", "hi")
+    assert again.returncode == 0 and again.stderr == ""
+    listed = json.loads(myplan.run("auth", "list", "myplan", "--json").stdout)["credentials"]
+    assert [c["requests"] for c in listed] == [2]  # both asks counted in the new file
+    assert myplan.run("auth", "reset").returncode == 0
+
+
+def test_processes_finding_the_same_damage_set_it_aside_once(tmp_path: Path) -> None:
+    """Two processes that opened the damaged file: the second to find the damage uses the file the first
+    started, rather than moving that one aside too."""
+    path = tmp_path / "credentials.db"
+    damaged_database(path)
+    first, second = SQLiteStateStore(path), SQLiteStateStore(path)
+    second._conn()  # opened, as at its first request, before the first process finds the damage
+    first.record_use("p", "a", time.time())
+    second.record_use("p", "a", time.time())
+    assert SQLiteStateStore(path).read("p")["a"].requests == 2
+    assert sorted(p.name for p in tmp_path.iterdir() if "unreadable" in p.name) == ["credentials.db.unreadable"]
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bwrap for a read-only mount")
+def test_a_damaged_database_that_cannot_be_set_aside_is_replaced_by_memory(tmp_path: Path) -> None:
+    """On a read-only disk the damaged file can be neither set aside nor copied: the state starts empty in
+    memory, and requests go on."""
+    state = tmp_path / "state"
+    state.mkdir()
+    damaged_database(state / "credentials.db")
+    script = (
+        "import sys, time\nfrom pathlib import Path\nfrom providers.sqlite_state import SQLiteStateStore\n"
+        "s = SQLiteStateStore(Path(sys.argv[1]), warn=lambda m: print(m, file=sys.stderr))\n"
+        "s.record_use('p', 'a', time.time())\n"
+        "print(s.read('p')['a'].requests, len(s.troubled('myplan', time.time())))\n"
+    )
+    jail = ["bwrap", "--bind", "/", "/", "--dev", "/dev", "--ro-bind", str(state), str(state)]
+    done = subprocess.run(
+        [*jail, sys.executable, "-c", script, str(state / "credentials.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if "Read-only file system" not in done.stderr and done.returncode != 0:
+        pytest.skip(f"bwrap cannot make a mount namespace here: {done.stderr.strip()[:200]}")
+    assert done.returncode == 0 and "kept in memory" in done.stderr, done.stderr
+    assert done.stdout.split() == ["1", "0"]
