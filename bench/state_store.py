@@ -8,6 +8,7 @@ the Redis store (a real loopback redis-server) and the file store, side by side 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import statistics
 import sys
@@ -65,7 +66,9 @@ def summary(times: list[float]) -> str:
 def figures(name: str, target: str) -> tuple[float, float]:
     """The medians, one process and a fleet, in seconds."""
     one = per_request(target, REQUESTS)
-    with ProcessPoolExecutor(PROCESSES) as pool:
+    # Spawned, not forked: a forked child inherits this process's SQLite connection (sqlite3 frees one only
+    # at a garbage collection), and closing it there can damage the database the others are using.
+    with ProcessPoolExecutor(PROCESSES, mp_context=multiprocessing.get_context("spawn")) as pool:
         runs = pool.map(per_request, [target] * PROCESSES, [REQUESTS] * PROCESSES)
         fleet = [t for run in runs for t in run]
     print(f"{name:5}  1 process:     {summary(one)}")
