@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -23,6 +22,7 @@ from providers.sqlite_state import SQLiteStateStore
 from providers.state import MAX_AHEAD_SECONDS
 from tests.conftest import Hermes, state_document
 from tests.fakeserver import FakeServer, Reply
+from tests.jail import jailed, needs_bwrap
 
 KEY = "sk-myplan-key-0001"  # the `myplan` fixture's key
 KEY_ID = fingerprint(KEY)
@@ -221,15 +221,6 @@ def test_a_corrupt_auth_json_is_named_by_every_command_and_never_overwritten(
 # -- 5. the machine refuses a file -------------------------------------------------------------------
 
 
-def _bwrap_works() -> bool:
-    if shutil.which("bwrap") is None:
-        return False
-    return subprocess.run(["bwrap", "--bind", "/", "/", "true"], capture_output=True).returncode == 0
-
-
-needs_bwrap = pytest.mark.skipif(not _bwrap_works(), reason="bwrap cannot make a mount namespace here")
-
-
 @needs_bwrap
 def test_a_full_disk_is_exit_2_with_one_line_and_no_file_changes(tmp_path: Path) -> None:
     disk = tmp_path / "disk"
@@ -244,26 +235,11 @@ def test_a_full_disk_is_exit_2_with_one_line_and_no_file_changes(tmp_path: Path)
         'cat "$HERMES_HOME/config.toml"; ls -A "$HERMES_HOME/state"\n'
     )
     home = disk / "home"
-    done = subprocess.run(
-        [
-            "bwrap",
-            "--bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--size",
-            str(64 * 1024),
-            "--tmpfs",
-            str(disk),
-            "bash",
-            "-c",
-            script,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = jailed(
+        ["bash", "-c", script],
+        small_disk=(disk, 64 * 1024),
         env={**os.environ, "HERMES_HOME": str(home), "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        timeout=120,
     )
     lines = done.stderr.strip().splitlines()
     assert done.stdout.count("rc=2") == 2, (done.stdout, done.stderr)
@@ -275,28 +251,11 @@ def test_a_full_disk_is_exit_2_with_one_line_and_no_file_changes(tmp_path: Path)
 @needs_bwrap
 def test_a_read_only_home_is_exit_2_and_ask_still_answers_without_saving(myplan: Hermes) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        home = str(myplan.home)
-        return subprocess.run(
-            [
-                "bwrap",
-                "--bind",
-                "/",
-                "/",
-                "--dev",
-                "/dev",
-                "--ro-bind",
-                home,
-                home,
-                sys.executable,
-                "-m",
-                "hermes_cli",
-                *args,
-            ],
-            input="sk-read-only-key-0001\n",
-            capture_output=True,
-            text=True,
-            timeout=60,
+        return jailed(
+            [sys.executable, "-m", "hermes_cli", *args],
+            read_only=[myplan.home],
             env=myplan.env,
+            input="sk-read-only-key-0001\n",
         )
 
     before = (myplan.home / "config.toml").read_text()

@@ -22,6 +22,7 @@ from agent.sessions import store as store_module
 from agent.sessions.export import export_session
 from agent.sessions.migrations import SCHEMA_VERSION
 from providers.errors import StorageError, UsageError
+from tests.jail import jailed, needs_bwrap
 
 ROUTE = {"provider": "openrouter", "model": "some/model", "base_url": "https://openrouter.ai/api/v1"}
 
@@ -345,15 +346,19 @@ def test_locked_database(store: SessionStore, db: Path) -> None:
     store.append(sid, Message("user", "now it works"))
 
 
+@needs_bwrap
 def test_unwritable_directory(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root ignores permissions")
-    tmp_path.chmod(0o500)
-    try:
-        with pytest.raises(StorageError, match="Cannot create"):
-            SessionStore(tmp_path / "data" / "sessions.db").recent()
-    finally:
-        tmp_path.chmod(0o700)
+    """A directory hermes may not write (read-only, so that root, as in CI, is refused too): a StorageError
+    naming what could not be created, not a crash."""
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom agent.sessions import SessionStore\n"
+        "from providers.errors import StorageError\n"
+        "try:\n    SessionStore(Path(sys.argv[1]) / 'data' / 'sessions.db').recent()\n"
+        "except StorageError as e:\n    print(e)\n"
+    )
+    done = jailed([sys.executable, "-c", script, str(tmp_path)], read_only=[tmp_path])
+    assert done.returncode == 0 and done.stdout.startswith("Cannot create"), (done.stdout, done.stderr)
+    assert str(tmp_path / "data") in done.stdout and not (tmp_path / "data").exists()
 
 
 def test_urls_are_stored_with_credentials_masked(store: SessionStore) -> None:

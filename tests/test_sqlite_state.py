@@ -5,7 +5,6 @@ earlier versions is migrated with every cooldown, exhaustion, counter and cursor
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -21,6 +20,7 @@ from providers.sqlite_state import SQLiteStateStore
 from providers.state import COOLING, EXHAUSTED, OK, CredentialState
 from tests.conftest import Hermes, state_document
 from tests.fakeserver import FakeServer
+from tests.jail import jailed, needs_bwrap
 
 K1, K2, K3 = "sk-migrate-key-0001", "sk-migrate-key-0002", "sk-migrate-key-0003"
 
@@ -186,7 +186,7 @@ def test_an_upgrade_keeps_the_pools_state_end_to_end(hermes: Hermes, fake: FakeS
     assert [(c["state"], c["requests"]) for c in listed] == [(OK, 7), (OK, 1), (OK, 41)]
 
 
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bwrap for a read-only mount")
+@needs_bwrap
 def test_a_read_only_state_dir_still_honours_the_cooldowns_stored_there(tmp_path: Path) -> None:
     """Where the database cannot be written (a read-only home), the state is kept in memory, starting from
     what the file holds: a key another process cooled down stays out of use."""
@@ -198,29 +198,7 @@ def test_a_read_only_state_dir_still_honours_the_cooldowns_stored_there(tmp_path
         "s.record_use('p', 'a', time.time())\n"
         "print(s.troubled('p', time.time())['a'].status(time.time()), s.read('p')['a'].requests)\n"
     )
-    done = subprocess.run(
-        [
-            "bwrap",
-            "--bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--ro-bind",
-            str(state),
-            str(state),
-            sys.executable,
-            "-c",
-            script,
-            str(state / "credentials.db"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if "Read-only file system" not in done.stderr and done.returncode != 0:
-        pytest.skip(f"bwrap cannot make a mount namespace here: {done.stderr.strip()[:200]}")
+    done = jailed([sys.executable, "-c", script, str(state / "credentials.db")], read_only=[state])
     assert done.returncode == 0 and "kept in memory" in done.stderr, done.stderr
     assert done.stdout.split() == [COOLING, "1"]  # the stored cooldown, and this use counted
 
@@ -271,7 +249,7 @@ def test_processes_finding_the_same_damage_set_it_aside_once(tmp_path: Path) -> 
     assert sorted(p.name for p in tmp_path.iterdir() if "unreadable" in p.name) == ["credentials.db.unreadable"]
 
 
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bwrap for a read-only mount")
+@needs_bwrap
 def test_a_damaged_database_that_cannot_be_set_aside_is_replaced_by_memory(tmp_path: Path) -> None:
     """On a read-only disk the damaged file can be neither set aside nor copied: the state starts empty in
     memory, and requests go on."""
@@ -284,15 +262,6 @@ def test_a_damaged_database_that_cannot_be_set_aside_is_replaced_by_memory(tmp_p
         "s.record_use('p', 'a', time.time())\n"
         "print(s.read('p')['a'].requests, len(s.troubled('myplan', time.time())))\n"
     )
-    jail = ["bwrap", "--bind", "/", "/", "--dev", "/dev", "--ro-bind", str(state), str(state)]
-    done = subprocess.run(
-        [*jail, sys.executable, "-c", script, str(state / "credentials.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if "Read-only file system" not in done.stderr and done.returncode != 0:
-        pytest.skip(f"bwrap cannot make a mount namespace here: {done.stderr.strip()[:200]}")
+    done = jailed([sys.executable, "-c", script, str(state / "credentials.db")], read_only=[state])
     assert done.returncode == 0 and "kept in memory" in done.stderr, done.stderr
     assert done.stdout.split() == ["1", "0"]
