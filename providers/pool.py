@@ -35,10 +35,8 @@ class CredentialPool:
         self.warn = warn  # what the user should hear (a key command that failed on refresh)
 
     def states(self) -> dict[str, CredentialState]:
-        """What selection needs, fresh from the store: every state for least_used (it counts requests),
-        otherwise only the unusable ones, so that a request's cost does not grow with the pool."""
-        if self.strategy == "least_used":
-            return self.store.read(self.provider_id)
+        """The states of the credentials unusable now, fresh from the store: only those, so that a request's
+        cost does not grow with the pool."""
         return self.store.troubled(self.provider_id, self.clock())
 
     def select(self, exclude: frozenset[str] = frozenset()) -> Credential | None:
@@ -48,7 +46,8 @@ class CredentialPool:
         if not candidates:
             return None
         cursor = self.store.next_cursor(self.provider_id) if self.strategy == "round_robin" else 0
-        chosen = selection.choose(candidates, ids, states, self.strategy, cursor=cursor, rng=self.rng)
+        counts = self.store.request_counts(self.provider_id) if self.strategy == "least_used" else {}
+        chosen = selection.choose(candidates, ids, self.strategy, cursor=cursor, counts=counts, rng=self.rng)
         return None if chosen is None else self.credentials[chosen]
 
     def has_available(self) -> bool:

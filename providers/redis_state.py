@@ -120,6 +120,9 @@ class RedisStateStore:
     def read(self, provider: str) -> dict[str, CredentialState]:
         return self._guard(lambda: self._read(provider), lambda: self.fallback.read(provider))
 
+    def request_counts(self, provider: str) -> dict[str, int]:
+        return {cred_id: s.requests for cred_id, s in self.read(provider).items() if s.requests}
+
     def troubled(self, provider: str, now: float) -> dict[str, CredentialState]:
         return {cred_id: s for cred_id, s in self.read(provider).items() if s.status(now) != OK}
 

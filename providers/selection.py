@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from providers.state import FRESH, OK, CredentialState
+from providers.state import OK, CredentialState
 
 
 def available(
@@ -21,19 +21,21 @@ def available(
 def choose(
     candidates: Sequence[int],
     ids: Sequence[str],
-    states: dict[str, CredentialState],
     strategy: str,
     *,
     cursor: int = 0,
+    counts: Mapping[str, int] | None = None,
     rng: random.Random | None = None,
 ) -> int | None:
-    """The place of the credential to use, of the `candidates` (places of `ids`)."""
+    """The place of the credential to use, of the `candidates` (places of `ids`); least_used takes the
+    requests each credential has served from `counts` (absent: none)."""
     if not candidates:
         return None
     if strategy == "round_robin":
         return candidates[cursor % len(candidates)]
     if strategy == "least_used":
-        return min(candidates, key=lambda i: states.get(ids[i], FRESH).requests)
+        served = counts or {}
+        return min(candidates, key=lambda i: served.get(ids[i], 0))
     if strategy == "random":
         return (rng or random.Random()).choice(candidates)
     return candidates[0]

@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS cursor (provider TEXT PRIMARY KEY, value INTEGER NOT 
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 # Whether a row holds exactly the types and ranges hermes writes, judged by SQLite for each row it returns
-# (least_used reads them all); a row that is not is sorted out by `parse_state`. The one parameter is the
+# (`read` returns them all); a row that is not is sorted out by `parse_state`. The one parameter is the
 # latest time a working hermes writes.
 _PLAINLY_VALID = (
     "typeof(cooldown_until) = 'real' AND cooldown_until BETWEEN 0 AND :limit "
@@ -68,6 +68,10 @@ _PLAINLY_VALID = (
     f"AND max(length(cooldown_reason), length(exhausted), length(last_error)) <= {MAX_TEXT}"
 )
 _SELECTED = f"({_PLAINLY_VALID}), {_COLUMNS}"
+_COUNTS = (
+    "SELECT cred_id, requests FROM credential_state WHERE provider = :provider "
+    f"AND typeof(requests) = 'integer' AND requests BETWEEN 1 AND {MAX_COUNT}"
+)
 _UPSERT = (
     f"INSERT INTO credential_state (provider, cred_id, {_COLUMNS}) VALUES (?, ?, {', '.join('?' * len(_FIELDS))}) "
     f"ON CONFLICT (provider, cred_id) DO UPDATE SET {', '.join(f'{n} = excluded.{n}' for n in _FIELDS)}"
@@ -297,15 +301,9 @@ class SQLiteStateStore:
         ).fetchone()
         return FRESH if row is None else self._state(row)
 
-    def _select(self, where: str, args: dict[str, Any]) -> dict[str, CredentialState]:
+    def _rows(self, sql: str, args: dict[str, Any]) -> list[Any]:
         def query() -> list[Any]:
-            return (
-                self._conn()
-                .execute(
-                    f"SELECT cred_id, {_SELECTED} FROM credential_state WHERE {where}", {"limit": _limit(), **args}
-                )
-                .fetchall()
-            )
+            return self._conn().execute(sql, args).fetchall()
 
         try:
             try:
@@ -319,10 +317,19 @@ class SQLiteStateStore:
             problem = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             self._to_memory(problem)
             rows = query()
-        return {str(r[0]): self._state(r[1:]) for r in rows}
+        return rows
+
+    def _select(self, where: str, args: dict[str, Any]) -> dict[str, CredentialState]:
+        sql = f"SELECT cred_id, {_SELECTED} FROM credential_state WHERE {where}"
+        return {str(r[0]): self._state(r[1:]) for r in self._rows(sql, {"limit": _limit(), **args})}
 
     def read(self, provider: str) -> dict[str, CredentialState]:
         return self._select("provider = :provider", {"provider": provider})
+
+    def request_counts(self, provider: str) -> dict[str, int]:
+        """Only the counters (least_used reads every credential's): a count hermes does not write is 0,
+        as `read` makes it."""
+        return {str(cred_id): n for cred_id, n in self._rows(_COUNTS, {"provider": provider})}
 
     def troubled(self, provider: str, now: float) -> dict[str, CredentialState]:
         return self._select(

@@ -128,11 +128,13 @@ def test_strategies() -> None:
     }
     ids = [c.id for c in cs]
     every = selection.available(ids, states, NOW, frozenset())
-    assert selection.choose(every, ids, states, "fill_first") == 0
-    assert [selection.choose(every, ids, states, "round_robin", cursor=i) for i in range(4)] == [0, 1, 2, 0]
-    assert selection.choose(every, ids, states, "least_used") == 1
-    assert selection.choose(every, ids, states, "random", rng=random.Random(1)) in (0, 1, 2)
-    assert selection.choose([], ids, states, "fill_first") is None
+    counts = {cred_id: s.requests for cred_id, s in states.items()}
+    assert selection.choose(every, ids, "fill_first", counts=counts) == 0
+    assert [selection.choose(every, ids, "round_robin", cursor=i) for i in range(4)] == [0, 1, 2, 0]
+    assert selection.choose(every, ids, "least_used", counts=counts) == 1
+    assert selection.choose(every, ids, "least_used", counts={"id0": 2, "id2": 1}) == 1  # id1: none yet
+    assert selection.choose(every, ids, "random", rng=random.Random(1)) in (0, 1, 2)
+    assert selection.choose([], ids, "fill_first") is None
 
 
 def test_available_skips_cooling_and_exhausted_and_earliest_reset() -> None:

@@ -146,6 +146,21 @@ def test_round_robin_cursor_spreads_load_across_machines(redis_url: str, tmp_pat
     assert new_store(redis_url, tmp_path).next_cursor("other") == 0
 
 
+def test_least_used_balances_load_across_machines(redis_url: str, tmp_path: Path) -> None:
+    """Two machines sharing the counters: each request goes to the usable key the fleet has used least."""
+    creds = tuple(Credential(f"id{i}", "p", "env", f"k{i}", f"secret-{i}") for i in range(3))
+    pools = [
+        CredentialPool("p", creds, new_store(redis_url, tmp_path), strategy="least_used", clock=time.time)
+        for _ in range(2)
+    ]
+    pools[0].cool_down(creds[0], time.time() + 600, "429")  # id0: one request, and cooling
+    for i in range(4):
+        picked = pools[i % 2].select()
+        assert picked is not None
+        pools[i % 2].record_success(picked)
+    assert new_store(redis_url, tmp_path).request_counts("p") == {"id0": 1, "id1": 2, "id2": 2}
+
+
 def test_reset_one_id_one_provider_or_all(redis_url: str, tmp_path: Path) -> None:
     store = new_store(redis_url, tmp_path)
     for provider in ("p1", "p2"):

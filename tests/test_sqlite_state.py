@@ -186,6 +186,25 @@ def test_an_upgrade_keeps_the_pools_state_end_to_end(hermes: Hermes, fake: FakeS
     assert [(c["state"], c["requests"]) for c in listed] == [(OK, 7), (OK, 1), (OK, 41)]
 
 
+def test_least_used_takes_the_usable_key_with_fewest_requests_end_to_end(hermes: Hermes, fake: FakeServer) -> None:
+    """least_used reads only the counters: the key with the fewest requests that is not cooling down, and a
+    count hermes never writes (another program's text) counts as none."""
+    hermes.write_config(f'[providers.myplan]\nbase_url = "{fake.base_url}"\n[credentials]\nstrategy = "least_used"\n')
+    hermes.env["MYPLAN_API_KEYS"] = f"{K1},{K2},{K3}"
+    db = hermes.home / "state" / "credentials.db"
+    store = SQLiteStateStore(db)
+    for key, uses in ((K1, 5), (K3, 2)):
+        for _ in range(uses):
+            store.record_use("myplan", fingerprint(key), time.time())
+    store.cool_down("myplan", fingerprint(K2), time.time() + 600, "HTTP 429")  # no requests, but cooling
+    for _ in range(2):
+        assert hermes.run("ask", "--no-save", "-p", "myplan", "-m", "m", "hi").returncode == 0
+    with sqlite3.connect(db) as edit:
+        edit.execute("UPDATE credential_state SET requests = 'lots' WHERE cred_id = ?", (fingerprint(K1),))
+    assert hermes.run("ask", "--no-save", "-p", "myplan", "-m", "m", "hi").returncode == 0
+    assert [r.key for r in fake.requests()] == [K3, K3, K1]
+
+
 @needs_bwrap
 def test_a_read_only_state_dir_still_honours_the_cooldowns_stored_there(tmp_path: Path) -> None:
     """Where the database cannot be written (a read-only home), the state is kept in memory, starting from
