@@ -87,8 +87,8 @@ def pool_figures(n: int = 1000) -> None:
             f"{n} credentials: select + state update {statistics.median(times) * 1000:.2f} ms per request (goal < 5 ms)"
         )
         print(
-            f"README: | `recovery.py`: select + state update with {n:,} keys that have state (least_used reads every key's count) "
-            f"| {statistics.median(times) * 1000:.1f} ms per request | < 5 ms |"
+            f"README: | `recovery.py`: select + state update with {n:,} keys that have state "
+            f"(least_used reads every key's count) | {statistics.median(times) * 1000:.1f} ms per request | < 5 ms |"
         )
 
 
