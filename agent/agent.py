@@ -27,7 +27,7 @@ from agent.events import (
 )
 from agent.fallback import FallbackEntry, reason, should_fall_back
 from providers import errors
-from providers.models import Cost
+from providers.cost import Cost
 
 if TYPE_CHECKING:
     from agent.attachments import Attachment

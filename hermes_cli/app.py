@@ -7,12 +7,14 @@ import functools
 import inspect
 import os
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from hermes_cli import __version__
-from hermes_cli.options import ChatOptions
+
+if TYPE_CHECKING:
+    from hermes_cli.options import ChatOptions
 
 app = typer.Typer(
     name="hermes",
@@ -94,7 +96,9 @@ def chat_options(**after: str) -> Callable[[Callable[..., None]], Callable[..., 
     `after` places behind the shared option it names (`json_="yes"`)."""
 
     def decorate(command: Callable[..., None]) -> Callable[..., None]:
-        own = list(inspect.signature(command, eval_str=True).parameters.values())
+        # `options` itself gives way to CHAT_OPTIONS, so its annotation need not be the class: importing that
+        # here would define it for every command, --help included.
+        own = list(inspect.signature(command, eval_str=True, locals={"ChatOptions": None}).parameters.values())
         at = [p.name for p in own].index("options")
         params = [p for p in own[:at] if p.name not in after]
         for shared in CHAT_OPTIONS:
@@ -104,6 +108,8 @@ def chat_options(**after: str) -> Callable[[Callable[..., None]], Callable[..., 
 
         @functools.wraps(command, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
         def with_options(**values: Any) -> None:
+            from hermes_cli.options import ChatOptions
+
             shared = {p.name: values.pop(p.name) for p in CHAT_OPTIONS}
             command(**values, options=ChatOptions(**shared | {"attach": tuple(shared["attach"] or ())}))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -44,6 +43,8 @@ def warn(message: str) -> None:
 
 
 def print_json(data: Any) -> None:
+    import json  # only for --json: a listing shown as a table never loads it
+
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 

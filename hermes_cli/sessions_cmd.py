@@ -17,8 +17,8 @@ from agent.sessions import HIGHLIGHT, SessionInfo, SessionStore
 from hermes_cli.ages import age
 from hermes_cli.output import color_enabled, console, info, print_json, print_table
 from hermes_cli.paths import resolve_paths
+from providers.cost import Cost
 from providers.errors import UsageError
-from providers.models import Cost
 
 if TYPE_CHECKING:
     from hermes_cli.wiring import Wiring

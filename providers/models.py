@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # for annotations only: `Cost` is what `sessions list` needs, without the catalogue's import
+if TYPE_CHECKING:  # for annotations only: the catalogue's import is for the commands that price
     from providers.catalogue import CatalogueModel
     from providers.provider_config import ModelOverride
 
@@ -44,35 +44,6 @@ class ModelInfo:
             + cached * (self.cache_read_price or 0.0)
             + completion_tokens * self.output_price
         ) / 1_000_000
-
-
-@dataclass(frozen=True)
-class Cost:
-    """What some answers cost: the sum over those whose price is known, and how many had none. A
-    total over a session with unpriced answers is a lower bound, and said to be one everywhere."""
-
-    usd: float = 0.0
-    priced: int = 0
-    unpriced: int = 0
-
-    def plus(self, cost: float | None) -> Cost:
-        if cost is None:
-            return Cost(self.usd, self.priced, self.unpriced + 1)
-        return Cost(self.usd + cost, self.priced + 1, self.unpriced)
-
-    @property
-    def known(self) -> float | None:
-        """The sum of the priced answers; None when none was priced."""
-        return self.usd if self.priced else None
-
-    def describe(self, *, short: bool = False) -> str:
-        if not self.unpriced:
-            return f"${self.usd:.4f}"
-        if not self.priced:
-            return "-" if short else "cost unknown for this model"
-        if short:
-            return f"≥ ${self.usd:.4f}"
-        return f"≥ ${self.usd:.4f}, {self.unpriced} answer{'s' if self.unpriced != 1 else ''} unpriced"
 
 
 # The bundled local model: not in any catalogue, and free.

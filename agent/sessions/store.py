@@ -7,7 +7,6 @@ with mode 0600, kept in WAL mode, and brought to the current schema by `migratio
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
@@ -472,6 +471,8 @@ def _columns() -> str:
 
 
 def _message_row(m: Message) -> tuple[Any, ...]:
+    import json  # here, as in the other readers of message rows: listing sessions never parses one
+
     from providers.secrets import mask_url
 
     return (
@@ -496,6 +497,8 @@ def _message_row(m: Message) -> tuple[Any, ...]:
 
 
 def _message_from_row(row: tuple[Any, ...], blobs: dict[str, bytes]) -> Message:
+    import json
+
     from agent.attachments import Attachment
     from agent.conversation import Message
     from agent.events import Usage
@@ -537,6 +540,8 @@ def _message_from_row(row: tuple[Any, ...], blobs: dict[str, bytes]) -> Message:
 
 
 def _attached(column: str | None) -> list[dict[str, str]]:
+    import json
+
     return json.loads(column) if column else []
 
 

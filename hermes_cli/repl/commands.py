@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from agent.events import Usage
     from agent.sessions import SessionInfo
     from hermes_cli.repl.chat import Chat
-    from providers.models import Cost
+    from providers.cost import Cost
 
 
 class Leave(Exception):
