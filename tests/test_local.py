@@ -30,8 +30,15 @@ PROMPT = "›"  # prompt-toolkit may draw the space after it as a cursor move
 ANSWER_TIMEOUT = 90
 
 
-def config(keep_alive: str = "2m", extra: str = "") -> str:
-    return f'[local]\nkeep_alive = "{keep_alive}"\n{extra}'
+# These tests check the protocol, not the prose: greedy answers of a few tokens, the same on every run and
+# quick, however much the small model would like to say (up to the server's 1,024-token cap: half a minute
+# or more on a busy machine).
+SHORT_ANSWERS = '[models."local"]\nextra_body = { temperature = 0, max_tokens = 12 }\n'
+
+
+def config(keep_alive: str = "2m", extra: str = "", answers: str = SHORT_ANSWERS) -> str:
+    """`extra` goes into [local] up to its own first table; `answers` is the local model's [models] table."""
+    return f'[local]\nkeep_alive = "{keep_alive}"\n{extra}\n{answers}'
 
 
 @pytest.fixture
@@ -45,7 +52,8 @@ def local(hermes: Hermes) -> Iterator[Hermes]:
 def status(h: Hermes) -> dict[str, Any]:
     result = h.run("local", "status", "--json")
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
+    answer: dict[str, Any] = json.loads(result.stdout)
+    return answer
 
 
 def state_file(h: Hermes) -> Path:
@@ -359,7 +367,7 @@ def leave(child: pexpect.spawn) -> None:
 def test_chat_ctrl_c_stops_the_answer_and_the_repl_goes_on(local: Hermes) -> None:
     # ignore_eos: the model cannot end its answer early, so it runs to the server's 1,024-token cap and
     # the Ctrl-C lands mid-answer however short an answer the model would have liked to give.
-    local.write_config(config(extra='[models."local"]\nextra_body = { ignore_eos = true }\n'))
+    local.write_config(config(answers='[models."local"]\nextra_body = { ignore_eos = true }\n'))
     assert local.run("local", "start").returncode == 0  # warm, so the answer starts at once
     pid = status(local)["pid"]
     child = spawn_chat(local, "-p", "local")
@@ -397,12 +405,12 @@ def test_chat_model_switch_to_another_provider_and_back_keeps_history(local: Her
     leave(child)
 
     first, last = fake.requests()
-    roles = [m["role"] for m in last.body["messages"]]  # type: ignore[index]
+    roles = [m["role"] for m in last.json["messages"]]
     assert roles == ["user", "assistant", "user", "assistant", "user", "assistant", "user"]
-    contents = [m["content"] for m in last.body["messages"]]  # type: ignore[index]
+    contents = [m["content"] for m in last.json["messages"]]
     assert contents[0] == "Say hi." and contents[2] == "And now?" and contents[4] == "Say bye."
     assert contents[3] == "Hello from fake"
     # The local model's answers (before and after the switch back) are in the history the fake got.
     assert contents[1].strip() and contents[5].strip()
-    assert [m["content"] for m in first.body["messages"]][:2] == contents[:2]  # type: ignore[index]
+    assert [m["content"] for m in first.json["messages"]][:2] == contents[:2]
     assert {r.key for r in fake.requests()} == {"sk-fake-0123456789"}
