@@ -207,6 +207,12 @@ class LoggedRequest:
     status: int  # status answered; 0 for Hang (nothing was answered)
     query: str = ""
 
+    @property
+    def json(self) -> dict[str, Any]:
+        """The body as the JSON object it must be; a test reading it fails here if it was not one."""
+        assert self.body is not None, f"{self.method} {self.path} had no JSON object body: {self.raw_body[:80]!r}"
+        return self.body
+
 
 # --------------------------------------------------------------------------
 # Server
@@ -347,7 +353,7 @@ class FakeServer:
         elif isinstance(spec, (list, tuple)):
             ids, owner = list(spec), "fake"
         else:
-            return spec  # type: ignore[return-value]
+            return spec  # type: ignore[return-value]  # a Response: a list or tuple check leaves Sequence[str] in
         data = [{"id": i, "object": "model", "owned_by": owner} for i in ids]
         return Status(200, {"object": "list", "data": data})
 

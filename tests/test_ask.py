@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -74,12 +75,10 @@ def assert_stderr(result: subprocess.CompletedProcess[str], *needles: str) -> st
     return stderr
 
 
-def last_body(fake: FakeServer) -> dict:  # type: ignore[type-arg]
+def last_body(fake: FakeServer) -> dict[str, Any]:
     requests = fake.requests()
     assert requests, "the fake server got no chat request"
-    body = requests[-1].body
-    assert body is not None
-    return body
+    return requests[-1].json
 
 
 # -- answers ---------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -323,7 +324,8 @@ SAFE = [
     "cat notes.txt | wc -l",
 ]
 # Ways of running a command line inside another: each keeps what the inner one does.
-WRAPPERS = [
+Wrap = Callable[[str], str]
+WRAPPERS: list[Wrap] = [
     lambda c: f"true && {c}",
     lambda c: f"{c}; true",
     lambda c: f"( {c} )",
@@ -344,7 +346,7 @@ WRAPPERS = [
 
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from(DANGEROUS), st.lists(st.sampled_from(WRAPPERS), max_size=3), st.booleans())
-def test_wrapping_keeps_a_dangerous_command_dangerous(command: str, wrappers: list, sandboxed: bool) -> None:  # type: ignore[type-arg]
+def test_wrapping_keeps_a_dangerous_command_dangerous(command: str, wrappers: list[Wrap], sandboxed: bool) -> None:
     for wrap in wrappers:
         command = wrap(command)
     assert reason(command, sandboxed=sandboxed), command
@@ -352,7 +354,7 @@ def test_wrapping_keeps_a_dangerous_command_dangerous(command: str, wrappers: li
 
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from(SAFE), st.lists(st.sampled_from(WRAPPERS), max_size=3))
-def test_wrapping_keeps_an_ordinary_command_ordinary(command: str, wrappers: list) -> None:  # type: ignore[type-arg]
+def test_wrapping_keeps_an_ordinary_command_ordinary(command: str, wrappers: list[Wrap]) -> None:
     for wrap in wrappers:
         command = wrap(command)
     assert reason(command) is None, command

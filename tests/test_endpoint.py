@@ -19,7 +19,7 @@ from hermes_cli.settings import settings_from
 from hermes_cli.wiring import Wiring
 from providers.endpoint import Endpoint, normalize_base_url, resolve_endpoint
 from providers.errors import UsageError
-from providers.registry import BUILTIN, build_registry, env_prefix
+from providers.registry import BUILTIN, ProviderSpec, build_registry, env_prefix
 
 FLAG_URL = "http://127.0.0.1:9001/v1"
 ENV_URL = "http://127.0.0.1:9002/v1"
@@ -41,11 +41,11 @@ def runtime_from(tmp_path: Path, data: Mapping[str, Any] | None = None, env: Map
     return Wiring(env, settings=settings, paths=Paths(tmp_path / "config.toml", tmp_path / "state", tmp_path / "data"))
 
 
-def builtin(provider_id: str):  # type: ignore[no-untyped-def]
+def builtin(provider_id: str) -> ProviderSpec:
     return next(s for s in BUILTIN if s.id == provider_id)
 
 
-def custom(provider_id: str, base_url: str = CUSTOM_URL):  # type: ignore[no-untyped-def]
+def custom(provider_id: str, base_url: str = CUSTOM_URL) -> ProviderSpec:
     settings = settings_from(Config(Path("config.toml"), {"providers": {provider_id: {"base_url": base_url}}}), {})
     spec = build_registry(settings.providers).get(provider_id)
     assert spec is not None

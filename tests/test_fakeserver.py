@@ -38,8 +38,8 @@ def srv() -> Iterator[FakeServer]:
         yield server
 
 
-def sdk(server: FakeServer, key: str = "k1", **kwargs: object) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0, **kwargs)  # type: ignore[arg-type]
+def sdk(server: FakeServer, key: str = "k1", timeout: float = 60) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0, timeout=timeout)
 
 
 def chat(server: FakeServer, key: str | None = "k1", **body: object) -> httpx.Response:

@@ -45,7 +45,7 @@ def test_rate_limited_primary_falls_back_to_the_fallbacks_own_host_and_key(
     assert "using back:bm (prim rate-limited until" in done.stderr
     assert [r.key for r in a.requests()] == [PK]
     assert [r.key for r in b.requests()] == [BK]
-    assert b.requests()[0].body["model"] == "bm"  # type: ignore[index]
+    assert b.requests()[0].json["model"] == "bm"
     # --no-fallback: the primary's own verdict, exit 4, and the backup is not asked.
     again = hermes.run("ask", "--no-fallback", "hello")
     assert again.returncode == 4
@@ -140,7 +140,7 @@ def test_trimmed_to_a_small_context_keeps_system_and_last_message(
     answer, notices = turn(agent, "the last question")
     assert answer == "Hello from fake"
     assert any("left out the" in n for n in notices)
-    sent = fake.requests()[-1].body["messages"]  # type: ignore[index]
+    sent = fake.requests()[-1].json["messages"]
     assert sent[0] == {"role": "system", "content": "SYSTEM PROMPT"}
     assert sent[-1] == {"role": "user", "content": "the last question"}
     assert len(sent) < 20
@@ -157,7 +157,7 @@ def test_context_length_exceeded_is_retried_once_trimmed(tmp_path: Path, fake: F
     }
     fake.script(Status(400, body=overflow))
     assert turn(agent, "final")[0] == "Hello from fake"
-    first, second = (r.body["messages"] for r in fake.requests())  # type: ignore[index]
+    first, second = (r.json["messages"] for r in fake.requests())
     assert len(second) < len(first)
     assert second[-1]["content"] == "final"
     assert fake2.log == []  # a bad request is not an outage: no fallback

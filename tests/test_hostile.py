@@ -190,7 +190,8 @@ def auth_row(hermes: Hermes) -> dict[str, Any]:
     listed = hermes.run("auth", "list", "myplan", "--json")
     assert listed.returncode == 0, listed.stderr
     (row,) = json.loads(listed.stdout)["credentials"]
-    return row  # type: ignore[no-any-return]
+    assert isinstance(row, dict)
+    return row
 
 
 def test_auth_list_counts_a_401_and_a_429_as_failed_requests(hermes: Hermes, fake: FakeServer) -> None:

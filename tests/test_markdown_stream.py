@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import time
-from typing import cast
 
 import pytest
 from rich.console import Console
@@ -169,10 +169,16 @@ def test_a_quote_stays_whole() -> None:
     assert content(split("> a\n> - b\n> # c\n\nafter\n", 1)) == ["> a\n> - b\n> # c", "after"]
 
 
+def written(console: Console) -> str:
+    """What was printed to a console made on an io.StringIO."""
+    assert isinstance(console.file, io.StringIO)
+    return console.file.getvalue()
+
+
 def render_whole(text: str) -> str:
     console = Console(file=io.StringIO(), width=80, force_terminal=False, color_system=None)
     console.print(Markdown(text))
-    return cast(io.StringIO, console.file).getvalue()
+    return written(console)
 
 
 def render_streamed(text: str, size: int) -> str:
@@ -181,7 +187,7 @@ def render_streamed(text: str, size: int) -> str:
     with MarkdownStream(console) as stream:
         for i in range(0, len(text), size):
             stream.feed(text[i : i + size])
-    return cast(io.StringIO, console.file).getvalue()
+    return written(console)
 
 
 @pytest.mark.parametrize("size", [1, 5, 10_000])
@@ -194,7 +200,7 @@ def test_an_interrupted_answer_prints_what_arrived() -> None:
     with pytest.raises(KeyboardInterrupt), MarkdownStream(console) as stream:
         stream.feed("Start.\n\n```py\nprint('so far')\n")
         raise KeyboardInterrupt
-    out = console.file.getvalue()  # type: ignore[attr-defined]
+    out = written(console)
     assert "Start." in out and "print('so far')" in out
 
 
@@ -203,7 +209,7 @@ def test_on_a_terminal_blocks_are_styled() -> None:
     with MarkdownStream(console) as stream:
         for ch in "## Head\n\nPara **bold**.\n\n```python\nanswer = 42\n```\n":
             stream.feed(ch)
-    out = console.file.getvalue()  # type: ignore[attr-defined]
+    out = written(console)
     assert "\x1b[" in out
     assert "Head" in out and "bold" in out
     assert "answer" in out and "42" in out
@@ -212,7 +218,7 @@ def test_on_a_terminal_blocks_are_styled() -> None:
 def test_blocks_finished_close_together_are_printed_together_and_none_is_lost() -> None:
     now = [0.0]
     console = Console(file=io.StringIO(), width=80, force_terminal=False, color_system=None)
-    printed = console.file.getvalue  # type: ignore[attr-defined]
+    printed = functools.partial(written, console)
     with MarkdownStream(console, clock=lambda: now[0]) as stream:
         stream.feed("First.\n\n")
         assert "First." in printed()
@@ -244,7 +250,7 @@ def test_on_a_terminal_every_block_ends_up_once_while_the_live_region_redraws() 
         for i in range(0, len(text), 12):
             stream.feed(text[i : i + 12])
             time.sleep(0.0005)
-    output = console.file.getvalue().replace("\n", "\r\n")  # type: ignore[attr-defined]  # as a tty sends it
+    output = written(console).replace("\n", "\r\n")  # as a tty sends it
     shown = "\n".join(terminal_lines(output, 80, 24))
     assert "```" not in shown and "## " not in shown
     position = 0
@@ -256,7 +262,7 @@ def test_on_a_terminal_every_block_ends_up_once_while_the_live_region_redraws() 
 
 def test_finished_blocks_are_printed_before_the_live_region_outgrows_its_preview_limit() -> None:
     console = Console(file=io.StringIO(), width=80, force_terminal=False, color_system=None)
-    printed = console.file.getvalue  # type: ignore[attr-defined]
+    printed = functools.partial(written, console)
     with MarkdownStream(console, clock=lambda: 0.0, preview_limit=60) as stream:
         stream.feed("First.\n\n")  # printed at once: nothing was printed before
         stream.feed("A second paragraph.\n\n")
@@ -272,7 +278,7 @@ def test_a_long_code_block_is_previewed_highlighted_while_it_streams() -> None:
     with MarkdownStream(console) as stream:
         stream.feed("```python\n" + code)
         time.sleep(3 * MarkdownStream.REFRESH_INTERVAL)  # the live region redraws meanwhile
-        drafts = console.file.getvalue()  # type: ignore[attr-defined]
+        drafts = written(console)
         stream.feed("```\n")
     assert "value_119" in drafts and "```" not in drafts  # the tail, not raw Markdown
     assert "48;2;39;40;34m" in drafts  # on the code block's background

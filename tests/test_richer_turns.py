@@ -15,7 +15,7 @@ from tests.test_chat import PROMPT, Session
 THOUGHT = "The user greets me. A greeting deserves a greeting back, short and warm."
 
 
-def sent_roles(body: dict) -> list[str]:  # type: ignore[type-arg]
+def sent_roles(body: dict[str, Any]) -> list[str]:
     return [m["role"] for m in body["messages"]]
 
 

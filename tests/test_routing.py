@@ -122,7 +122,7 @@ def test_same_provider_switch_keeps_cooldowns(tmp_path: Path, fake: FakeServer, 
     assert agent.client.pool is pool
     ask(agent, "two")
     assert [r.key for r in a.requests()] == ["ak-first-00001", "ak-second-0002", "ak-second-0002"]
-    assert a.requests()[-1].body["model"] == "other-model"  # type: ignore[index]
+    assert a.requests()[-1].json["model"] == "other-model"
 
 
 def test_failed_switch_changes_nothing(tmp_path: Path, fake: FakeServer, fake2: FakeServer) -> None:

@@ -40,7 +40,7 @@ def test_continue_carries_the_previous_exchange(hermes: Hermes, fake: FakeServer
     second = ask_json(hermes, "-c", "How many people live there?")
     assert second["session_id"] == first["session_id"]
     assert second["provider"] == "myplan" and second["model"] == "m1"
-    messages = fake.requests()[-1].body["messages"]  # type: ignore[index]
+    messages = fake.requests()[-1].json["messages"]
     assert [(m["role"], m["content"]) for m in messages] == [
         ("user", "What is the capital of France?"),
         ("assistant", "Paris is the capital."),
@@ -55,7 +55,7 @@ def test_resume_by_prefix_and_search_and_export(hermes: Hermes, fake: FakeServer
     ask_json(hermes, "-p", "myplan", "Something else")
     resumed = ask_json(hermes, "-r", first["session_id"][:6], "Termites as well?")
     assert resumed["session_id"] == first["session_id"]
-    assert len(fake.requests()[-1].body["messages"]) == 3  # type: ignore[index]
+    assert len(fake.requests()[-1].json["messages"]) == 3
 
     found = hermes.run("sessions", "search", "aardvark", "--json")
     assert found.returncode == 0, found.stderr

@@ -12,6 +12,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,7 +117,7 @@ def test_the_database_and_its_log_are_private(tmp_path: Path) -> None:
         assert (path.parent / name).stat().st_mode & 0o777 == 0o600, name
 
 
-def _legacy_document(now: float) -> dict[str, object]:
+def _legacy_document(now: float) -> dict[str, Any]:
     return {
         "providers": {
             "myplan": {
@@ -148,7 +149,7 @@ def test_migration_keeps_every_cooldown_exhaustion_counter_and_cursor(tmp_path: 
     document = _legacy_document(now)
     legacy.write_text(json.dumps(document))
     store = SQLiteStateStore(tmp_path / "credentials.db", legacy=legacy)
-    for provider, table in document["providers"].items():  # type: ignore[attr-defined]
+    for provider, table in document["providers"].items():
         assert store.read(provider) == {cid: CredentialState.from_json(s) for cid, s in table.items()}
     assert store.next_cursor("myplan") == 12
     assert not legacy.exists() and json.loads((tmp_path / "credentials.json.migrated").read_text()) == document

@@ -16,7 +16,7 @@ from tests.fakeserver import FakeServer, Reply
 def contexts(transport: HTTPTransport) -> set[int]:
     client = transport._client
     pools = [client._transport, *(t for t in client._mounts.values() if t is not None)]
-    return {id(pool._pool._ssl_context) for pool in pools}  # type: ignore[attr-defined]
+    return {id(pool._pool._ssl_context) for pool in pools}  # type: ignore[attr-defined]  # httpcore's pool keeps its SSL context private
 
 
 def test_proxies_share_the_one_context_and_plain_http_loads_no_ca_store(

@@ -53,7 +53,8 @@ def ask_on_a_terminal(h: Hermes, ws: Path, args: list[str], question: str, reply
     child.expect_exact(answer)
     child.expect(pexpect.EOF)
     child.close()
-    return child.exitstatus  # type: ignore[no-any-return]
+    status: int = child.exitstatus
+    return status
 
 
 # -- the loop --------------------------------------------------------------------------------------
