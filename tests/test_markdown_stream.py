@@ -277,7 +277,11 @@ def test_a_long_code_block_is_previewed_highlighted_while_it_streams() -> None:
     code = "".join(f"value_{i} = compute({i})  # step {i}\n" for i in range(120))  # past the preview limit
     with MarkdownStream(console) as stream:
         stream.feed("```python\n" + code)
-        time.sleep(3 * MarkdownStream.REFRESH_INTERVAL)  # the live region redraws meanwhile
+        # The live region redraws on its own thread; its first highlighted draw imports pygments, which on
+        # a busy machine takes longer than a few refresh intervals.
+        deadline = time.monotonic() + 20
+        while "value_119" not in written(console) and time.monotonic() < deadline:
+            time.sleep(MarkdownStream.REFRESH_INTERVAL)
         drafts = written(console)
         stream.feed("```\n")
     assert "value_119" in drafts and "```" not in drafts  # the tail, not raw Markdown
