@@ -218,7 +218,7 @@ def test_builtin_provider_via_env_base_url(hermes: Hermes, fake: FakeServer, fak
     assert fake.requests() == []
     [request] = fake2.requests()
     assert (request.host, request.key) == (fake2.host, DS_KEY)
-    assert request.body is not None and request.body["model"] == "deepseek-chat"
+    assert request.json["model"] == "deepseek-chat"
 
 
 def test_provider_prefix_switches_provider_host_and_key(hermes: Hermes, fake: FakeServer, fake2: FakeServer) -> None:

@@ -8,7 +8,7 @@ import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import pexpect
 import pytest
@@ -89,13 +89,8 @@ def plain(text: str) -> str:
     return ANSI.sub("", text)
 
 
-def body(request: LoggedRequest) -> dict[str, Any]:
-    assert request.body is not None
-    return request.body
-
-
 def messages(request: LoggedRequest) -> list[tuple[str, str]]:
-    return [(m["role"], m["content"]) for m in body(request)["messages"]]
+    return [(m["role"], m["content"]) for m in request.json["messages"]]
 
 
 def test_start_line_names_the_model_and_endpoint(myplan: Hermes, fake: FakeServer) -> None:
@@ -111,7 +106,7 @@ def test_two_turns_carry_the_first_exchange(chat: Session, fake: FakeServer) -> 
     chat.send("and again", until="Second answer.")
     assert chat.leave() == 0
     first, second = fake.requests()
-    assert body(first)["model"] == "model-a" and first.key == "sk-myplan-key-0001"
+    assert first.json["model"] == "model-a" and first.key == "sk-myplan-key-0001"
     assert messages(second) == [("user", "hello"), ("assistant", "First answer."), ("user", "and again")]
 
 
@@ -234,7 +229,7 @@ def test_model_switch_to_another_provider_uses_only_its_endpoint_and_key(
     assert len(fake.requests()) == 1
     (request,) = fake2.requests()
     assert request.host == fake2.host and request.key == "sk-other-key-0002"
-    assert body(request)["model"] == "model-x"
+    assert request.json["model"] == "model-x"
     assert messages(request) == [("user", "hi"), ("assistant", "From myplan."), ("user", "still there?")]
 
 
@@ -242,7 +237,7 @@ def test_model_switch_errors_change_nothing(chat: Session, fake: FakeServer) -> 
     chat.send("/model openai:gpt-4o", until="No API key for openai")
     chat.send("/model", until="Current model: myplan:model-a")
     chat.send("hello", until="Hello from fake")
-    assert body(fake.requests()[0])["model"] == "model-a"
+    assert fake.requests()[0].json["model"] == "model-a"
     assert chat.leave() == 0
 
 
@@ -257,7 +252,7 @@ def test_model_switch_within_a_provider_keeps_key_cooldowns(myplan: Hermes, fake
     session.send("again", until="Hello from fake")
     assert session.leave() == 0
     assert fake.keys_seen() == ["k1-aaaaaaaaaaaa", "k2-bbbbbbbbbbbb", "k2-bbbbbbbbbbbb"]
-    assert body(fake.requests()[-1])["model"] == "model-b"
+    assert fake.requests()[-1].json["model"] == "model-b"
 
 
 def test_undo_drops_the_last_exchange(chat: Session, fake: FakeServer) -> None:
@@ -341,7 +336,7 @@ def test_tab_completes_commands_and_models(chat: Session, fake: FakeServer) -> N
     chat.child.send("\t")
     chat.send("", until="Now using myplan:model-")
     chat.send("hi", until="Hello from fake")
-    assert body(fake.requests()[-1])["model"] in ("model-a", "model-b")
+    assert fake.requests()[-1].json["model"] in ("model-a", "model-b")
     assert chat.leave() == 0
 
 

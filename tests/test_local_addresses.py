@@ -228,7 +228,7 @@ def test_fetching_a_local_address_asks_even_with_yes(myplan: Hermes, fake: FakeS
         "there is no terminal to ask on; only a user at a terminal can allow it."
     ) in result.stderr
     assert fake.requests("/private-data") == []
-    (message,) = tool_messages(fake.requests()[1].body)
+    (message,) = tool_messages(fake.requests()[1].json)
     assert message["content"].startswith("Not run: it reaches a local address")
 
 
@@ -244,7 +244,7 @@ def test_an_approved_local_fetch_does_not_follow_a_redirect_to_another_local_ser
     finally:
         next(ports, None)
     assert fake2.log == []
-    (message,) = tool_messages(fake.requests()[1].body)
+    (message,) = tool_messages(fake.requests()[1].json)
     assert message["content"] == (
         f"Error: http://127.0.0.1:{port}/start redirects to http://127.0.0.1:{fake2.port}/admin, a local address "
         "(127.0.0.1, loopback); fetch_url does not follow a redirect to a local address the user did not approve. "

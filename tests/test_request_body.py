@@ -112,18 +112,16 @@ def test_transport_body_equals_sdk(tmp_path: Path, fake: FakeServer, stream: boo
 
 
 def test_streaming_body_asks_for_usage(tmp_path: Path, fake: FakeServer) -> None:
-    ours = our_request(fake, make_agent(tmp_path, fake).body(stream=True), stream=True)
-    assert ours.body is not None
-    assert ours.body["stream"] is True
-    assert ours.body["stream_options"] == {"include_usage": True}
-    assert [m["role"] for m in ours.body["messages"]] == ["system", "user", "assistant", "user"]
+    ours = our_request(fake, make_agent(tmp_path, fake).body(stream=True), stream=True).json
+    assert ours["stream"] is True
+    assert ours["stream_options"] == {"include_usage": True}
+    assert [m["role"] for m in ours["messages"]] == ["system", "user", "assistant", "user"]
 
 
 def test_non_streaming_body_has_no_stream_key(tmp_path: Path, fake: FakeServer) -> None:
-    ours = our_request(fake, make_agent(tmp_path, fake).body(stream=False), stream=False)
-    assert ours.body is not None
-    assert "stream" not in ours.body
-    assert "stream_options" not in ours.body
+    ours = our_request(fake, make_agent(tmp_path, fake).body(stream=False), stream=False).json
+    assert "stream" not in ours
+    assert "stream_options" not in ours
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
@@ -164,9 +162,9 @@ def test_hermes_ask_body_equals_sdk(hermes: Hermes, fake: FakeServer, stream: bo
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Hello from fake\n"
     ours = fake.requests()[-1]
-    assert ours.body is not None and "read_file" in [t["function"]["name"] for t in ours.body["tools"]]
+    assert "read_file" in [t["function"]["name"] for t in ours.json["tools"]]
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "What is 2+2?"}]
-    reference = sdk_request(fake, stream=stream, messages=messages, tools=ours.body["tools"])
+    reference = sdk_request(fake, stream=stream, messages=messages, tools=ours.json["tools"])
     assert_same_request(ours, reference)
 
 
@@ -179,9 +177,9 @@ def test_a_models_extra_body_is_merged_into_every_request(myplan: Hermes, fake: 
         done = myplan.run("ask", "-m", "model-a", *extra, "hi")
         assert done.returncode == 0, done.stderr
     for request in fake.requests():
-        assert request.body is not None
-        assert (request.body["ignore_eos"], request.body["top_k"], request.body["n_probs"]) == (True, 5, [1, 2])
-        assert request.body["model"] == "model-a"
+        body = request.json
+        assert (body["ignore_eos"], body["top_k"], body["n_probs"]) == (True, 5, [1, 2])
+        assert body["model"] == "model-a"
     other = myplan.run("ask", "-m", "model-b", "hi")
     assert other.returncode == 0 and "ignore_eos" not in (fake.requests()[-1].body or {})
 

@@ -293,12 +293,11 @@ def test_a_long_conversation_is_summarised_not_cut(myplan: Hermes, fake: FakeSer
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Fourth answer.\n"
     assert "summarised 4 earlier messages" in result.stderr
-    summary_request, final = fake.requests()[-2:]
-    assert summary_request.body is not None and final.body is not None
-    assert summary_request.body["messages"][0]["content"].startswith("Summarise the conversation")
-    assert "1 tell me more" in summary_request.body["messages"][1]["content"]
-    assert "stream" not in summary_request.body and "tools" not in summary_request.body
-    sent = final.body["messages"]
+    summary, final = (request.json for request in fake.requests()[-2:])
+    assert summary["messages"][0]["content"].startswith("Summarise the conversation")
+    assert "1 tell me more" in summary["messages"][1]["content"]
+    assert "stream" not in summary and "tools" not in summary
+    sent = final["messages"]
     assert "NOTES: lighthouse built 1820" in sent[0]["content"]
     assert [m["content"][:2] for m in sent[1:] if m["role"] == "user"] == ["3 ", "4 "]
     assert sum(len(json.dumps(m)) for m in sent) < 1000 * 3  # fits the window by the byte estimate

@@ -102,8 +102,8 @@ def test_cross_provider_switch_uses_only_the_new_providers_keys_and_host(
     ask(agent, "second")
     assert [r.key for r in a.requests()] == ["ak-first-00001"]
     assert [r.key for r in b.requests()] == ["bk-only-000001", "bk-only-000001"]
-    body = b.requests()[-1].body
-    assert body is not None and body["model"] == "b-model"
+    body = b.requests()[-1].json
+    assert body["model"] == "b-model"
     assert [m["content"] for m in body["messages"]] == ["first", "Hello from fake", "second"]
     agent.switch_model("alpha", "a-model")
     ask(agent, "third")

@@ -163,7 +163,7 @@ def test_every_bypass_is_refused_under_yes(
             "set [agent] allow_dangerous = true to allow it."
         ), line
     assert "pass -y" not in result.stderr  # -y was given
-    results = tool_messages(fake.requests()[1].body)
+    results = tool_messages(fake.requests()[1].json)
     assert len(results) == len(commands)
     for message in results:
         assert message["content"].startswith("Not run: it is dangerous: ")
@@ -207,7 +207,7 @@ def test_a_sandboxed_command_writes_in_the_workspace_and_nowhere_else(
     try:
         result = myplan.run("ask", "-y", "Write files.", cwd=scratch.ws)
         assert result.returncode == 0, result.stderr
-        inside, var_tmp, canary, home, tmp = (m["content"] for m in tool_messages(fake.requests()[1].body))
+        inside, var_tmp, canary, home, tmp = (m["content"] for m in tool_messages(fake.requests()[1].json))
         assert inside == "exit code 0\ninside\n" and (scratch.ws / "inside.txt").read_text() == "inside\n"
         assert "Read-only file system" in var_tmp and not outside.exists()
         assert canary.startswith("exit code 2") and not (scratch.canary / "new.txt").exists()
@@ -233,7 +233,7 @@ def test_a_sandboxed_command_cannot_reach_around_the_read_only_filesystem(
     try:
         result = myplan.run("ask", "-y", "Escape.", cwd=scratch.ws)
         assert result.returncode == 0, result.stderr
-        via_proc, remount, caps = (m["content"] for m in tool_messages(fake.requests()[1].body))
+        via_proc, remount, caps = (m["content"] for m in tool_messages(fake.requests()[1].json))
         assert not via_proc.startswith("exit code 0") and not remount.startswith("exit code 0"), (via_proc, remount)
         assert "CapEff:\t0000000000000000" in caps
         assert not outside.exists()
@@ -249,7 +249,7 @@ def test_a_sandboxed_command_has_no_network(myplan: Hermes, fake: FakeServer, sc
     fake.script(ToolCalls([("run_command", {"command": probe(fake, "probe-offline")})]), Reply("Offline."))
     result = myplan.run("ask", "-y", "Reach the server.", cwd=scratch.ws)
     assert result.returncode == 0, result.stderr
-    (message,) = tool_messages(fake.requests()[1].body)
+    (message,) = tool_messages(fake.requests()[1].json)
     assert "rc=7" in message["content"]  # curl: could not connect
     assert fake.requests("/probe-offline") == []
 
@@ -261,7 +261,7 @@ def test_network_true_gives_sandboxed_commands_the_network(myplan: Hermes, fake:
     result = myplan.run("ask", "-y", "Reach the server.", cwd=scratch.ws)
     assert result.returncode == 0, result.stderr
     assert len(fake.requests("/probe-online")) == 1
-    (message,) = tool_messages(fake.requests("/chat/completions")[1].body)
+    (message,) = tool_messages(fake.requests("/chat/completions")[1].json)
     assert "rc=0" in message["content"]
 
 

@@ -13,8 +13,7 @@ from tests.fakeserver import FakeServer, Reply
 from tests.test_chat import Session, plain
 
 
-def user_and_answers(body: dict[str, Any] | None) -> list[str]:
-    assert body is not None
+def user_and_answers(body: dict[str, Any]) -> list[str]:
     return [m["content"] for m in body["messages"] if m["role"] in ("user", "assistant")]
 
 
@@ -46,7 +45,7 @@ def test_undo_and_retry_are_saved_so_resume_carries_what_was_on_screen(myplan: H
     assert "Answer one, again." in before and "Answer two." not in before  # the resumed screen
     again.send("three", until="Answer three.")
     again.leave()
-    assert user_and_answers(fake.requests()[-1].body) == ["one", "Answer one, again.", "three"]
+    assert user_and_answers(fake.requests()[-1].json) == ["one", "Answer one, again.", "three"]
 
     listing = json.loads(myplan.run("sessions", "list", "--json").stdout)
     assert listing[0]["message_count"] == 4
@@ -78,8 +77,7 @@ def test_system_model_switch_and_new_are_restored_as_on_screen(
     again = Session(myplan, "-c")
     again.send("third", until="Other again.")
     again.leave()
-    body = fake2.requests()[-1].body
-    assert body is not None
+    body = fake2.requests()[-1].json
     assert body["messages"][0] == {"role": "system", "content": "Be terse."}
     assert user_and_answers(body) == ["first", "From myplan.", "second", "From other.", "third"]
     shown = show(myplan, first_session)
@@ -92,7 +90,7 @@ def test_system_model_switch_and_new_are_restored_as_on_screen(
     fake2.script(Reply("A new start."))
     fresh.send("hello again", until="A new start.")
     fresh.leave()
-    assert user_and_answers(fake2.requests()[-1].body) == ["hello again"]
+    assert user_and_answers(fake2.requests()[-1].json) == ["hello again"]
     assert latest_id(myplan) != first_session
 
 
@@ -153,7 +151,7 @@ def test_resume_inside_the_repl_completes_over_recent_sessions(myplan: Hermes, f
     fake.script(Reply("Back on it."))
     chat.send("continue", until="Back on it.")
     chat.leave()
-    assert user_and_answers(fake.requests()[-1].body) == ["the older question", "Sure.", "continue"]
+    assert user_and_answers(fake.requests()[-1].json) == ["the older question", "Sure.", "continue"]
 
 
 def test_edit_composes_in_the_editor_and_edit_last_resends(myplan: Hermes, fake: FakeServer, tmp_path: Path) -> None:
@@ -167,7 +165,7 @@ def test_edit_composes_in_the_editor_and_edit_last_resends(myplan: Hermes, fake:
     chat.send("/edit", until="Cats are fine.")
     chat.send("/edit last", until="Dogs are fine.")
     chat.leave()
-    assert user_and_answers(fake.requests()[-1].body) == ["about dogs"]
+    assert user_and_answers(fake.requests()[-1].json) == ["about dogs"]
     shown = show(myplan)
     assert "superseded (edit)" in shown and "about cats" in shown
 

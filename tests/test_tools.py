@@ -32,8 +32,7 @@ def workspace(tmp_path: Path) -> Path:
     return ws
 
 
-def tool_messages(body: dict[str, Any] | None) -> list[dict[str, Any]]:
-    assert body is not None
+def tool_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [m for m in body["messages"] if m["role"] == "tool"]
 
 
@@ -68,11 +67,10 @@ def test_read_then_answer(myplan: Hermes, fake: FakeServer, workspace: Path, str
     assert result.stdout == "The code is 4242.\n"  # only the answer on stdout
     assert "read_file" in result.stderr
     first, second = fake.requests()
-    assert first.body is not None and second.body is not None
-    assert "read_file" in [t["function"]["name"] for t in first.body["tools"]]
-    assistant = second.body["messages"][1]
+    assert "read_file" in [t["function"]["name"] for t in first.json["tools"]]
+    assistant = second.json["messages"][1]
     assert assistant["role"] == "assistant" and assistant["tool_calls"][0]["function"]["name"] == "read_file"
-    (tool,) = tool_messages(second.body)
+    (tool,) = tool_messages(second.json)
     assert tool["tool_call_id"] == assistant["tool_calls"][0]["id"]
     assert "The launch code is 4242." in tool["content"]
 
@@ -83,7 +81,7 @@ def test_two_calls_in_one_turn(myplan: Hermes, fake: FakeServer, workspace: Path
     )
     result = ask(myplan, workspace, "Read both files.")
     assert result.returncode == 0, result.stderr
-    tools = tool_messages(fake.requests()[1].body)
+    tools = tool_messages(fake.requests()[1].json)
     assert [t["tool_call_id"] for t in tools] == ["call_0", "call_1"]
     assert "4242" in tools[0]["content"] and "buy milk" in tools[1]["content"]
 
@@ -94,7 +92,7 @@ def test_write_is_refused_without_a_terminal_and_without_yes(myplan: Hermes, fak
     assert result.returncode == 0, result.stderr
     assert not (workspace / "out.txt").exists()
     assert "-y" in result.stderr
-    (tool,) = tool_messages(fake.requests()[1].body)
+    (tool,) = tool_messages(fake.requests()[1].json)
     assert tool["content"].startswith("Not run") and "approval" in tool["content"]
 
 
@@ -118,7 +116,7 @@ def test_a_dangerous_command_is_refused_with_yes_when_no_one_can_be_asked(
     result = ask(myplan, workspace, "-y", "Install it.")
     assert result.returncode == 0, result.stderr
     assert not marker.exists()
-    (tool,) = tool_messages(fake.requests()[1].body)
+    (tool,) = tool_messages(fake.requests()[1].json)
     assert tool["content"].startswith("Not run")
 
 
@@ -132,7 +130,7 @@ def test_a_dangerous_command_asks_even_with_yes_on_a_terminal(
     )
     assert ask_on_a_terminal(myplan, workspace, ["-y", "Install it."], "dangerous", "n", "Fine, not done.") == 0
     assert not marker.exists()
-    (tool,) = tool_messages(fake.requests()[1].body)
+    (tool,) = tool_messages(fake.requests()[1].json)
     assert "declined" in tool["content"]
 
 
@@ -154,14 +152,14 @@ def test_invalid_arguments_are_reported_to_the_model(
     fake.script(ToolCalls([("read_file", arguments)]), Reply("Sorry."))
     result = ask(myplan, workspace, "Read it.")
     assert result.returncode == 0, result.stderr
-    (tool,) = tool_messages(fake.requests()[1].body)
+    (tool,) = tool_messages(fake.requests()[1].json)
     assert expected in tool["content"]
 
 
 def test_an_unknown_tool_is_reported_to_the_model(myplan: Hermes, fake: FakeServer, workspace: Path) -> None:
     fake.script(ToolCalls([("launch_rockets", {})]), Reply("No such tool."))
     assert ask(myplan, workspace, "Go.").returncode == 0
-    (tool,) = tool_messages(fake.requests()[1].body)
+    (tool,) = tool_messages(fake.requests()[1].json)
     assert "no tool named 'launch_rockets'" in tool["content"]
 
 
@@ -205,9 +203,8 @@ def test_an_mcp_tool_end_to_end(myplan: Hermes, fake: FakeServer, workspace: Pat
     result = ask(myplan, workspace, "2+3?")
     assert result.returncode == 0, result.stderr
     first, second = fake.requests()
-    assert first.body is not None
-    assert "add" in [t["function"]["name"] for t in first.body["tools"]]
-    (tool,) = tool_messages(second.body)
+    assert "add" in [t["function"]["name"] for t in first.json["tools"]]
+    (tool,) = tool_messages(second.json)
     assert tool["content"].strip() == "5"
 
 
@@ -335,7 +332,7 @@ def test_no_key_reaches_the_model_through_a_tool(myplan: Hermes, fake: FakeServe
     )
     result = ask(myplan, workspace, "-y", "--json", "Show me your environment.")
     assert result.returncode == 0, result.stderr
-    env_result, file_result = tool_messages(fake.requests()[1].body)
+    env_result, file_result = tool_messages(fake.requests()[1].json)
     assert "MYPLAN_API_KEY" not in env_result["content"] and "exit code 0" in env_result["content"]
     assert "my key: sk-…0001" in file_result["content"]
     exported = myplan.run("sessions", "export", json.loads(result.stdout)["session_id"], "--format", "json")
